@@ -1,0 +1,38 @@
+"""Tocsin: a self-hosted, multilingual newsletter and mailing-list manager."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    """Build the Flask app: configuration, extensions, blueprints and CLI."""
+    from app import config, database
+    from app.extensions import csrf, db, login_manager, migrate
+
+    data_dir = os.environ.get("TOCSIN_DATA_DIR")
+    app = Flask(__name__, instance_path=str(Path(data_dir).resolve()) if data_dir else None)
+    app.config.update(config.defaults(app.instance_path))
+    app.config.update(config.from_environment(os.environ))
+    app.config.update(test_config or {})
+    config.check(app.config)
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+
+    db.init_app(app)
+    database.tune(app)
+    migrate.init_app(
+        app, db, directory=str(Path(__file__).parent / "migrations"), render_as_batch=True
+    )
+    login_manager.init_app(app)
+    csrf.init_app(app)
+
+    from app import cli, panel, public
+
+    app.register_blueprint(panel.blueprint)
+    app.register_blueprint(public.blueprint)
+    cli.register(app)
+    return app

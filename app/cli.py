@@ -1,0 +1,226 @@
+"""The operator CLI: a Flask CLI group, so ``tocsin run`` is the web server alone.
+
+Commands are thin over the same services the panel uses; bad arguments and domain errors
+exit non-zero with a one-line reason.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import click
+from flask import Flask
+from flask.cli import FlaskGroup
+
+from app.errors import TocsinError
+
+
+def reports_errors(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn domain errors into a one-line message and exit status 1."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except TocsinError as exc:
+            raise click.ClickException(str(exc)) from None
+
+    return wrapper
+
+
+def _emit(data: Any, as_json: bool, lines: Callable[[Any], list[str]]) -> None:
+    click.echo(
+        json.dumps(data, indent=2, ensure_ascii=False) if as_json else "\n".join(lines(data))
+    )
+
+
+@click.group("users")
+def users() -> None:
+    """Organiser accounts."""
+
+
+@users.command("create")
+@click.argument("email")
+@click.option("--role", type=click.Choice(["owner", "editor", "viewer"]), default="editor")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@reports_errors
+def users_create(email: str, role: str, password_stdin: bool) -> None:
+    """Create an organiser account."""
+    from app.services import accounts
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    user = accounts.create_user(email, password, role)
+    click.echo(f"created {user.role.value} {user.email}")
+
+
+@click.group("lists")
+def lists_group() -> None:
+    """Mailing lists."""
+
+
+@lists_group.command("create")
+@click.argument("slug")
+@click.option("--name", required=True)
+@click.option("--public", "visibility", flag_value="public", default=False)
+@click.option("--single-opt-in", "optin", flag_value="single", default=False)
+@click.option("--language", default="en", help="Default language of the list.")
+@reports_errors
+def lists_create(slug: str, name: str, visibility: Any, optin: Any, language: str) -> None:
+    """Create a list."""
+    from app.services import lists
+
+    created = lists.create_list(
+        slug,
+        name,
+        visibility=visibility or "private",
+        optin=optin or "double",
+        default_language=language,
+    )
+    click.echo(f"created list {created.slug} (id {created.id})")
+
+
+@click.group("subscribers")
+def subscribers_group() -> None:
+    """Subscribers."""
+
+
+@subscribers_group.command("add")
+@click.argument("email")
+@click.option("--list", "list_slugs", multiple=True, required=True, help="List slug (repeatable).")
+@click.option("--language", required=True, help="BCP 47 tag, e.g. uk or pt-BR.")
+@click.option("--name", default="")
+@reports_errors
+def subscribers_add(email: str, list_slugs: tuple[str, ...], language: str, name: str) -> None:
+    """Add a subscriber, confirmed, to one or more lists."""
+    from app.services import lists, subscribers
+
+    targets = [lists.get_by_slug(slug) for slug in list_slugs]
+    subscriber = subscribers.add_subscriber(email, lists=targets, language=language, name=name)
+    click.echo(f"subscribed {subscriber.email} to {', '.join(list_slugs)}")
+
+
+@subscribers_group.command("show")
+@click.argument("email")
+@click.option("--json", "as_json", is_flag=True)
+@reports_errors
+def subscribers_show(email: str, as_json: bool) -> None:
+    """Show a subscriber and the status of each subscription."""
+    from app.services import subscribers
+
+    _emit(
+        subscribers.describe(email),
+        as_json,
+        lambda d: [
+            f"{d['email']} ({d['language']}) {d['status']}",
+            *(f"  {s['list']}: {s['status']}" for s in d["subscriptions"]),
+        ],
+    )
+
+
+@click.group("campaigns")
+def campaigns_group() -> None:
+    """Campaigns."""
+
+
+@campaigns_group.command("list")
+@click.option("--json", "as_json", is_flag=True)
+def campaigns_list(as_json: bool) -> None:
+    """List campaigns, newest first."""
+    from app.services import campaigns
+
+    data = [
+        {
+            "id": c.id,
+            "name": c.name,
+            "status": c.status.value,
+            "languages": [v.language for v in c.variants],
+        }
+        for c in campaigns.all_campaigns()
+    ]
+    _emit(
+        data,
+        as_json,
+        lambda rows: [
+            f"{r['id']:>5}  {r['status']:<10} {r['name']}  [{' '.join(r['languages'])}]"
+            for r in rows
+        ],
+    )
+
+
+@campaigns_group.command("send")
+@click.argument("campaign_id", type=int)
+@reports_errors
+def campaigns_send(campaign_id: int) -> None:
+    """Start sending a campaign now."""
+    from app.services import campaigns
+
+    count = campaigns.start_sending(campaign_id)
+    click.echo(f"campaign {campaign_id} is sending to {count} recipients")
+
+
+@campaigns_group.command("status")
+@click.argument("campaign_id", type=int)
+@click.option("--json", "as_json", is_flag=True)
+@reports_errors
+def campaigns_status(campaign_id: int, as_json: bool) -> None:
+    """Show a campaign's status and its deliveries counted by status."""
+    from app.services import campaigns
+
+    _emit(
+        campaigns.progress(campaign_id),
+        as_json,
+        lambda p: [
+            f"{p['name']}: {p['status']} ({p['total']} recipients)",
+            *(f"  {status}: {n}" for status, n in p["counts"].items() if n),
+        ],
+    )
+
+
+@click.command("demo")
+@click.option("--subscribers", "count", type=click.IntRange(0, 100_000), default=200)
+@reports_errors
+def demo(count: int) -> None:
+    """Load the demo: partner groups, lists, subscribers and the call-for-action campaign."""
+    from app.services import demo as demo_service
+
+    summary = demo_service.load(count)
+    click.echo(summary)
+
+
+@click.command("catcher")
+@click.option("--host", default="127.0.0.1")
+@click.option("--port", type=click.IntRange(1, 65535), default=8025)
+@click.option("--maildir", type=click.Path(file_okay=False), default=None)
+def catcher(host: str, port: int, maildir: str | None) -> None:
+    """Run the development SMTP catcher, storing every message in a Maildir."""
+    from flask import current_app
+
+    from app.catcher import serve_forever
+
+    folder = maildir or current_app.config["CATCHER_MAILDIR"]
+    click.echo(f"catching mail on smtp://{host}:{port}, stored in {folder}")
+    serve_forever(host, port, folder)
+
+
+def register(app: Flask) -> None:
+    """Attach the command groups to the app's CLI."""
+    from app.launcher import up
+
+    for command in (users, lists_group, subscribers_group, campaigns_group, demo, catcher, up):
+        app.cli.add_command(command)
+
+
+def main() -> None:
+    """Entry point of the ``tocsin`` console script."""
+    from app import create_app
+
+    FlaskGroup(create_app=create_app, add_version_option=False, load_dotenv=False)(
+        prog_name="tocsin"
+    )

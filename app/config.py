@@ -1,0 +1,91 @@
+"""Configuration read from ``TOCSIN_*`` environment variables, with embedded defaults."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from app.errors import ConfigError
+
+DEFAULT_SECRET_KEY = "tocsin-development-secret-change-me"
+
+# Environment variable -> Flask config key. Every setting an operator may need is here.
+_ENV_KEYS = {
+    "TOCSIN_DATABASE_URL": "SQLALCHEMY_DATABASE_URI",
+    "TOCSIN_BROKER_URL": "BROKER_URL",
+    "TOCSIN_SMTP_URL": "SMTP_URL",
+    "TOCSIN_SECRET_KEY": "SECRET_KEY",
+    "TOCSIN_BASE_URL": "BASE_URL",
+    "TOCSIN_FROM": "MAIL_FROM",
+    "TOCSIN_CATCHER_MAILDIR": "CATCHER_MAILDIR",
+    "TOCSIN_ENV": "TOCSIN_ENV",
+    "TOCSIN_DISPATCH_INTERVAL": "DISPATCH_INTERVAL",
+    "TOCSIN_BATCH_SIZE": "BATCH_SIZE",
+    "TOCSIN_LEASE_SECONDS": "LEASE_SECONDS",
+    "TOCSIN_REDISPATCH_SECONDS": "REDISPATCH_SECONDS",
+    "TOCSIN_RETRY_WINDOW_SECONDS": "RETRY_WINDOW_SECONDS",
+}
+
+_NUMBERS = {
+    "DISPATCH_INTERVAL": float,
+    "BATCH_SIZE": int,
+    "LEASE_SECONDS": int,
+    "REDISPATCH_SECONDS": int,
+    "RETRY_WINDOW_SECONDS": int,
+}
+
+
+def defaults(instance_path: str) -> dict[str, object]:
+    """Return the embedded defaults: everything lives in the instance folder."""
+    instance = Path(instance_path)
+    return {
+        "TOCSIN_ENV": "development",
+        "SECRET_KEY": DEFAULT_SECRET_KEY,
+        "SQLALCHEMY_DATABASE_URI": f"sqlite:///{instance / 'tocsin.db'}",
+        "BROKER_URL": f"sqla+sqlite:///{instance / 'broker.db'}",
+        "SMTP_URL": "smtp://127.0.0.1:8025",
+        "BASE_URL": "http://127.0.0.1:5000",
+        "MAIL_FROM": "Tocsin <tocsin@localhost>",
+        "CATCHER_MAILDIR": str(instance / "maildir"),
+        "DISPATCH_INTERVAL": 2.0,
+        "BATCH_SIZE": 200,
+        "LEASE_SECONDS": 600,
+        "REDISPATCH_SECONDS": 900,
+        "RETRY_WINDOW_SECONDS": 3 * 24 * 3600,
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "WTF_CSRF_TIME_LIMIT": None,
+    }
+
+
+def from_environment(environ: os._Environ[str] | dict[str, str]) -> dict[str, object]:
+    """Read the ``TOCSIN_*`` variables that are set, converting numbers; raise on bad ones."""
+    settings: dict[str, object] = {}
+    for env_name, key in _ENV_KEYS.items():
+        raw = environ.get(env_name)
+        if raw is None or raw == "":
+            continue
+        convert = _NUMBERS.get(key)
+        if convert is None:
+            settings[key] = raw
+            continue
+        try:
+            settings[key] = convert(raw)
+        except ValueError:
+            raise ConfigError(f"{env_name} must be a number, not {raw!r}") from None
+    return settings
+
+
+def check(config: dict[str, object]) -> None:
+    """Refuse settings that must never reach production."""
+    if config.get("TOCSIN_ENV") == "production" and config.get("SECRET_KEY") in (
+        DEFAULT_SECRET_KEY,
+        "",
+        None,
+    ):
+        raise ConfigError(
+            "TOCSIN_SECRET_KEY must be set to a long random value in production "
+            "(TOCSIN_ENV=production)"
+        )
+    base_url = str(config.get("BASE_URL", ""))
+    if not base_url.startswith(("http://", "https://")):
+        raise ConfigError(f"TOCSIN_BASE_URL must start with http:// or https://, not {base_url!r}")

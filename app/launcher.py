@@ -1,0 +1,92 @@
+"""``tocsin up``: migrate, load the demo once, and run web, worker, beat and catcher together."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shlex
+import sys
+from pathlib import Path
+
+import click
+from flask import current_app
+from sqlalchemy import func, select
+
+DEMO_EMAIL = "organiser@example.org"
+
+
+def _demo_login(instance: Path) -> tuple[str, str]:
+    """Create the demo organiser once; its password is kept in the instance folder."""
+    from app.extensions import db
+    from app.models import User
+    from app.services import accounts
+
+    saved = instance / "demo-login.txt"
+    if db.session.scalar(select(func.count()).select_from(User)) == 0:
+        password = secrets.token_urlsafe(12)
+        accounts.create_user(DEMO_EMAIL, password, "owner")
+        saved.write_text(f"{DEMO_EMAIL}\n{password}\n")
+        saved.chmod(0o600)
+    if saved.exists():
+        email, password = saved.read_text().split()[:2]
+        return email, password
+    return "(your account)", "(your password)"
+
+
+@click.command("up")
+@click.option("--host", default="127.0.0.1", help="Address the panel listens on.")
+@click.option("--port", type=click.IntRange(1, 65535), default=5000)
+@click.option(
+    "--smtp-port",
+    type=click.IntRange(1, 65535),
+    default=8025,
+    help="Port of the local SMTP catcher.",
+)
+@click.option("--concurrency", type=click.IntRange(1, 64), default=2)
+def up(host: str, port: int, smtp_port: int, concurrency: int) -> None:
+    """Run everything on this machine: panel, worker, beat and SMTP catcher."""
+    from flask_migrate import upgrade
+    from honcho.manager import Manager
+
+    from app.extensions import db
+    from app.models import MailingList
+    from app.services import demo
+
+    upgrade()
+    if db.session.scalar(select(func.count()).select_from(MailingList)) == 0:
+        click.echo(demo.load(200))
+    email, password = _demo_login(Path(current_app.instance_path))
+
+    base_url = os.environ.get("TOCSIN_BASE_URL") or f"http://{host}:{port}"
+    env = {
+        **os.environ,
+        "TOCSIN_DATA_DIR": current_app.instance_path,
+        "TOCSIN_BASE_URL": base_url,
+        "TOCSIN_SMTP_URL": os.environ.get("TOCSIN_SMTP_URL") or f"smtp://127.0.0.1:{smtp_port}",
+        "PYTHONUNBUFFERED": "1",
+    }
+    python = shlex.quote(sys.executable)
+    maildir = shlex.quote(current_app.config["CATCHER_MAILDIR"])
+    manager = Manager()
+    manager.add_process(
+        "catcher", f"{python} -m app catcher --port {smtp_port} --maildir {maildir}", env=env
+    )
+    manager.add_process(
+        "web", f"{python} -m app run --host {host} --port {port} --no-reload", env=env
+    )
+    manager.add_process(
+        "worker",
+        f"{python} -m celery -A worker worker --loglevel INFO --concurrency {concurrency}",
+        env=env,
+    )
+    manager.add_process("beat", f"{python} -m celery -A worker beat --loglevel WARNING", env=env)
+    click.echo(
+        "\n"
+        f"  Tocsin panel:  {base_url}/\n"
+        f"  Log in as:     {email}\n"
+        f"  Password:      {password}\n"
+        f"  Mail catcher:  smtp://127.0.0.1:{smtp_port} (shown in the panel: Mail catcher)\n"
+        "  Stop with Ctrl-C.\n"
+    )
+    manager.loop()
+    sys.exit(manager.returncode)

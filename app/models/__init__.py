@@ -1,0 +1,50 @@
+"""Typed SQLAlchemy models: columns, relationships and small invariants, no workflows."""
+
+from app.models.accounts import User, UserRole
+from app.models.audience import (
+    Group,
+    ListVisibility,
+    MailingList,
+    OptIn,
+    Subscriber,
+    SubscriberStatus,
+    Subscription,
+    SubscriptionStatus,
+    Suppression,
+    SuppressionReason,
+)
+from app.models.campaigns import (
+    OPEN_DELIVERY_STATES,
+    BodyFormat,
+    Campaign,
+    CampaignStatus,
+    Delivery,
+    DeliveryStatus,
+    Template,
+    Variant,
+    campaign_lists,
+)
+
+__all__ = [
+    "OPEN_DELIVERY_STATES",
+    "BodyFormat",
+    "Campaign",
+    "CampaignStatus",
+    "Delivery",
+    "DeliveryStatus",
+    "Group",
+    "ListVisibility",
+    "MailingList",
+    "OptIn",
+    "Subscriber",
+    "SubscriberStatus",
+    "Subscription",
+    "SubscriptionStatus",
+    "Suppression",
+    "SuppressionReason",
+    "Template",
+    "User",
+    "UserRole",
+    "Variant",
+    "campaign_lists",
+]

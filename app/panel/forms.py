@@ -1,0 +1,67 @@
+"""Panel forms (Flask-WTF: every form carries a CSRF token)."""
+
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import (
+    BooleanField,
+    EmailField,
+    PasswordField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.validators import DataRequired, Length, Optional
+
+
+class LoginForm(FlaskForm):
+    email = EmailField("Email", validators=[DataRequired()])
+    password = PasswordField("Password", validators=[DataRequired()])
+
+
+class ActionForm(FlaskForm):
+    """A button: nothing but the CSRF token."""
+
+
+class ListForm(FlaskForm):
+    slug = StringField("Slug", validators=[DataRequired(), Length(max=64)])
+    name = StringField("Name", validators=[DataRequired(), Length(max=200)])
+    description = TextAreaField("Description", validators=[Optional()])
+    visibility = SelectField("Visibility", choices=[("private", "Private"), ("public", "Public")])
+    optin = SelectField(
+        "Opt-in", choices=[("double", "Double opt-in"), ("single", "Single opt-in")]
+    )
+
+
+class SubscriberForm(FlaskForm):
+    email = StringField("Email", validators=[DataRequired(), Length(max=320)])
+    name = StringField("Name", validators=[Optional(), Length(max=200)])
+    language = StringField("Language", default="en", validators=[DataRequired(), Length(max=35)])
+    group = SelectField("Group", coerce=int, default=0)
+    lists = SelectMultipleField("Lists", coerce=int, validators=[DataRequired()])
+
+
+class CampaignForm(FlaskForm):
+    name = StringField("Name", validators=[DataRequired(), Length(max=200)])
+    lists = SelectMultipleField("Send to lists", coerce=int, validators=[DataRequired()])
+    default_language = StringField("Default language", default="en", validators=[DataRequired()])
+    fallbacks = StringField(
+        "Fallback chain",
+        validators=[Optional()],
+        description="Languages to try, in order, e.g. 'pt es en'.",
+    )
+    from_address = StringField(
+        "From",
+        validators=[Optional(), Length(max=400)],
+        description="Leave empty for the default sender.",
+    )
+
+
+class VariantForm(FlaskForm):
+    language = StringField("Language", validators=[DataRequired(), Length(max=35)])
+    subject = StringField("Subject", validators=[DataRequired(), Length(max=500)])
+    preheader = StringField("Preheader", validators=[Optional(), Length(max=500)])
+    body_format = SelectField("Format", choices=[("markdown", "Markdown"), ("html", "HTML")])
+    body = TextAreaField("Body", validators=[DataRequired()])
+    ready = BooleanField("Ready to send", default=True)

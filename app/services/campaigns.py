@@ -1,0 +1,159 @@
+"""Campaigns: composing variants, starting a send, and reading progress."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select, update
+
+from app.errors import Conflict, InvalidInput, NotFound
+from app.extensions import db
+from app.languages import normalize_tag
+from app.models import (
+    BodyFormat,
+    Campaign,
+    CampaignStatus,
+    DeliveryStatus,
+    MailingList,
+    Template,
+    Variant,
+)
+from app.models.base import utcnow
+from app.services import ledger
+from app.services.composing import compile_source
+from emails.errors import RenderError
+from emails.rendering import VariantSource
+
+EDITABLE = (CampaignStatus.DRAFT, CampaignStatus.SCHEDULED)
+
+
+def get(campaign_id: int) -> Campaign:
+    """Return the campaign or raise ``NotFound``."""
+    campaign = db.session.get(Campaign, campaign_id)
+    if campaign is None:
+        raise NotFound(f"no campaign with id {campaign_id}")
+    return campaign
+
+
+def create_campaign(
+    name: str,
+    *,
+    lists: list[MailingList],
+    default_language: str = "en",
+    from_address: str = "",
+    template: Template | None = None,
+    fallbacks: list[str] | None = None,
+) -> Campaign:
+    """Create a draft campaign addressed to the given lists."""
+    if not name.strip():
+        raise InvalidInput("a campaign needs a name", "name")
+    if not lists:
+        raise InvalidInput("choose at least one list to send to", "lists")
+    campaign = Campaign(
+        name=name.strip(),
+        lists=lists,
+        default_language=normalize_tag(default_language),
+        from_address=from_address.strip(),
+        template=template,
+        fallbacks=[normalize_tag(tag) for tag in fallbacks or []],
+    )
+    db.session.add(campaign)
+    db.session.commit()
+    return campaign
+
+
+def save_variant(
+    campaign_id: int,
+    language: str,
+    *,
+    subject: str,
+    body: str,
+    preheader: str = "",
+    body_format: str = "markdown",
+    ready: bool = True,
+) -> Variant:
+    """Create or replace the campaign's variant in one language; refuse broken templates."""
+    campaign = get(campaign_id)
+    if campaign.status not in EDITABLE:
+        raise Conflict(
+            f"campaign {campaign.id} is {campaign.status.value}; it can no longer change"
+        )
+    language = normalize_tag(language)
+    if not subject.strip():
+        raise InvalidInput("a variant needs a subject", "subject")
+    try:
+        fmt = BodyFormat(body_format)
+    except ValueError:
+        raise InvalidInput(
+            f"body format must be markdown or html, not {body_format!r}", "body_format"
+        ) from None
+    source = VariantSource(language, subject, preheader, body, fmt.value)
+    try:
+        compile_source(campaign, source)
+    except RenderError as exc:
+        raise InvalidInput(str(exc), "body") from None
+    variant = next((v for v in campaign.variants if v.language == language), None)
+    if variant is None:
+        variant = Variant(language=language)
+        campaign.variants.append(variant)
+    variant.subject, variant.preheader, variant.body = subject.strip(), preheader.strip(), body
+    variant.body_format, variant.ready = fmt, ready
+    db.session.commit()
+    return variant
+
+
+def start_sending(campaign_id: int) -> int:
+    """Move a draft to ``sending`` and write its ledger in one statement; return the count.
+
+    Pressing send twice is harmless: only the first call finds the campaign in draft.
+    """
+    campaign = get(campaign_id)
+    if not any(v.ready for v in campaign.variants):
+        raise InvalidInput("the campaign has no ready variant to send")
+    if not any(v.ready and v.language == campaign.default_language for v in campaign.variants):
+        raise InvalidInput(f"the default language {campaign.default_language} has no ready variant")
+    moved = db.session.execute(
+        update(Campaign)
+        .where(Campaign.id == campaign_id, Campaign.status.in_(EDITABLE))
+        .values(status=CampaignStatus.SENDING, started_at=utcnow())
+    ).rowcount
+    if moved != 1:
+        db.session.rollback()
+        raise Conflict(f"campaign {campaign_id} is {campaign.status.value}, not a draft")
+    count = ledger.insert_deliveries(campaign)
+    db.session.commit()
+    return count
+
+
+def counts(campaign_id: int) -> dict[str, int]:
+    """Return the number of ledger rows in each delivery status (zeros included)."""
+    result = {status.value: 0 for status in DeliveryStatus}
+    rows = db.session.execute(
+        select(ledger.Delivery.status, func.count())
+        .where(ledger.Delivery.campaign_id == campaign_id)
+        .group_by(ledger.Delivery.status)
+    )
+    for status, number in rows:
+        result[status.value] = number
+    return result
+
+
+def progress(campaign_id: int) -> dict[str, Any]:
+    """Return the campaign's status and delivery counts as plain data."""
+    campaign = get(campaign_id)
+    by_status = counts(campaign_id)
+    return {
+        "id": campaign.id,
+        "name": campaign.name,
+        "status": campaign.status.value,
+        "reason": campaign.status_reason,
+        "total": sum(by_status.values()),
+        "counts": by_status,
+        "started_at": campaign.started_at.isoformat() if campaign.started_at else None,
+        "finished_at": campaign.finished_at.isoformat() if campaign.finished_at else None,
+    }
+
+
+def all_campaigns() -> list[Campaign]:
+    """Return every campaign, newest first."""
+    return list(db.session.scalars(select(Campaign).order_by(Campaign.id.desc())))

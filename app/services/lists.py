@@ -1,0 +1,74 @@
+"""Mailing lists."""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import func, select
+
+from app.errors import Conflict, InvalidInput, NotFound
+from app.extensions import db
+from app.languages import normalize_tag
+from app.models import ListVisibility, MailingList, OptIn, Subscription, SubscriptionStatus
+
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+
+
+def create_list(
+    slug: str,
+    name: str,
+    *,
+    description: str = "",
+    visibility: str = "private",
+    optin: str = "double",
+    default_language: str = "en",
+) -> MailingList:
+    """Create a list; the slug is its stable name in URLs and the CLI."""
+    slug = slug.strip()
+    if not _SLUG.match(slug):
+        raise InvalidInput(
+            f"{slug!r} is not a slug: use lowercase letters, digits and dashes", "slug"
+        )
+    if not name.strip():
+        raise InvalidInput("a list needs a name", "name")
+    try:
+        visibility_value, optin_value = ListVisibility(visibility), OptIn(optin)
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from None
+    if db.session.scalar(select(MailingList).where(MailingList.slug == slug)):
+        raise Conflict(f"a list with slug {slug!r} exists already")
+    mailing_list = MailingList(
+        slug=slug,
+        name=name.strip(),
+        description=description,
+        visibility=visibility_value,
+        optin=optin_value,
+        default_language=normalize_tag(default_language),
+    )
+    db.session.add(mailing_list)
+    db.session.commit()
+    return mailing_list
+
+
+def get_by_slug(slug: str) -> MailingList:
+    """Return the list with this slug or raise ``NotFound``."""
+    found = db.session.scalar(select(MailingList).where(MailingList.slug == slug))
+    if found is None:
+        raise NotFound(f"no list with slug {slug!r}")
+    return found
+
+
+def lists_with_counts() -> list[tuple[MailingList, int]]:
+    """Return every list with its number of confirmed subscriptions, by name."""
+    confirmed = (
+        select(Subscription.list_id, func.count().label("n"))
+        .where(Subscription.status == SubscriptionStatus.CONFIRMED)
+        .group_by(Subscription.list_id)
+        .subquery()
+    )
+    rows = db.session.execute(
+        select(MailingList, func.coalesce(confirmed.c.n, 0))
+        .outerjoin(confirmed, confirmed.c.list_id == MailingList.id)
+        .order_by(MailingList.name)
+    )
+    return [(row[0], row[1]) for row in rows]

@@ -1,0 +1,125 @@
+"""Test setup: a real database (SQLite, or PostgreSQL via TOCSIN_TEST_DATABASE_URL), a real
+SMTP server on loopback, and real Celery worker processes on a real broker.
+
+Environment is set before the app is built so that the worker subprocess, which reads the
+same ``TOCSIN_*`` variables, talks to the same database, broker and SMTP server.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from sqlalchemy import text
+
+from tests.support.smtp import SmtpServer, free_port
+from tests.support.worker import WorkerProcess
+
+SESSION_DIR = Path(tempfile.mkdtemp(prefix="tocsin-tests-"))
+DATABASE_URL = os.environ.get("TOCSIN_TEST_DATABASE_URL") or f"sqlite:///{SESSION_DIR / 'test.db'}"
+BROKER_URL = (
+    os.environ.get("TOCSIN_TEST_BROKER_URL") or f"sqla+sqlite:///{SESSION_DIR / 'broker.db'}"
+)
+SMTP_PORT = free_port()
+
+os.environ.update(
+    {
+        "TOCSIN_DATA_DIR": str(SESSION_DIR / "instance"),
+        "TOCSIN_DATABASE_URL": DATABASE_URL,
+        "TOCSIN_BROKER_URL": BROKER_URL,
+        "TOCSIN_SMTP_URL": f"smtp://127.0.0.1:{SMTP_PORT}",
+        "TOCSIN_SECRET_KEY": "test-secret-key-that-is-long-enough",
+        "TOCSIN_BASE_URL": "https://news.example.org",
+        "TOCSIN_FROM": "Solidarity Collectives <news@example.org>",
+        "TOCSIN_CATCHER_MAILDIR": str(SESSION_DIR / "maildir"),
+        "TOCSIN_DISPATCH_INTERVAL": "0.3",
+        "TOCSIN_BATCH_SIZE": "50",
+    }
+)
+
+
+def _reset_database() -> None:
+    """Start the session from an empty database (the PostgreSQL one is shared)."""
+    if DATABASE_URL.startswith("postgresql"):
+        from sqlalchemy import create_engine
+
+        engine = create_engine(DATABASE_URL)
+        with engine.begin() as connection:
+            connection.execute(text("DROP SCHEMA public CASCADE"))
+            connection.execute(text("CREATE SCHEMA public"))
+        engine.dispose()
+    if BROKER_URL.startswith("redis"):
+        import redis
+
+        redis.Redis.from_url(BROKER_URL).flushdb()
+
+
+@pytest.fixture(scope="session")
+def app() -> Iterator[Flask]:
+    """The app, on a database migrated once for the whole session."""
+    from flask_migrate import upgrade
+
+    from app import create_app
+
+    _reset_database()
+    flask_app = create_app({"TESTING": True})
+    with flask_app.app_context():
+        upgrade()
+    yield flask_app
+    from app.extensions import db
+
+    with flask_app.app_context():
+        db.engine.dispose()
+
+
+@pytest.fixture(autouse=True)
+def _clean_tables(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Empty every table before each test that uses the app; keep the schema."""
+    if "app" not in request.fixturenames:
+        yield
+        return
+    flask_app: Flask = request.getfixturevalue("app")
+    from app.extensions import db
+
+    with flask_app.app_context():
+        for table in reversed(db.metadata.sorted_tables):
+            db.session.execute(table.delete())
+        db.session.commit()
+        yield
+        db.session.remove()
+
+
+@pytest.fixture(scope="session")
+def smtp_server() -> Iterator[SmtpServer]:
+    """A real SMTP server (aiosmtpd) on loopback, which the worker delivers to."""
+    server = SmtpServer(SMTP_PORT, SESSION_DIR / "maildir")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture()
+def smtp(smtp_server: SmtpServer) -> SmtpServer:
+    """The SMTP server, emptied for this test."""
+    smtp_server.reset()
+    return smtp_server
+
+
+@pytest.fixture(scope="session")
+def worker_process(app: Flask, smtp_server: SmtpServer) -> Iterator[WorkerProcess]:
+    """A real Celery worker (with beat embedded) in its own process, for the whole session."""
+    process = WorkerProcess(SESSION_DIR)
+    process.start()
+    yield process
+    process.stop()
+
+
+@pytest.fixture()
+def run_worker(worker_process: WorkerProcess, smtp: SmtpServer) -> WorkerProcess:
+    """The running worker; ``until_sent(campaign_id)`` waits for a campaign to finish."""
+    worker_process.check_alive()
+    return worker_process

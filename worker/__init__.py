@@ -1,0 +1,56 @@
+"""The Celery app: ``celery -A worker worker`` and ``celery -A worker beat``.
+
+Tasks run inside a Flask app context so they can use the same services as the panel.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery, Task
+from celery.signals import worker_process_init
+
+from app import create_app
+from app.extensions import db
+
+flask_app = create_app()
+
+
+class AppTask(Task):
+    """A task that runs inside the Flask app context and leaves no session open."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        with flask_app.app_context():
+            try:
+                return self.run(*args, **kwargs)
+            finally:
+                db.session.remove()
+
+
+celery = Celery("tocsin", task_cls=AppTask)
+celery.conf.update(
+    broker_url=flask_app.config["BROKER_URL"],
+    broker_connection_retry_on_startup=True,
+    task_ignore_result=True,
+    task_acks_late=True,
+    task_reject_on_worker_lost=True,
+    worker_prefetch_multiplier=1,
+    task_time_limit=int(flask_app.config["LEASE_SECONDS"]) - 60,
+    timezone="UTC",
+    beat_schedule_filename=f"{flask_app.instance_path}/celerybeat-schedule",
+    beat_schedule={
+        "dispatch-deliveries": {
+            "task": "worker.tasks.dispatch_deliveries",
+            "schedule": float(flask_app.config["DISPATCH_INTERVAL"]),
+            "options": {"expires": 5 * float(flask_app.config["DISPATCH_INTERVAL"])},
+        }
+    },
+    include=["worker.tasks"],
+)
+
+
+@worker_process_init.connect
+def _fresh_connections(**_: Any) -> None:
+    """A forked child must not share the parent's database connections."""
+    with flask_app.app_context():
+        db.engine.dispose(close=False)
