@@ -15,7 +15,7 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml
 	@touch $@
 
 run: $(VENV)/.installed
-	$(BIN)/tocsin up
+	$(BIN)/tocsin up $(RUN_ARGS)
 
 # The browser tests drive Debian's chromium; install it when missing and we may.
 browser:

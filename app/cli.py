@@ -68,20 +68,16 @@ def lists_group() -> None:
 @lists_group.command("create")
 @click.argument("slug")
 @click.option("--name", required=True)
-@click.option("--public", "visibility", flag_value="public", default=False)
-@click.option("--single-opt-in", "optin", flag_value="single", default=False)
+@click.option("--visibility", type=click.Choice(["private", "public"]), default="private")
+@click.option("--optin", type=click.Choice(["double", "single"]), default="double")
 @click.option("--language", default="en", help="Default language of the list.")
 @reports_errors
-def lists_create(slug: str, name: str, visibility: Any, optin: Any, language: str) -> None:
+def lists_create(slug: str, name: str, visibility: str, optin: str, language: str) -> None:
     """Create a list."""
     from app.services import lists
 
     created = lists.create_list(
-        slug,
-        name,
-        visibility=visibility or "private",
-        optin=optin or "double",
-        default_language=language,
+        slug, name, visibility=visibility, optin=optin, default_language=language
     )
     click.echo(f"created list {created.slug} (id {created.id})")
 
@@ -221,6 +217,13 @@ def main() -> None:
     """Entry point of the ``tocsin`` console script."""
     from app import create_app
 
-    FlaskGroup(create_app=create_app, add_version_option=False, load_dotenv=False)(
-        prog_name="tocsin"
-    )
+    group = FlaskGroup(create_app=create_app, add_version_option=False, load_dotenv=False)
+    try:
+        group.main(prog_name="tocsin", standalone_mode=False)
+    except click.ClickException as exc:
+        # One line, not Click's usage block: bad arguments read like any other refusal.
+        click.echo(f"tocsin: {exc.format_message()}", err=True)
+        sys.exit(exc.exit_code)
+    except click.Abort:
+        click.echo("tocsin: aborted", err=True)
+        sys.exit(1)

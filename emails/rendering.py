@@ -117,6 +117,9 @@ class CompiledVariant:
     def __init__(self, layout: str, source: VariantSource, text_footer: str) -> None:
         if not _CONTENT_SLOT.search(layout):
             raise RenderError("the layout has no {{ content }} slot for the body")
+        # Compiled alone first, so a syntax error is reported at its line in what was written.
+        SafeTemplate(layout, html=True, what="layout")
+        SafeTemplate(source.body, html=False, what="body")
         self.language = source.language
         self.direction = text_direction(source.language)
         protected_body, saved_body = _protect(source.body)

@@ -13,9 +13,16 @@ from emails.errors import RenderError
 MAX_OUTPUT_CHARS = 2_000_000
 
 
+class StrictSandbox(ImmutableSandboxedEnvironment):
+    """The immutable sandbox, but an unsafe attribute is an error rather than empty text."""
+
+    def unsafe_undefined(self, obj: Any, attribute: str) -> Undefined:
+        raise SecurityError(f"{attribute!r} of a {type(obj).__name__} is not available")
+
+
 def make_environment(*, autoescape: bool) -> ImmutableSandboxedEnvironment:
-    """Return a sandbox with no loader (so no include/import) and no globals but ``range``."""
-    env = ImmutableSandboxedEnvironment(autoescape=autoescape, undefined=Undefined)
+    """Return a sandbox with no loader (so no include/import) and no globals at all."""
+    env = StrictSandbox(autoescape=autoescape, undefined=Undefined)
     env.globals = {}
     return env
 

@@ -47,6 +47,9 @@ celery.conf.update(
     },
     include=["worker.tasks"],
 )
+if celery.conf.broker_url.startswith("sqla+"):
+    # The embedded broker is polled; a short interval keeps small sends snappy.
+    celery.conf.broker_transport_options = {"polling_interval": 0.25}
 
 
 @worker_process_init.connect

@@ -10,7 +10,7 @@ from app.errors import TocsinError
 from app.extensions import db
 from app.models import Group, MailingList, Subscriber, Subscription
 from app.panel import blueprint
-from app.panel.forms import ListForm, SubscriberForm
+from app.panel.forms import ListForm, SubscriberForm, choices
 from app.services import lists as list_service
 from app.services import subscribers as subscriber_service
 
@@ -83,8 +83,9 @@ def subscribers() -> ResponseReturnValue:
 
 def _subscriber_form() -> SubscriberForm:
     form = SubscriberForm()
-    form.lists.choices = [(m.id, m.name) for m, _n in list_service.lists_with_counts()]
-    form.group.choices = [(0, "—")] + [
-        (g.id, g.name) for g in db.session.scalars(select(Group).order_by(Group.name))
-    ]
+    form.lists.choices = choices([(m.id, m.name) for m, _n in list_service.lists_with_counts()])
+    form.group.choices = choices(
+        [(0, "—")]
+        + [(g.id, g.name) for g in db.session.scalars(select(Group).order_by(Group.name))]
+    )
     return form

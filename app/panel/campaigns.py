@@ -8,7 +8,7 @@ from flask.typing import ResponseReturnValue
 from app.errors import TocsinError
 from app.languages import NAMES
 from app.panel import blueprint
-from app.panel.forms import ActionForm, CampaignForm, VariantForm
+from app.panel.forms import ActionForm, CampaignForm, VariantForm, choices
 from app.services import campaigns as service
 from app.services import composing, lists, previews
 
@@ -25,7 +25,7 @@ def campaign_new() -> ResponseReturnValue:
     """Create a draft campaign."""
     form = CampaignForm()
     all_lists = [mailing_list for mailing_list, _n in lists.lists_with_counts()]
-    form.lists.choices = [(m.id, m.name) for m in all_lists]
+    form.lists.choices = choices([(m.id, m.name) for m in all_lists])
     if form.validate_on_submit():
         try:
             campaign = service.create_campaign(

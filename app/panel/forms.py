@@ -12,7 +12,13 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
+
+
+def choices(pairs: list[tuple[object, str]]) -> list[SelectChoice]:
+    """Return select options from (value, label) pairs."""
+    return [SelectChoice(value, label) for value, label in pairs]  # type: ignore[arg-type]
 
 
 class LoginForm(FlaskForm):
@@ -28,9 +34,11 @@ class ListForm(FlaskForm):
     slug = StringField("Slug", validators=[DataRequired(), Length(max=64)])
     name = StringField("Name", validators=[DataRequired(), Length(max=200)])
     description = TextAreaField("Description", validators=[Optional()])
-    visibility = SelectField("Visibility", choices=[("private", "Private"), ("public", "Public")])
+    visibility = SelectField(
+        "Visibility", choices=choices([("private", "Private"), ("public", "Public")])
+    )
     optin = SelectField(
-        "Opt-in", choices=[("double", "Double opt-in"), ("single", "Single opt-in")]
+        "Opt-in", choices=choices([("double", "Double opt-in"), ("single", "Single opt-in")])
     )
 
 
@@ -62,6 +70,8 @@ class VariantForm(FlaskForm):
     language = StringField("Language", validators=[DataRequired(), Length(max=35)])
     subject = StringField("Subject", validators=[DataRequired(), Length(max=500)])
     preheader = StringField("Preheader", validators=[Optional(), Length(max=500)])
-    body_format = SelectField("Format", choices=[("markdown", "Markdown"), ("html", "HTML")])
+    body_format = SelectField(
+        "Format", choices=choices([("markdown", "Markdown"), ("html", "HTML")])
+    )
     body = TextAreaField("Body", validators=[DataRequired()])
     ready = BooleanField("Ready to send", default=True)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import select
 
 from app.errors import Conflict, InvalidInput
 from app.extensions import db
 from app.models import User, UserRole
+from app.services.subscribers import normalize_email
 
 _hasher = PasswordHasher()
 MIN_PASSWORD_LENGTH = 10
@@ -17,10 +17,7 @@ MIN_PASSWORD_LENGTH = 10
 
 def create_user(email: str, password: str, role: str = "editor") -> User:
     """Create an organiser account; the password is stored only as an Argon2 hash."""
-    try:
-        email = validate_email(email, check_deliverability=False).normalized
-    except EmailNotValidError as exc:
-        raise InvalidInput(f"{email!r} is not a valid address: {exc}", "email") from None
+    email = normalize_email(email)
     if len(password) < MIN_PASSWORD_LENGTH:
         raise InvalidInput(
             f"the password must have at least {MIN_PASSWORD_LENGTH} characters", "password"

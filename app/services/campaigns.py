@@ -20,7 +20,7 @@ from app.models import (
 )
 from app.models.base import utcnow
 from app.services import ledger
-from app.services.composing import compile_source
+from app.services.composing import compile_source, sample_context
 from emails.errors import RenderError
 from emails.rendering import VariantSource
 
@@ -89,7 +89,8 @@ def save_variant(
         ) from None
     source = VariantSource(language, subject, preheader, body, fmt.value)
     try:
-        compile_source(campaign, source)
+        # Compile and render once now, so a broken template is refused at save time.
+        compile_source(campaign, source).render(sample_context(language))
     except RenderError as exc:
         raise InvalidInput(str(exc), "body") from None
     variant = next((v for v in campaign.variants if v.language == language), None)

@@ -48,6 +48,19 @@ def compile_source(campaign: Campaign, source: VariantSource) -> CompiledVariant
     return CompiledVariant(layout_for(campaign), source, text_footer(source.language))
 
 
+def sample_context(language: str) -> dict[str, Any]:
+    """Return the values a template sees for a made-up recipient (checks and previews)."""
+    reason, label = footer_words(language)
+    return {
+        "email": "reader@example.org",
+        "language": language,
+        "attributes": {},
+        "unsubscribe_url": "https://example.invalid/u/sample",
+        "footer_reason": reason.format(lists="a list"),
+        "unsubscribe_label": label,
+    }
+
+
 @dataclass(frozen=True)
 class Recipient:
     """Plain data about one recipient: all that rendering may see."""

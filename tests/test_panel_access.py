@@ -1,0 +1,94 @@
+"""Every panel page needs a login; every form needs its CSRF token; viewers only look."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from sqlalchemy import func, select
+
+from app.extensions import db
+from app.models import MailingList
+from app.services import accounts
+
+
+def csrf_token(client, path: str) -> str:
+    page = client.get(path).get_data(as_text=True)
+    return re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page).group(1)
+
+
+def login(client, email="organiser@example.org", password="correct horse battery"):
+    token = csrf_token(client, "/login")
+    return client.post("/login", data={"email": email, "password": password, "csrf_token": token})
+
+
+@pytest.fixture()
+def csrf_app(app):
+    app.config["WTF_CSRF_ENABLED"] = True
+    return app
+
+
+def panel_rules(app):
+    return [
+        r
+        for r in app.url_map.iter_rules()
+        if r.endpoint.startswith("panel.") and r.endpoint != "panel.login"
+    ]
+
+
+def test_every_panel_page_requires_login(app):
+    client = app.test_client()
+    rules = panel_rules(app)
+    assert len(rules) >= 10
+    for rule in rules:
+        path = rule.build({arg: 1 for arg in rule.arguments}, append_unknown=False)[1]
+        for method in rule.methods - {"HEAD", "OPTIONS"}:
+            response = client.open(path, method=method)
+            assert response.status_code in (302, 400), (rule, method)
+            if response.status_code == 302:
+                assert response.headers["Location"].startswith("/login"), (rule, method)
+
+
+def test_login_with_the_right_password_opens_the_panel(csrf_app):
+    accounts.create_user("organiser@example.org", "correct horse battery", "owner")
+    client = csrf_app.test_client()
+    assert login(client).headers["Location"] == "/campaigns"
+    assert client.get("/campaigns").status_code == 200
+
+
+def test_wrong_password_is_refused(csrf_app):
+    accounts.create_user("organiser@example.org", "correct horse battery", "owner")
+    client = csrf_app.test_client()
+    response = login(client, password="wrong password!")
+    assert response.status_code == 401
+    assert "Wrong address or password." in response.get_data(as_text=True)
+    assert client.get("/campaigns").status_code == 302
+
+
+def test_post_without_csrf_token_is_rejected(csrf_app):
+    accounts.create_user("organiser@example.org", "correct horse battery", "owner")
+    client = csrf_app.test_client()
+    login(client)
+    response = client.post(
+        "/lists", data={"slug": "x", "name": "X", "visibility": "private", "optin": "double"}
+    )
+    assert response.status_code == 400
+    assert "CSRF" in response.get_data(as_text=True)
+    assert db.session.scalar(select(func.count()).select_from(MailingList)) == 0
+
+
+def test_login_form_without_csrf_token_is_rejected(csrf_app):
+    accounts.create_user("organiser@example.org", "correct horse battery", "owner")
+    response = csrf_app.test_client().post(
+        "/login", data={"email": "organiser@example.org", "password": "correct horse battery"}
+    )
+    assert response.status_code == 400
+
+
+def test_viewer_can_look_but_not_change(csrf_app):
+    accounts.create_user("viewer@example.org", "correct horse battery", "viewer")
+    client = csrf_app.test_client()
+    login(client, "viewer@example.org")
+    assert client.get("/lists").status_code == 200
+    token = csrf_token(client, "/lists")
+    assert client.post("/lists", data={"csrf_token": token}).status_code == 403
