@@ -6,7 +6,8 @@ import sqlite3
 from typing import Any
 
 from flask import Flask
-from sqlalchemy import event
+from sqlalchemy import Table, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
 
@@ -22,3 +23,24 @@ def tune(app: Flask) -> None:
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.close()
+
+
+def insert_or_ignore(table: Table):  # noqa: ANN201 - a dialect-specific Insert
+    """Return an INSERT for ``table`` that skips rows which would break a unique constraint."""
+    from app.extensions import db
+
+    if db.session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(table).on_conflict_do_nothing()
+    return sqlite.insert(table).on_conflict_do_nothing()
+
+
+def insert_or_increment(table: Table, values: dict[str, object], column: str):  # noqa: ANN201
+    """Return an INSERT of ``values`` that adds 1 to ``column`` when the row exists."""
+    from app.extensions import db
+
+    dialect = postgresql if db.session.get_bind().dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(table).values(**values)
+    keys = [c.name for c in table.primary_key.columns]
+    return statement.on_conflict_do_update(
+        index_elements=keys, set_={column: table.c[column] + 1}
+    ).returning(table.c[column])

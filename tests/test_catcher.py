@@ -49,6 +49,7 @@ def test_catcher_command_stores_mail_that_the_panel_lists(app, tmp_path):
     finally:
         process.send_signal(signal.SIGINT)
         process.wait(timeout=10)
+        process.stdout.close()
 
     [caught] = list_caught(maildir)
     assert (caught.to, caught.subject, caught.language) == (

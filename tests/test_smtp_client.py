@@ -67,7 +67,7 @@ def server() -> Iterator[tuple[ScriptedHandler, Connection]]:
         ("ok@example.org", Outcome.SENT, "250 2.0.0 queued as 1234"),
         ("rcpt-451@example.org", Outcome.RETRY, "451 4.3.0 try later"),
         ("rcpt-452@example.org", Outcome.RETRY, "452 4.2.2 mailbox full"),
-        ("rcpt-550@example.org", Outcome.PERMANENT, "550 5.1.1 no such user"),
+        ("rcpt-550@example.org", Outcome.BOUNCE, "550 5.1.1 no such user"),
         ("rcpt-5726@example.org", Outcome.POLICY, "550 5.7.26 unauthenticated sender"),
         ("data-421@example.org", Outcome.RETRY, "421 4.7.0 closing"),
         ("data-554@example.org", Outcome.PERMANENT, "554 5.6.0 content rejected"),

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from celery import Celery, Task
-from celery.signals import worker_process_init
+from celery.signals import worker_process_init, worker_process_shutdown
 
 from app import create_app
 from app.extensions import db
@@ -35,7 +35,8 @@ celery.conf.update(
     task_acks_late=True,
     task_reject_on_worker_lost=True,
     worker_prefetch_multiplier=1,
-    task_time_limit=int(flask_app.config["LEASE_SECONDS"]) - 60,
+    # A batch must end before its lease does, and long before the broker would redeliver it.
+    task_time_limit=max(30, int(flask_app.config["LEASE_SECONDS"]) - 60),
     timezone="UTC",
     beat_schedule_filename=f"{flask_app.instance_path}/celerybeat-schedule",
     beat_schedule={
@@ -47,9 +48,12 @@ celery.conf.update(
     },
     include=["worker.tasks"],
 )
-if celery.conf.broker_url.startswith("sqla+"):
-    # The embedded broker is polled; a short interval keeps small sends snappy.
-    celery.conf.broker_transport_options = {"polling_interval": 0.25}
+if not celery.conf.broker_url.startswith("sqla+"):
+    # Redis redelivers unacked tasks after this long; keep it far beyond any batch's run.
+    # (kombu's SQLAlchemy transport would pass transport options on to create_engine.)
+    celery.conf.broker_transport_options = {
+        "visibility_timeout": 4 * int(flask_app.config["LEASE_SECONDS"])
+    }
 
 
 @worker_process_init.connect
@@ -57,3 +61,11 @@ def _fresh_connections(**_: Any) -> None:
     """A forked child must not share the parent's database connections."""
     with flask_app.app_context():
         db.engine.dispose(close=False)
+
+
+@worker_process_shutdown.connect
+def _close_smtp(**_: Any) -> None:
+    """Say QUIT to the SMTP servers when a worker process ends cleanly."""
+    from worker.smtp import close_all
+
+    close_all()

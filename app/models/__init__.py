@@ -21,6 +21,7 @@ from app.models.campaigns import (
     Delivery,
     DeliveryStatus,
     Template,
+    ThrottleCounter,
     Variant,
     campaign_lists,
 )
@@ -43,6 +44,7 @@ __all__ = [
     "Suppression",
     "SuppressionReason",
     "Template",
+    "ThrottleCounter",
     "User",
     "UserRole",
     "Variant",

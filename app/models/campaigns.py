@@ -91,6 +91,10 @@ class Campaign(db.Model):
         str_enum(CampaignStatus), default=CampaignStatus.DRAFT
     )
     status_reason: Mapped[str] = mapped_column(Text, default="")
+    # Name of the SMTP server to send through; None: any configured one, by weight.
+    smtp_server: Mapped[str | None] = mapped_column(String(64))
+    # The dispatcher's last two (unix time, sent count) readings: the current rate and ETA.
+    progress_samples: Mapped[list[list[float]]] = mapped_column(JSON, default=list)
     scheduled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -142,10 +146,21 @@ class Delivery(db.Model):
         str_enum(DeliveryStatus), default=DeliveryStatus.QUEUED
     )
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    first_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     enqueued_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     smtp_reply: Mapped[str] = mapped_column(Text, default="")
-    message_id: Mapped[str | None] = mapped_column(String(255))
+    message_id: Mapped[str | None] = mapped_column(String(255), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class ThrottleCounter(db.Model):
+    """Messages sent through one SMTP server in one fixed window (the embedded throttle)."""
+
+    __tablename__ = "throttle_counters"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    slot: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=False)
+    count: Mapped[int] = mapped_column(Integer, default=0)

@@ -10,6 +10,7 @@ from app.errors import Conflict, InvalidInput, NotFound
 from app.extensions import db
 from app.languages import normalize_tag
 from app.models import (
+    OPEN_DELIVERY_STATES,
     BodyFormat,
     Campaign,
     CampaignStatus,
@@ -113,14 +114,7 @@ def start_sending(campaign_id: int) -> int:
         raise InvalidInput("the campaign has no ready variant to send")
     if not any(v.ready and v.language == campaign.default_language for v in campaign.variants):
         raise InvalidInput(f"the default language {campaign.default_language} has no ready variant")
-    moved = db.session.execute(
-        update(Campaign)
-        .where(Campaign.id == campaign_id, Campaign.status.in_(EDITABLE))
-        .values(status=CampaignStatus.SENDING, started_at=utcnow())
-    ).rowcount
-    if moved != 1:
-        db.session.rollback()
-        raise Conflict(f"campaign {campaign_id} is {campaign.status.value}, not a draft")
+    _transition(campaign_id, EDITABLE, CampaignStatus.SENDING, started_at=utcnow())
     count = ledger.insert_deliveries(campaign)
     db.session.commit()
     return count
@@ -140,9 +134,14 @@ def counts(campaign_id: int) -> dict[str, int]:
 
 
 def progress(campaign_id: int) -> dict[str, Any]:
-    """Return the campaign's status and delivery counts as plain data."""
+    """Return status, counts, remaining, current rate (messages a second) and ETA (seconds)."""
     campaign = get(campaign_id)
     by_status = counts(campaign_id)
+    remaining = sum(by_status[s.value] for s in OPEN_DELIVERY_STATES)
+    rate = None
+    if campaign.status == CampaignStatus.SENDING and len(campaign.progress_samples or []) == 2:
+        (t0, sent0), (t1, sent1) = campaign.progress_samples
+        rate = round((sent1 - sent0) / (t1 - t0), 1) if t1 > t0 else None
     return {
         "id": campaign.id,
         "name": campaign.name,
@@ -150,9 +149,84 @@ def progress(campaign_id: int) -> dict[str, Any]:
         "reason": campaign.status_reason,
         "total": sum(by_status.values()),
         "counts": by_status,
+        "remaining": remaining,
+        "rate_per_second": rate,
+        "eta_seconds": round(remaining / rate) if rate else None,
         "started_at": campaign.started_at.isoformat() if campaign.started_at else None,
         "finished_at": campaign.finished_at.isoformat() if campaign.finished_at else None,
     }
+
+
+def _transition(
+    campaign_id: int, allowed: tuple[CampaignStatus, ...], to: CampaignStatus, **values: Any
+) -> Campaign:
+    """Move the campaign to ``to`` only from ``allowed``, in one conditional UPDATE."""
+    campaign = get(campaign_id)
+    moved = db.session.execute(
+        update(Campaign)
+        .where(Campaign.id == campaign_id, Campaign.status.in_(allowed))
+        .values(status=to, **values)
+    ).rowcount
+    if moved != 1:
+        db.session.rollback()
+        raise Conflict(
+            f"campaign {campaign_id} is {campaign.status.value}; it cannot become {to.value}"
+        )
+    return campaign
+
+
+def pause(campaign_id: int, reason: str = "") -> None:
+    """Stop handing out and sending rows; workers give back what they hold before the next."""
+    _transition(campaign_id, (CampaignStatus.SENDING,), CampaignStatus.PAUSED, status_reason=reason)
+    db.session.commit()
+
+
+def resume(campaign_id: int) -> None:
+    """Carry on sending a paused campaign from where the ledger says it stopped."""
+    _transition(campaign_id, (CampaignStatus.PAUSED,), CampaignStatus.SENDING, status_reason="")
+    db.session.commit()
+
+
+def cancel(campaign_id: int) -> None:
+    """Stop for good: rows not yet sent become ``skipped``; rows in flight finish first."""
+    _transition(
+        campaign_id,
+        (*EDITABLE, CampaignStatus.SENDING, CampaignStatus.PAUSED),
+        CampaignStatus.CANCELLED,
+        finished_at=utcnow(),
+    )
+    db.session.execute(
+        update(ledger.Delivery)
+        .where(
+            ledger.Delivery.campaign_id == campaign_id,
+            ledger.Delivery.status.in_((DeliveryStatus.QUEUED, DeliveryStatus.FAILED_TEMP)),
+        )
+        .values(status=DeliveryStatus.SKIPPED, smtp_reply="campaign cancelled")
+    )
+    db.session.commit()
+
+
+RESENDABLE = (DeliveryStatus.FAILED_PERM, DeliveryStatus.UNKNOWN)
+
+
+def resend(campaign_id: int, statuses: tuple[DeliveryStatus, ...] = RESENDABLE) -> int:
+    """Send a finished campaign again to rows that failed or whose fate is unknown."""
+    if not set(statuses) <= set(RESENDABLE):
+        raise InvalidInput("only failed and unknown deliveries can be sent again")
+    _transition(campaign_id, (CampaignStatus.SENT,), CampaignStatus.SENDING, finished_at=None)
+    count = db.session.execute(
+        update(ledger.Delivery)
+        .where(ledger.Delivery.campaign_id == campaign_id, ledger.Delivery.status.in_(statuses))
+        .values(
+            status=DeliveryStatus.QUEUED,
+            enqueued_at=None,
+            next_attempt_at=None,
+            first_attempt_at=None,
+            smtp_reply="",
+        )
+    ).rowcount
+    db.session.commit()
+    return count
 
 
 def all_campaigns() -> list[Campaign]:

@@ -98,6 +98,7 @@ class MessageFactory:
         sender_name, self.sender_address = split_address(self.sender)
         self.sender_header = format_address(sender_name, self.sender_address)
         self.domain = self.sender_address.rpartition("@")[2] or "localhost"
+        self.bounce_domain = str(config.get("BOUNCE_DOMAIN") or self.domain)
         self.list_names = ", ".join(sorted(m.name for m in campaign.lists))
         self.list_id = f"{campaign.lists[0].slug}.{self.domain}" if campaign.lists else self.domain
         self.default_language = campaign.default_language
@@ -166,7 +167,9 @@ class MessageFactory:
                 "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
             },
         )
-        return Outgoing(language, message_id, self.sender_address, recipient.email, data)
+        # VERP: bounces come back to an address that names the message, opaquely.
+        envelope_from = f"bounces+{message_id[1:].partition('@')[0]}@{self.bounce_domain}"
+        return Outgoing(language, message_id, envelope_from, recipient.email, data)
 
 
 def factory_for(campaign: Campaign, preview_languages: set[str] | None = None) -> MessageFactory:

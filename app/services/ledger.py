@@ -8,13 +8,15 @@ queue; a row handed to the broker but never claimed is handed out again.
 from __future__ import annotations
 
 import random
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
 from sqlalchemy import and_, exists, func, literal, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql.elements import ColumnElement
 
+from app.database import insert_or_ignore
 from app.extensions import db
 from app.models import (
     OPEN_DELIVERY_STATES,
@@ -33,7 +35,9 @@ from app.models import (
 from app.models.base import utcnow
 from app.services.composing import Recipient
 
-MAX_BATCHES_PER_TICK = 50
+# Batches handed out but not yet claimed, per campaign: enough to keep every worker busy
+# without flooding the broker with work it would only hand back.
+MAX_OUTSTANDING_BATCHES = 40
 
 
 @dataclass(frozen=True)
@@ -52,17 +56,10 @@ class Claimed:
     delivery_id: int
     subscriber_id: int
     attempts: int
+    first_attempt_at: datetime
 
 
-def _dialect_insert():  # noqa: ANN202 - dialect-specific Insert
-    # Core table, not the ORM class: the ORM bulk path would not report a row count.
-    table = Delivery.__table__
-    if db.session.get_bind().dialect.name == "postgresql":
-        return postgresql.insert(table)
-    return sqlite.insert(table)
-
-
-def mailable_now(campaign_id: int):  # noqa: ANN201 - a SQL boolean clause
+def mailable_now(campaign_id: int) -> ColumnElement[bool]:
     """SQL condition: the subscriber is active, confirmed on a campaign list, not suppressed."""
     return and_(
         Subscriber.status == SubscriberStatus.ACTIVE,
@@ -90,12 +87,8 @@ def insert_deliveries(campaign: Campaign) -> int:
         .where(mailable_now(campaign.id))
         .order_by(Subscriber.id)
     )
-    statement = (
-        _dialect_insert()
-        .from_select(["campaign_id", "subscriber_id", "status", "attempts", "created_at"], audience)
-        .on_conflict_do_nothing()
-    )
-    db.session.execute(statement)
+    columns = ["campaign_id", "subscriber_id", "status", "attempts", "created_at"]
+    db.session.execute(insert_or_ignore(Delivery.__table__).from_select(columns, audience))
     # Counted, not taken from rowcount: psycopg through SQLAlchemy reports -1 for INSERT…SELECT.
     return db.session.scalar(
         select(func.count()).select_from(Delivery).where(Delivery.campaign_id == campaign.id)
@@ -109,19 +102,14 @@ def dispatch(now: datetime | None = None) -> list[Batch]:
     _sweep_expired_leases(now)
     _requeue_due_retries(now)
     batches: list[Batch] = []
+    stale = now - timedelta(seconds=config["REDISPATCH_SECONDS"])
     sending = db.session.scalars(
         select(Campaign.id).where(Campaign.status == CampaignStatus.SENDING)
     ).all()
     for campaign_id in sending:
-        batches.extend(
-            _hand_out(
-                campaign_id,
-                now,
-                config["BATCH_SIZE"],
-                now - timedelta(seconds=config["REDISPATCH_SECONDS"]),
-            )
-        )
-        _finish_if_done(campaign_id, now)
+        batches.extend(_hand_out(campaign_id, now, config["BATCH_SIZE"], stale))
+        if not _finish_if_done(campaign_id, now):
+            _sample_progress(campaign_id)
     db.session.commit()
     return batches
 
@@ -143,15 +131,18 @@ def _requeue_due_retries(now: datetime) -> None:
 
 
 def _hand_out(campaign_id: int, now: datetime, size: int, stale: datetime) -> list[Batch]:
+    queued = and_(Delivery.campaign_id == campaign_id, Delivery.status == DeliveryStatus.QUEUED)
+    outstanding = db.session.scalar(
+        select(func.count()).select_from(Delivery).where(queued, Delivery.enqueued_at >= stale)
+    )
+    room = MAX_OUTSTANDING_BATCHES * size - outstanding
+    if room < size:
+        return []
     ids = db.session.scalars(
         select(Delivery.id)
-        .where(
-            Delivery.campaign_id == campaign_id,
-            Delivery.status == DeliveryStatus.QUEUED,
-            or_(Delivery.enqueued_at.is_(None), Delivery.enqueued_at < stale),
-        )
+        .where(queued, or_(Delivery.enqueued_at.is_(None), Delivery.enqueued_at < stale))
         .order_by(Delivery.id)
-        .limit(size * MAX_BATCHES_PER_TICK)
+        .limit(room)
     ).all()
     batches = []
     for start in range(0, len(ids), size):
@@ -165,7 +156,7 @@ def _hand_out(campaign_id: int, now: datetime, size: int, stale: datetime) -> li
     return batches
 
 
-def _finish_if_done(campaign_id: int, now: datetime) -> None:
+def _finish_if_done(campaign_id: int, now: datetime) -> bool:
     still_open = db.session.scalar(
         select(
             exists().where(
@@ -173,12 +164,30 @@ def _finish_if_done(campaign_id: int, now: datetime) -> None:
             )
         )
     )
-    if not still_open:
-        db.session.execute(
-            update(Campaign)
-            .where(Campaign.id == campaign_id, Campaign.status == CampaignStatus.SENDING)
-            .values(status=CampaignStatus.SENT, finished_at=now)
-        )
+    if still_open:
+        return False
+    db.session.execute(
+        update(Campaign)
+        .where(Campaign.id == campaign_id, Campaign.status == CampaignStatus.SENDING)
+        .values(status=CampaignStatus.SENT, finished_at=now)
+    )
+    return True
+
+
+def _sample_progress(campaign_id: int) -> None:
+    """Keep the last two (time, sent) readings so progress can show a rate and an ETA."""
+    campaign = db.session.get(Campaign, campaign_id)
+    if campaign is None:
+        return
+    samples = list(campaign.progress_samples or [])
+    if samples and time.time() - samples[-1][0] < 5:
+        return
+    sent = db.session.scalar(
+        select(func.count())
+        .select_from(Delivery)
+        .where(Delivery.campaign_id == campaign_id, Delivery.status == DeliveryStatus.SENT)
+    )
+    campaign.progress_samples = [*samples[-1:], [time.time(), sent]]
 
 
 def claim(batch: Batch, now: datetime | None = None) -> list[Claimed]:
@@ -198,19 +207,54 @@ def claim(batch: Batch, now: datetime | None = None) -> list[Claimed]:
         .values(
             status=DeliveryStatus.CLAIMED,
             lease_until=lease,
-            attempts=Delivery.attempts + 1,
             updated_at=now,
+            attempts=Delivery.attempts + 1,
+            first_attempt_at=func.coalesce(Delivery.first_attempt_at, now),
         )
-        .returning(Delivery.id, Delivery.subscriber_id, Delivery.attempts)
+        .returning(
+            Delivery.id, Delivery.subscriber_id, Delivery.attempts, Delivery.first_attempt_at
+        )
     ).all()
     db.session.commit()
     return sorted((Claimed(*row) for row in rows), key=lambda c: c.delivery_id)
 
 
-def campaign_is_sending(campaign_id: int) -> bool:
-    """Return whether the campaign is still in ``sending`` (not paused or cancelled)."""
-    status = db.session.scalar(select(Campaign.status).where(Campaign.id == campaign_id))
-    return status == CampaignStatus.SENDING
+def campaign_status(campaign_id: int) -> CampaignStatus | None:
+    """Return the campaign's status as the database has it now."""
+    return db.session.scalar(select(Campaign.status).where(Campaign.id == campaign_id))
+
+
+@dataclass(frozen=True)
+class Recheck:
+    """What holds right before a row is sent: the campaign's status and the recipient."""
+
+    campaign_status: CampaignStatus | None
+    recipient: Recipient | None
+
+
+def recheck(campaign_id: int, subscriber_id: int) -> Recheck:
+    """One query: is the campaign still sending, and is the subscriber still mailable?"""
+    status = select(Campaign.status).where(Campaign.id == campaign_id).scalar_subquery()
+    row = db.session.execute(
+        select(
+            Subscriber.uid,
+            Subscriber.email,
+            Subscriber.name,
+            Subscriber.language,
+            Group.name,
+            Subscriber.attributes,
+            mailable_now(campaign_id),
+            status,
+        )
+        .outerjoin(Group, Group.id == Subscriber.group_id)
+        .where(Subscriber.id == subscriber_id)
+    ).first()
+    db.session.commit()  # end the read, so no snapshot outlives this row
+    if row is None:
+        return Recheck(campaign_status(campaign_id), None)
+    *fields, mailable, campaign_state = row
+    state = CampaignStatus(campaign_state) if campaign_state is not None else None
+    return Recheck(state, Recipient(*fields) if mailable else None)
 
 
 def record(
@@ -222,7 +266,6 @@ def record(
     message_id: str | None = None,
 ) -> None:
     """Write one outcome right after the server's reply, and commit it."""
-    now = utcnow()
     db.session.execute(
         update(Delivery)
         .where(Delivery.id == delivery_id)
@@ -232,65 +275,53 @@ def record(
             language=language,
             message_id=message_id,
             lease_until=None,
-            updated_at=now,
+            updated_at=utcnow(),
         )
     )
     db.session.commit()
 
 
-def record_retry(delivery_id: int, attempts: int, started_at: datetime | None, reply: str) -> None:
+def record_retry(row: Claimed, reply: str) -> None:
     """Schedule another attempt with exponential backoff and jitter, or give up past the window."""
     now = utcnow()
     window = timedelta(seconds=current_app.config["RETRY_WINDOW_SECONDS"])
-    if started_at is not None and now - started_at > window:
+    if now - row.first_attempt_at > window:
         record(
-            delivery_id,
+            row.delivery_id,
             DeliveryStatus.FAILED_PERM,
-            reply=f"gave up after {attempts} attempts: {reply}",
+            reply=f"gave up after {row.attempts} attempts: {reply}",
         )
         return
-    delay = min(60 * 2 ** (attempts - 1), 6 * 3600) * random.uniform(0.8, 1.2)
-    db.session.execute(
-        update(Delivery)
-        .where(Delivery.id == delivery_id)
-        .values(
-            status=DeliveryStatus.FAILED_TEMP,
-            smtp_reply=reply[:1000],
-            lease_until=None,
-            next_attempt_at=now + timedelta(seconds=delay),
-            updated_at=now,
-        )
-    )
-    db.session.commit()
+    delay = min(60 * 2 ** (row.attempts - 1), 6 * 3600) * random.uniform(0.8, 1.2)
+    _set_retry([row.delivery_id], now + timedelta(seconds=delay), reply)
 
 
-def recipient_if_mailable(campaign_id: int, subscriber_id: int) -> Recipient | None:
-    """Re-check one claimed row just before sending: still subscribed, active, unsuppressed."""
-    row = db.session.execute(
-        select(
-            Subscriber.uid,
-            Subscriber.email,
-            Subscriber.name,
-            Subscriber.language,
-            Group.name,
-            Subscriber.attributes,
-        )
-        .outerjoin(Group, Group.id == Subscriber.group_id)
-        .where(Subscriber.id == subscriber_id, mailable_now(campaign_id))
-    ).first()
-    return Recipient(*row) if row is not None else None
+def defer(delivery_ids: list[int], seconds: float, reply: str) -> None:
+    """Put claimed rows back to wait, without counting the attempt (server unreachable)."""
+    _set_retry(delivery_ids, utcnow() + timedelta(seconds=seconds), reply, uncount=True)
 
 
-def release(delivery_ids: list[int]) -> None:
-    """Give claimed rows back to the queue without counting the attempt (pause, shutdown)."""
+def _set_retry(delivery_ids: list[int], when: datetime, reply: str, uncount: bool = False) -> None:
     db.session.execute(
         update(Delivery)
         .where(Delivery.id.in_(delivery_ids), Delivery.status == DeliveryStatus.CLAIMED)
         .values(
-            status=DeliveryStatus.QUEUED,
+            status=DeliveryStatus.FAILED_TEMP,
+            smtp_reply=reply[:1000],
             lease_until=None,
-            enqueued_at=None,
-            attempts=Delivery.attempts - 1,
+            next_attempt_at=when,
+            updated_at=utcnow(),
+            attempts=Delivery.attempts - (1 if uncount else 0),
         )
+    )
+    db.session.commit()
+
+
+def release(delivery_ids: list[int], status: DeliveryStatus = DeliveryStatus.QUEUED) -> None:
+    """Give claimed rows back without counting the attempt (pause), or skip them (cancel)."""
+    db.session.execute(
+        update(Delivery)
+        .where(Delivery.id.in_(delivery_ids), Delivery.status == DeliveryStatus.CLAIMED)
+        .values(status=status, lease_until=None, enqueued_at=None, attempts=Delivery.attempts - 1)
     )
     db.session.commit()

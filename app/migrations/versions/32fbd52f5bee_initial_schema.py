@@ -1,15 +1,16 @@
 """initial schema
 
-Revision ID: 97bf0b7dd4ce
-Revises: 
+Revision ID: 32fbd52f5bee
+Revises:
 Create Date: 2026-11-26
 
 """
-import sqlalchemy as sa
 from alembic import op
+import sqlalchemy as sa
+
 
 # revision identifiers, used by Alembic.
-revision = '97bf0b7dd4ce'
+revision = '32fbd52f5bee'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -59,6 +60,12 @@ def upgrade():
     sa.PrimaryKeyConstraint('id', name=op.f('pk_templates')),
     sa.UniqueConstraint('name', name=op.f('uq_templates_name'))
     )
+    op.create_table('throttle_counters',
+    sa.Column('name', sa.String(length=100), nullable=False),
+    sa.Column('slot', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=False, nullable=False),
+    sa.Column('count', sa.Integer(), nullable=False),
+    sa.PrimaryKeyConstraint('name', 'slot', name=op.f('pk_throttle_counters'))
+    )
     op.create_table('users',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('email', sa.String(length=320), nullable=False),
@@ -80,6 +87,8 @@ def upgrade():
     sa.Column('filters', sa.JSON(), nullable=False),
     sa.Column('status', sa.Enum('draft', 'scheduled', 'sending', 'paused', 'sent', 'cancelled', name='campaignstatus', native_enum=False, create_constraint=True, length=16), nullable=False),
     sa.Column('status_reason', sa.Text(), nullable=False),
+    sa.Column('smtp_server', sa.String(length=64), nullable=True),
+    sa.Column('progress_samples', sa.JSON(), nullable=False),
     sa.Column('scheduled_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('started_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('finished_at', sa.DateTime(timezone=True), nullable=True),
@@ -124,6 +133,7 @@ def upgrade():
     sa.Column('language', sa.String(length=35), nullable=True),
     sa.Column('status', sa.Enum('queued', 'claimed', 'sent', 'failed_temp', 'failed_perm', 'unknown', 'skipped', name='deliverystatus', native_enum=False, create_constraint=True, length=16), nullable=False),
     sa.Column('attempts', sa.Integer(), nullable=False),
+    sa.Column('first_attempt_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('enqueued_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('lease_until', sa.DateTime(timezone=True), nullable=True),
     sa.Column('next_attempt_at', sa.DateTime(timezone=True), nullable=True),
@@ -138,6 +148,7 @@ def upgrade():
     )
     with op.batch_alter_table('deliveries', schema=None) as batch_op:
         batch_op.create_index('ix_deliveries_campaign_status_id', ['campaign_id', 'status', 'id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_deliveries_message_id'), ['message_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_deliveries_subscriber_id'), ['subscriber_id'], unique=False)
 
     op.create_table('subscriptions',
@@ -181,6 +192,7 @@ def downgrade():
     op.drop_table('subscriptions')
     with op.batch_alter_table('deliveries', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_deliveries_subscriber_id'))
+        batch_op.drop_index(batch_op.f('ix_deliveries_message_id'))
         batch_op.drop_index('ix_deliveries_campaign_status_id')
 
     op.drop_table('deliveries')
@@ -191,6 +203,7 @@ def downgrade():
     op.drop_table('subscribers')
     op.drop_table('campaigns')
     op.drop_table('users')
+    op.drop_table('throttle_counters')
     op.drop_table('templates')
     op.drop_table('suppressions')
     op.drop_table('mailing_lists')
