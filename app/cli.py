@@ -161,6 +161,43 @@ def campaigns_send(campaign_id: int) -> None:
     click.echo(f"campaign {campaign_id} is sending to {count} recipients")
 
 
+def _campaign_action(name: str, doc: str) -> None:
+    """Register ``tocsin campaigns NAME ID`` over the service function of the same name."""
+
+    @campaigns_group.command(name, help=doc)
+    @click.argument("campaign_id", type=int)
+    @reports_errors
+    def command(campaign_id: int) -> None:
+        from app.services import campaigns
+
+        getattr(campaigns, name)(campaign_id)
+        click.echo(f"campaign {campaign_id}: {campaigns.get(campaign_id).status.value}")
+
+
+_campaign_action("pause", "Pause a sending campaign; rows in flight finish, the rest wait.")
+_campaign_action("resume", "Resume a paused campaign.")
+_campaign_action("cancel", "Cancel a campaign; rows not yet sent are skipped.")
+
+
+@campaigns_group.command("resend")
+@click.argument("campaign_id", type=int)
+@click.option(
+    "--only",
+    type=click.Choice(["failed", "unknown"]),
+    default=None,
+    help="Only failed rows, or only rows whose fate is unknown (default: both).",
+)
+@reports_errors
+def campaigns_resend(campaign_id: int, only: str | None) -> None:
+    """Send a finished campaign again to its failed and unknown deliveries."""
+    from app.models import DeliveryStatus
+    from app.services import campaigns
+
+    statuses = {"failed": (DeliveryStatus.FAILED_PERM,), "unknown": (DeliveryStatus.UNKNOWN,)}
+    count = campaigns.resend(campaign_id, statuses.get(only or "", campaigns.RESENDABLE))
+    click.echo(f"campaign {campaign_id} is sending again to {count} recipients")
+
+
 @campaigns_group.command("status")
 @click.argument("campaign_id", type=int)
 @click.option("--json", "as_json", is_flag=True)
@@ -173,8 +210,14 @@ def campaigns_status(campaign_id: int, as_json: bool) -> None:
         campaigns.progress(campaign_id),
         as_json,
         lambda p: [
-            f"{p['name']}: {p['status']} ({p['total']} recipients)",
+            f"{p['name']}: {p['status']} ({p['total']} recipients, {p['remaining']} remaining)",
+            *([f"  {p['reason']}"] if p["reason"] else []),
             *(f"  {status}: {n}" for status, n in p["counts"].items() if n),
+            *(
+                [f"  rate: {p['rate_per_second']}/s, about {p['eta_seconds']} s left"]
+                if p["rate_per_second"]
+                else []
+            ),
         ],
     )
 

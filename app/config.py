@@ -18,6 +18,9 @@ _ENV_KEYS = {
     "TOCSIN_BASE_URL": "BASE_URL",
     "TOCSIN_FROM": "MAIL_FROM",
     "TOCSIN_BOUNCE_DOMAIN": "BOUNCE_DOMAIN",
+    "TOCSIN_DKIM_KEY": "DKIM_KEY",
+    "TOCSIN_DKIM_SELECTOR": "DKIM_SELECTOR",
+    "TOCSIN_DKIM_DOMAIN": "DKIM_DOMAIN",
     "TOCSIN_CATCHER_MAILDIR": "CATCHER_MAILDIR",
     "TOCSIN_ENV": "TOCSIN_ENV",
     "TOCSIN_DISPATCH_INTERVAL": "DISPATCH_INTERVAL",
@@ -25,6 +28,7 @@ _ENV_KEYS = {
     "TOCSIN_LEASE_SECONDS": "LEASE_SECONDS",
     "TOCSIN_REDISPATCH_SECONDS": "REDISPATCH_SECONDS",
     "TOCSIN_RETRY_WINDOW_SECONDS": "RETRY_WINDOW_SECONDS",
+    "TOCSIN_RETRY_BASE_SECONDS": "RETRY_BASE_SECONDS",
 }
 
 _NUMBERS = {
@@ -33,6 +37,7 @@ _NUMBERS = {
     "LEASE_SECONDS": int,
     "REDISPATCH_SECONDS": int,
     "RETRY_WINDOW_SECONDS": int,
+    "RETRY_BASE_SECONDS": float,
 }
 
 
@@ -53,6 +58,7 @@ def defaults(instance_path: str) -> dict[str, object]:
         "LEASE_SECONDS": 600,
         "REDISPATCH_SECONDS": 900,
         "RETRY_WINDOW_SECONDS": 3 * 24 * 3600,
+        "RETRY_BASE_SECONDS": 60.0,
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
         "WTF_CSRF_TIME_LIMIT": None,
     }
@@ -87,6 +93,8 @@ def check(config: dict[str, object]) -> None:
             "TOCSIN_SECRET_KEY must be set to a long random value in production "
             "(TOCSIN_ENV=production)"
         )
+    if config.get("DKIM_KEY") and not config.get("DKIM_SELECTOR"):
+        raise ConfigError("TOCSIN_DKIM_KEY is set: TOCSIN_DKIM_SELECTOR must name its selector")
     base_url = str(config.get("BASE_URL", ""))
     if not base_url.startswith(("http://", "https://")):
         raise ConfigError(f"TOCSIN_BASE_URL must start with http:// or https://, not {base_url!r}")

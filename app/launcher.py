@@ -42,8 +42,13 @@ def _demo_login(instance: Path) -> tuple[str, str]:
     default=8025,
     help="Port of the local SMTP catcher.",
 )
-@click.option("--concurrency", type=click.IntRange(1, 64), default=2)
-def up(host: str, port: int, smtp_port: int, concurrency: int) -> None:
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=2,
+    help="Worker processes (each keeps one SMTP connection).",
+)
+def up(host: str, port: int, smtp_port: int, workers: int) -> None:
     """Run everything on this machine: panel, worker, beat and SMTP catcher."""
     from flask_migrate import upgrade
     from honcho.manager import Manager
@@ -74,11 +79,15 @@ def up(host: str, port: int, smtp_port: int, concurrency: int) -> None:
     manager.add_process(
         "web", f"{python} -m app run --host {host} --port {port} --no-reload", env=env
     )
-    manager.add_process(
-        "worker",
-        f"{python} -m celery -A worker worker --loglevel INFO --concurrency {concurrency}",
-        env=env,
-    )
+    # Solo workers, one process each: a crashed worker is just a crashed process (the
+    # embedded broker's prefork pool can hang when one of its children is killed).
+    for number in range(1, workers + 1):
+        manager.add_process(
+            f"worker{number}",
+            f"{python} -m celery -A worker worker --pool solo --loglevel INFO "
+            f"--hostname worker{number}@%h",
+            env=env,
+        )
     manager.add_process("beat", f"{python} -m celery -A worker beat --loglevel WARNING", env=env)
     click.echo(
         "\n"

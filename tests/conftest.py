@@ -31,13 +31,21 @@ os.environ.update(
         "TOCSIN_DATA_DIR": str(SESSION_DIR / "instance"),
         "TOCSIN_DATABASE_URL": DATABASE_URL,
         "TOCSIN_BROKER_URL": BROKER_URL,
-        "TOCSIN_SMTP_URL": f"smtp://127.0.0.1:{SMTP_PORT}",
+        # The same test server twice: `main` for every campaign, `slow` (rate-limited) and
+        # `dead` (nobody listens) only for a campaign that names them.
+        "TOCSIN_SMTP_URL": f"smtp://127.0.0.1:{SMTP_PORT}?name=main "
+        f"smtp://127.0.0.1:{SMTP_PORT}?name=slow&weight=0&rate=20 "
+        f"smtp://127.0.0.1:{free_port()}?name=dead&weight=0&timeout=2",
         "TOCSIN_SECRET_KEY": "test-secret-key-that-is-long-enough",
         "TOCSIN_BASE_URL": "https://news.example.org",
         "TOCSIN_FROM": "Solidarity Collectives <news@example.org>",
         "TOCSIN_CATCHER_MAILDIR": str(SESSION_DIR / "maildir"),
         "TOCSIN_DISPATCH_INTERVAL": "0.3",
         "TOCSIN_BATCH_SIZE": "50",
+        # Short leases and re-dispatch so that crash recovery shows within a test.
+        "TOCSIN_LEASE_SECONDS": "10",
+        "TOCSIN_REDISPATCH_SECONDS": "5",
+        "TOCSIN_RETRY_BASE_SECONDS": "0.5",
     }
 )
 

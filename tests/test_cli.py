@@ -12,6 +12,8 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import Campaign, Subscriber, User, UserRole
+from app.services import campaigns
+from tests.support.factories import make_campaign, make_list, make_subscribers
 
 
 @pytest.fixture()
@@ -119,8 +121,7 @@ def test_usage_errors_from_the_console_script_are_one_line(app):
 def test_demo_then_send_and_status_as_json(cli):
     result = cli("demo", "--subscribers", "60")
     assert result.exit_code == 0, result.output
-    campaigns = json.loads(cli("campaigns", "list", "--json").output)
-    [demo] = campaigns
+    [demo] = json.loads(cli("campaigns", "list", "--json").output)
     assert sorted(demo["languages"]) == ["de", "en", "es", "fr", "uk"]
     assert demo["status"] == "draft"
     again = cli("demo")
@@ -146,3 +147,33 @@ def test_demo_has_the_call_in_five_languages_for_partner_groups(cli):
     languages = set(db.session.scalars(select(Subscriber.language)))
     assert {"en", "uk", "es", "fr", "de"} <= languages and len(languages) >= 7
     assert db.session.scalar(select(func.count()).select_from(Subscriber)) == 200
+
+
+def test_pause_resume_cancel_and_status_from_the_shell(cli):
+    cli("demo", "--subscribers", "40")
+    campaign_id = str(db.session.scalar(select(Campaign.id)))
+    assert "pausing" not in cli("campaigns", "pause", campaign_id).output
+    assert cli("campaigns", "pause", campaign_id).exit_code == 1  # a draft cannot pause
+    cli("campaigns", "send", campaign_id)
+    assert cli("campaigns", "pause", campaign_id).output == f"campaign {campaign_id}: paused\n"
+    status = json.loads(cli("campaigns", "status", campaign_id, "--json").output)
+    assert status["status"] == "paused" and status["remaining"] == status["total"] > 0
+    assert set(status) >= {"rate_per_second", "eta_seconds", "counts", "reason"}
+    assert cli("campaigns", "resume", campaign_id).output == f"campaign {campaign_id}: sending\n"
+    assert cli("campaigns", "cancel", campaign_id).output == f"campaign {campaign_id}: cancelled\n"
+    status = json.loads(cli("campaigns", "status", campaign_id, "--json").output)
+    assert status["counts"]["skipped"] == status["total"] and status["remaining"] == 0
+    refused = cli("campaigns", "resend", campaign_id)
+    assert refused.exit_code == 1 and "cannot become sending" in refused.output
+
+
+def test_progress_reports_rate_and_eta_from_the_dispatcher_samples(app):
+    partners = make_list()
+    make_subscribers(1000, lists=[partners])
+    campaign = make_campaign({"en": "Rates"}, lists=[partners])
+    campaigns.start_sending(campaign.id)
+    campaign.progress_samples = [[1000.0, 100], [1010.0, 600]]
+    db.session.commit()
+    progress = campaigns.progress(campaign.id)
+    assert (progress["remaining"], progress["rate_per_second"]) == (1000, 50.0)
+    assert progress["eta_seconds"] == 20

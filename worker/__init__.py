@@ -36,7 +36,7 @@ celery.conf.update(
     task_reject_on_worker_lost=True,
     worker_prefetch_multiplier=1,
     # A batch must end before its lease does, and long before the broker would redeliver it.
-    task_time_limit=max(30, int(flask_app.config["LEASE_SECONDS"]) - 60),
+    task_time_limit=max(5, int(0.8 * int(flask_app.config["LEASE_SECONDS"]))),
     timezone="UTC",
     beat_schedule_filename=f"{flask_app.instance_path}/celerybeat-schedule",
     beat_schedule={

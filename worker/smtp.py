@@ -51,6 +51,12 @@ def _number(value: str, what: str, url: str) -> float:
     return number
 
 
+def _weight(value: str, url: str) -> int:
+    if not value.isdigit():
+        raise ConfigError(f"TOCSIN_SMTP_URL: weight must be a whole number in {url!r}")
+    return int(value)
+
+
 def parse_smtp_url(url: str) -> SmtpSettings:
     """Parse ``smtp://host:port``, ``smtp+starttls://user:pass@host:587`` or ``smtps://…``.
 
@@ -86,7 +92,7 @@ def parse_smtp_url(url: str) -> SmtpSettings:
         unquote(parts.password) if parts.password else None,
         timeout=_number(query.get("timeout", "30"), "timeout", url),
         name=query.get("name", "default"),
-        weight=int(_number(query.get("weight", "1"), "weight", url)),
+        weight=int(_weight(query.get("weight", "1"), url)),
         max_per_connection=int(_number(query.get("max_per_connection", "1000"), "max", url)),
         limits=tuple(limits),
     )
@@ -104,13 +110,13 @@ def parse_smtp_servers(value: str) -> list[SmtpSettings]:
 
 
 def failover_order(servers: Sequence[SmtpSettings], named: str | None) -> list[SmtpSettings]:
-    """Return the servers to try: the named one alone, else all, weighted-random first."""
+    """Return the servers to try: the named one alone, else all by weight (0: only by name)."""
     if named:
         chosen = [server for server in servers if server.name == named]
         if not chosen:
             raise ConfigError(f"no SMTP server is named {named!r}")
         return chosen
-    remaining, order = list(servers), []
+    remaining, order = [server for server in servers if server.weight > 0], []
     while remaining:
         pick = random.choices(remaining, weights=[s.weight for s in remaining])[0]
         order.append(pick)

@@ -50,7 +50,7 @@ def campaign(campaign_id: int) -> ResponseReturnValue:
         "panel/campaign.html",
         campaign=found,
         progress=service.progress(campaign_id),
-        action=ActionForm(),
+        form_token=ActionForm(),
         editable=found.status in service.EDITABLE,
         names=NAMES,
     )
@@ -73,6 +73,28 @@ def campaign_send(campaign_id: int) -> ResponseReturnValue:
         flash(str(exc), "error")
     else:
         flash(f"Sending to {count} recipients.", "info")
+    return redirect(url_for("panel.campaign", campaign_id=campaign_id))
+
+
+ACTIONS = {
+    "pause": (service.pause, "Paused."),
+    "resume": (service.resume, "Sending again."),
+    "cancel": (service.cancel, "Cancelled."),
+    "resend": (service.resend, "Sending again to failed and unknown deliveries."),
+}
+
+
+@blueprint.post("/campaigns/<int:campaign_id>/<any(pause, resume, cancel, resend):action>")
+def campaign_action(campaign_id: int, action: str) -> ResponseReturnValue:
+    """Pause, resume, cancel, or resend to failed/unknown."""
+    _get_or_404(campaign_id)
+    function, done = ACTIONS[action]
+    try:
+        function(campaign_id)
+    except TocsinError as exc:
+        flash(str(exc), "error")
+    else:
+        flash(done, "info")
     return redirect(url_for("panel.campaign", campaign_id=campaign_id))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime
 from importlib.resources import files
@@ -9,9 +10,12 @@ from typing import Any
 
 from flask import current_app
 
+from app.errors import ConfigError
 from app.languages import choose_variant
 from app.models import Campaign
 from app.services.tokens import Tokens
+from emails.dkim import DkimKey, load_key
+from emails.dkim import sign as dkim_sign
 from emails.mime import build_message, format_address, split_address
 from emails.rendering import CompiledVariant, Rendered, VariantSource
 
@@ -99,6 +103,11 @@ class MessageFactory:
         self.sender_header = format_address(sender_name, self.sender_address)
         self.domain = self.sender_address.rpartition("@")[2] or "localhost"
         self.bounce_domain = str(config.get("BOUNCE_DOMAIN") or self.domain)
+        self.dkim_key = _dkim_key(
+            str(config.get("DKIM_DOMAIN") or self.domain),
+            str(config.get("DKIM_SELECTOR") or ""),
+            str(config.get("DKIM_KEY") or ""),
+        )
         self.list_names = ", ".join(sorted(m.name for m in campaign.lists))
         self.list_id = f"{campaign.lists[0].slug}.{self.domain}" if campaign.lists else self.domain
         self.default_language = campaign.default_language
@@ -167,9 +176,22 @@ class MessageFactory:
                 "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
             },
         )
+        if self.dkim_key is not None:
+            data = dkim_sign(data, self.dkim_key)
         # VERP: bounces come back to an address that names the message, opaquely.
         envelope_from = f"bounces+{message_id[1:].partition('@')[0]}@{self.bounce_domain}"
         return Outgoing(language, message_id, envelope_from, recipient.email, data)
+
+
+@functools.lru_cache(maxsize=8)
+def _dkim_key(domain: str, selector: str, key: str) -> DkimKey | None:
+    """Load (and test) the DKIM key once per process; ``None`` when none is configured."""
+    if not key:
+        return None
+    try:
+        return load_key(domain, selector, key)
+    except ValueError as exc:
+        raise ConfigError(f"TOCSIN_DKIM_KEY: {exc}") from None
 
 
 def factory_for(campaign: Campaign, preview_languages: set[str] | None = None) -> MessageFactory:

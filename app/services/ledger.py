@@ -292,7 +292,8 @@ def record_retry(row: Claimed, reply: str) -> None:
             reply=f"gave up after {row.attempts} attempts: {reply}",
         )
         return
-    delay = min(60 * 2 ** (row.attempts - 1), 6 * 3600) * random.uniform(0.8, 1.2)
+    base = current_app.config["RETRY_BASE_SECONDS"]
+    delay = min(base * 2 ** (row.attempts - 1), 6 * 3600) * random.uniform(0.8, 1.2)
     _set_retry([row.delivery_id], now + timedelta(seconds=delay), reply)
 
 

@@ -40,3 +40,51 @@ def make_campaign(
         subject, body = content if isinstance(content, tuple) else (content, f"Body in {language}")
         campaigns.save_variant(campaign.id, language, subject=subject, body=body)
     return campaign
+
+
+def make_subscribers(
+    count: int, *, lists: list[MailingList], prefix: str = "member", language: str = "en"
+) -> list[str]:
+    """Insert many confirmed subscribers at once (set-based); return their addresses."""
+    from sqlalchemy import insert, select
+
+    from app.extensions import db
+    from app.models import Subscription, SubscriptionStatus
+    from app.models.base import new_uid, utcnow
+    from app.services.tokens import tokens
+
+    now, hasher = utcnow(), tokens()
+    emails = [f"{prefix}{n:06d}@example.org" for n in range(count)]
+    db.session.execute(
+        insert(Subscriber),
+        [
+            {
+                "email": e,
+                "email_hash": hasher.email_hash(e),
+                "uid": new_uid(),
+                "language": language,
+                "name": "",
+                "attributes": {},
+                "consent_source": "test",
+                "created_at": now,
+            }
+            for e in emails
+        ],
+    )
+    ids = db.session.scalars(select(Subscriber.id).where(Subscriber.email.in_(emails))).all()
+    db.session.execute(
+        insert(Subscription),
+        [
+            {
+                "subscriber_id": i,
+                "list_id": m.id,
+                "status": SubscriptionStatus.CONFIRMED,
+                "created_at": now,
+                "confirmed_at": now,
+            }
+            for i in ids
+            for m in lists
+        ],
+    )
+    db.session.commit()
+    return emails

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 from dataclasses import dataclass
@@ -28,21 +29,55 @@ class Received:
     mail_from: str
     rcpt_tos: list[str]
     message: EmailMessage
+    raw: bytes
 
 
 class RecordingHandler(MaildirHandler):
-    """Store to the Maildir like the catcher, and remember each message for assertions."""
+    """Store to the Maildir like the catcher, remember each message, and misbehave on request.
+
+    ``behaviour`` maps a recipient to a rule: ``rcpt:REPLY`` (answer RCPT so),
+    ``rcpt-once:REPLY`` (only the first time), ``data:REPLY`` (refuse after the final dot),
+    ``drop-after-dot`` (take the message, then hang up without a reply) or ``stall:SECONDS``
+    (take the message, reply that much later). ``delay`` slows every message down.
+    """
 
     def __init__(self, maildir: Path) -> None:
         super().__init__(maildir)
         self.received: list[Received] = []
         self.lock = threading.Lock()
+        self.behaviour: dict[str, str] = {}
+        self.delay = 0.0
+        self._used_once: set[str] = set()
+
+    async def handle_RCPT(  # noqa: N802
+        self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
+    ) -> str:
+        rule, _, reply = self.behaviour.get(address, "").partition(":")
+        if rule == "rcpt" or (rule == "rcpt-once" and address not in self._used_once):
+            self._used_once.add(address)
+            return reply
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        rule, _, argument = self.behaviour.get(envelope.rcpt_tos[0], "").partition(":")
+        if rule == "data":
+            return argument
+        if self.delay:
+            await asyncio.sleep(self.delay)
         message = BytesParser(policy=policy.default).parsebytes(envelope.original_content)
         with self.lock:
-            self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos), message))
-        return await super().handle_DATA(server, session, envelope)
+            self.received.append(
+                Received(
+                    envelope.mail_from, list(envelope.rcpt_tos), message, envelope.original_content
+                )
+            )
+        stored = await super().handle_DATA(server, session, envelope)
+        if rule == "drop-after-dot":
+            server.transport.abort()
+        if rule == "stall":
+            await asyncio.sleep(float(argument))
+        return stored
 
 
 class SmtpServer:
@@ -62,6 +97,9 @@ class SmtpServer:
     def reset(self) -> None:
         with self.handler.lock:
             self.handler.received.clear()
+            self.handler.behaviour.clear()
+            self.handler._used_once.clear()
+            self.handler.delay = 0.0
 
     @property
     def messages(self) -> list[EmailMessage]:
@@ -70,6 +108,17 @@ class SmtpServer:
             return [r.message for r in self.handler.received]
 
     @property
+    def raw_messages(self) -> list[bytes]:
+        """The bytes of each message exactly as received."""
+        with self.handler.lock:
+            return [r.raw for r in self.handler.received]
+
+    @property
     def envelopes(self) -> list[Received]:
         with self.handler.lock:
             return list(self.handler.received)
+
+
+def recipients(messages: list[EmailMessage]) -> list[str]:
+    """Return the To address of each message, in order."""
+    return [m["To"].addresses[0].addr_spec for m in messages]

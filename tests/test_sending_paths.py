@@ -1,0 +1,150 @@
+"""The send loop in this process, against the real SMTP server: failover, throttling,
+unreachable servers, DKIM and VERP. (Crash behaviour needs worker processes: see
+test_delivery_faults.py.)"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import dkim
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
+from sqlalchemy import select, update
+
+from app.extensions import db
+from app.models import Campaign, Delivery, DeliveryStatus
+from app.services import campaigns, ledger
+from tests.support.factories import make_campaign, make_list, make_subscribers
+from tests.support.smtp import recipients
+from tests.test_dkim import ed_record
+from worker.sending import send_range
+from worker.smtp import SmtpSettings, close_all
+from worker.throttle import DatabaseThrottle, RedisThrottle, wait_for_slot
+
+
+@pytest.fixture(autouse=True)
+def _close_connections() -> Iterator[None]:
+    """This process keeps SMTP connections like a worker does; close them after each test."""
+    yield
+    close_all()
+
+
+@contextmanager
+def settings(app, **values: object) -> Iterator[None]:
+    saved = {key: app.config.get(key) for key in values}
+    app.config.update(values)
+    try:
+        yield
+    finally:
+        app.config.update(saved)
+
+
+def campaign_for(count: int, smtp_server: str | None = None) -> tuple[Campaign, list[str]]:
+    partners = make_list("partners", "Partners")
+    emails = make_subscribers(count, lists=[partners])
+    campaign = make_campaign({"en": "Week of action"}, lists=[partners])
+    if smtp_server:
+        db.session.execute(
+            update(Campaign).where(Campaign.id == campaign.id).values(smtp_server=smtp_server)
+        )
+        db.session.commit()
+    campaigns.start_sending(campaign.id)
+    return campaign, emails
+
+
+def send_everything(campaign: Campaign) -> None:
+    ids = db.session.scalars(select(Delivery.id).where(Delivery.campaign_id == campaign.id)).all()
+    send_range(campaign.id, min(ids), max(ids))
+
+
+def test_failover_to_the_next_server_when_the_first_cannot_be_reached(app, smtp):
+    live = os.environ["TOCSIN_SMTP_URL"].split()[0].split("?")[0]
+    dead = os.environ["TOCSIN_SMTP_URL"].split()[2].split("?")[0]
+    campaign, emails = campaign_for(5)
+    with settings(app, SMTP_URL=f"{dead}?name=dead&weight=1000000&timeout=2 {live}?name=live"):
+        send_everything(campaign)
+    assert sorted(recipients(smtp.messages)) == emails
+
+
+def test_a_campaign_pinned_to_an_unreachable_server_waits_without_spending_attempts(app, smtp):
+    campaign, _emails = campaign_for(5, smtp_server="dead")
+    send_everything(campaign)
+    rows = db.session.scalars(select(Delivery).where(Delivery.campaign_id == campaign.id)).all()
+    assert {(r.status, r.attempts) for r in rows} == {(DeliveryStatus.FAILED_TEMP, 0)}
+    assert all("cannot reach dead" in r.smtp_reply for r in rows)
+    assert smtp.messages == []
+
+
+def test_a_rate_limited_server_is_not_exceeded(app, smtp):
+    campaign, emails = campaign_for(30, smtp_server="slow")  # rate=20 a second
+    started = time.monotonic()
+    send_everything(campaign)
+    elapsed = time.monotonic() - started
+    assert sorted(recipients(smtp.messages)) == emails
+    assert elapsed >= 0.45, f"30 messages at 20/s took only {elapsed:.2f}s"
+
+
+@pytest.mark.parametrize("kind", ["database", "redis"])
+def test_throttle_counts_every_taker_against_one_window(app, kind):
+    if kind == "redis" and not os.environ["TOCSIN_BROKER_URL"].startswith("redis"):
+        pytest.skip("the Redis throttle runs in the PostgreSQL + Redis pass of .ci/run")
+    throttle = (
+        DatabaseThrottle() if kind == "database" else RedisThrottle(os.environ["TOCSIN_BROKER_URL"])
+    )
+    server = SmtpSettings(
+        "smtp", "127.0.0.1", 25, name=f"t-{kind}-{time.time_ns()}", limits=((10, 60.0),)
+    )
+    granted = [throttle.try_take(server) for _ in range(25)]
+    assert granted[:10] == [0.0] * 10
+    assert all(wait > 0 for wait in granted[10:])
+    assert max(granted[10:]) <= 60
+
+
+def test_wait_for_slot_spaces_messages_by_the_rate(app):
+    server = SmtpSettings(
+        "smtp", "127.0.0.1", 25, name=f"pace-{time.time_ns()}", limits=((10, 1.0),)
+    )
+    throttle = DatabaseThrottle()
+    started = time.monotonic()
+    for _ in range(15):
+        wait_for_slot(throttle, server)
+    assert time.monotonic() - started >= 0.4
+
+
+def test_messages_are_dkim_signed_and_carry_a_verp_envelope(app, smtp):
+    key = ed25519.Ed25519PrivateKey.generate()
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    campaign, _emails = campaign_for(2)
+    with settings(app, DKIM_KEY=pem, DKIM_SELECTOR="news2025", BOUNCE_DOMAIN="bounces.example.org"):
+        send_everything(campaign)
+    record = ed_record(key)
+    for envelope, raw in zip(smtp.envelopes, smtp.raw_messages, strict=True):
+        assert dkim.verify(
+            raw,
+            dnsfunc=lambda name, timeout=5: (
+                record if name == b"news2025._domainkey.example.org." else None
+            ),
+        )
+        message_id = str(envelope.message["Message-ID"])
+        assert envelope.mail_from == f"bounces+{message_id[1:].split('@')[0]}@bounces.example.org"
+    rows = db.session.scalars(select(Delivery).where(Delivery.campaign_id == campaign.id)).all()
+    assert {r.message_id for r in rows} == {str(e.message["Message-ID"]) for e in smtp.envelopes}
+
+
+def test_retry_window_gives_up_to_a_permanent_failure(app):
+    campaign, _emails = campaign_for(1)
+    [delivery_id] = db.session.scalars(select(Delivery.id)).all()
+    [row] = ledger.claim(ledger.Batch(campaign.id, delivery_id, delivery_id))
+    with settings(app, RETRY_WINDOW_SECONDS=0):
+        time.sleep(0.01)
+        ledger.record_retry(row, "451 4.3.0 still down")
+    delivery = db.session.get(Delivery, delivery_id)
+    db.session.refresh(delivery)
+    assert delivery.status == DeliveryStatus.FAILED_PERM
+    assert delivery.smtp_reply == "gave up after 1 attempts: 451 4.3.0 still down"
