@@ -25,7 +25,7 @@ browser:
 	  else echo "the browser tests need chromium: install it (e.g. apt-get install chromium)"; exit 1; fi; }
 
 test: $(VENV)/.installed browser
-	$(BIN)/ruff check app emails worker tests
+	$(BIN)/ruff check app emails worker tests bench
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 clean:
