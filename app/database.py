@@ -6,7 +6,7 @@ import sqlite3
 from typing import Any
 
 from flask import Flask
-from sqlalchemy import Table, event
+from sqlalchemy import Connection, Table, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
@@ -25,11 +25,12 @@ def tune(app: Flask) -> None:
             cursor.close()
 
 
-def insert_or_ignore(table: Table):  # noqa: ANN201 - a dialect-specific Insert
+def insert_or_ignore(table: Table, connection: Connection | None = None):  # noqa: ANN201
     """Return an INSERT for ``table`` that skips rows which would break a unique constraint."""
     from app.extensions import db
 
-    if db.session.get_bind().dialect.name == "postgresql":
+    bind = connection if connection is not None else db.session.get_bind()
+    if bind.dialect.name == "postgresql":
         return postgresql.insert(table).on_conflict_do_nothing()
     return sqlite.insert(table).on_conflict_do_nothing()
 

@@ -18,6 +18,7 @@ from sqlalchemy import select, update
 from app.extensions import db
 from app.models import Campaign, Delivery, DeliveryStatus
 from app.services import campaigns, ledger
+from app.services.batches import BatchLedger, Outcome
 from tests.support.factories import make_campaign, make_list, make_subscribers
 from tests.support.smtp import recipients
 from tests.test_dkim import ed_record
@@ -141,10 +142,25 @@ def test_retry_window_gives_up_to_a_permanent_failure(app):
     campaign, _emails = campaign_for(1)
     [delivery_id] = db.session.scalars(select(Delivery.id)).all()
     [row] = ledger.claim(ledger.Batch(campaign.id, delivery_id, delivery_id))
-    with settings(app, RETRY_WINDOW_SECONDS=0):
-        time.sleep(0.01)
-        ledger.record_retry(row, "451 4.3.0 still down")
+    book = BatchLedger(campaign.id, {**app.config, "RETRY_WINDOW_SECONDS": 0})
+    time.sleep(0.01)
+    book.step(Outcome(row, DeliveryStatus.FAILED_TEMP, "451 4.3.0 still down", retry=True), None)
+    book.close()
     delivery = db.session.get(Delivery, delivery_id)
     db.session.refresh(delivery)
     assert delivery.status == DeliveryStatus.FAILED_PERM
     assert delivery.smtp_reply == "gave up after 1 attempts: 451 4.3.0 still down"
+
+
+def test_a_retry_waits_with_a_growing_backoff(app):
+    campaign, _emails = campaign_for(1)
+    [delivery_id] = db.session.scalars(select(Delivery.id)).all()
+    [row] = ledger.claim(ledger.Batch(campaign.id, delivery_id, delivery_id))
+    book = BatchLedger(campaign.id, {**app.config, "RETRY_BASE_SECONDS": 100})
+    book.step(Outcome(row, DeliveryStatus.FAILED_TEMP, "451 4.3.0 later", retry=True), None)
+    book.close()
+    delivery = db.session.get(Delivery, delivery_id)
+    db.session.refresh(delivery)
+    assert delivery.status == DeliveryStatus.FAILED_TEMP
+    wait = (delivery.next_attempt_at - delivery.updated_at).total_seconds()
+    assert 80 <= wait <= 120

@@ -1,37 +1,38 @@
-"""The per-batch send loop: claim, re-check, render, throttle, send, record — row by row."""
+"""The per-batch send loop.
+
+For each claimed row: render the message, send it up to (not including) the final dot,
+and meanwhile, on a helper thread, record the previous row's outcome and re-check this one.
+The final dot goes out only once that check said yes; otherwise the unfinished message is
+dropped with the connection. See ``app.services.batches`` for the ledger side.
+"""
 
 from __future__ import annotations
 
-import contextlib
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 from flask import current_app
 
-from app.errors import Conflict
 from app.extensions import db
 from app.models import Campaign, CampaignStatus, DeliveryStatus
 from app.models.base import utcnow
-from app.services import campaigns, composing, ledger, suppressions
+from app.services import composing, ledger
+from app.services.batches import BatchLedger, Check, Outcome
 from emails.errors import RenderError
-from worker.smtp import (
-    Outcome,
-    Result,
-    SmtpSettings,
-    connection_to,
-    failover_order,
-    parse_smtp_servers,
-)
+from worker import smtp
 from worker.throttle import Throttle, throttle_for, wait_for_slot
 
 # When no server can be reached, the rest of the batch waits this long (uncounted).
 UNREACHABLE_DELAY = 60.0
 
 _STATUS = {
-    Outcome.SENT: DeliveryStatus.SENT,
-    Outcome.PERMANENT: DeliveryStatus.FAILED_PERM,
-    Outcome.BOUNCE: DeliveryStatus.FAILED_PERM,
-    Outcome.POLICY: DeliveryStatus.FAILED_PERM,
-    Outcome.UNKNOWN: DeliveryStatus.UNKNOWN,
+    smtp.Outcome.SENT: DeliveryStatus.SENT,
+    smtp.Outcome.PERMANENT: DeliveryStatus.FAILED_PERM,
+    smtp.Outcome.BOUNCE: DeliveryStatus.FAILED_PERM,
+    smtp.Outcome.POLICY: DeliveryStatus.FAILED_PERM,
+    smtp.Outcome.UNKNOWN: DeliveryStatus.UNKNOWN,
+    smtp.Outcome.RETRY: DeliveryStatus.FAILED_TEMP,
 }
 
 
@@ -43,7 +44,36 @@ def send_range(campaign_id: int, first_id: int, last_id: int) -> int:
     if not claimed:
         return 0
     campaign = db.session.get(Campaign, campaign_id)
-    return BatchSender(campaign, current_app.config).run(claimed)
+    sender = BatchSender(campaign, current_app.config)
+    db.session.remove()  # the batch's own connection does the rest
+    return sender.run(claimed)
+
+
+def outcome_of(row: ledger.Claimed, message: composing.Outgoing, result: smtp.Result) -> Outcome:
+    """Turn an SMTP result into the ledger outcome for the row."""
+    pause = None
+    if result.outcome is smtp.Outcome.POLICY:
+        pause = f"paused: the SMTP server refused by policy: {result.reply}"
+    return Outcome(
+        row,
+        _STATUS[result.outcome],
+        result.reply,
+        message.language,
+        message.message_id,
+        retry=result.outcome is smtp.Outcome.RETRY,
+        bounce=result.outcome is smtp.Outcome.BOUNCE,
+        pause_reason=pause,
+    )
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """How one row went: the outcome to record next, or why the batch stops here."""
+
+    outcome: Outcome | None = None
+    sent: bool = False
+    release_to: DeliveryStatus | None = None  # the campaign paused (queued) or was cancelled
+    defer_reply: str | None = None  # no SMTP server could be reached
 
 
 class BatchSender:
@@ -51,84 +81,98 @@ class BatchSender:
 
     def __init__(self, campaign: Campaign, config: dict[str, Any]) -> None:
         self.campaign_id = campaign.id
+        self.config = config
         self.factory = composing.MessageFactory(campaign, config)
-        self.servers: list[SmtpSettings] = failover_order(
-            parse_smtp_servers(config["SMTP_URL"]), campaign.smtp_server
+        self.servers = smtp.failover_order(
+            smtp.parse_smtp_servers(config["SMTP_URL"]), campaign.smtp_server
         )
         self.throttle: Throttle = throttle_for(config["BROKER_URL"])
 
     def run(self, claimed: list[ledger.Claimed]) -> int:
         """Send the rows in order; stop at once when the campaign stops sending."""
+        book = BatchLedger(self.campaign_id, self.config)
+        try:
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger") as helper:
+                return self._run(claimed, book, helper)
+        finally:
+            book.close()
+
+    def _run(
+        self, claimed: list[ledger.Claimed], book: BatchLedger, helper: ThreadPoolExecutor
+    ) -> int:
+        recipients = book.recipients(claimed)
+        pending: Outcome | None = None
         sent = 0
         for position, row in enumerate(claimed):
-            check = ledger.recheck(self.campaign_id, row.subscriber_id)
-            if check.campaign_status != CampaignStatus.SENDING:
-                rest = [r.delivery_id for r in claimed[position:]]
-                cancelled = check.campaign_status == CampaignStatus.CANCELLED
-                ledger.release(rest, DeliveryStatus.SKIPPED if cancelled else DeliveryStatus.QUEUED)
-                break
-            result = self._send_one(row, check.recipient)
-            if result is not None and result.unreachable:
-                ledger.defer(
-                    [r.delivery_id for r in claimed[position:]], UNREACHABLE_DELAY, result.reply
-                )
-                break
-            sent += result is not None and result.outcome is Outcome.SENT
+            # Record the previous row and re-check this one while this one is rendered and
+            # sent up to its final dot.
+            check = helper.submit(book.step, pending, row.subscriber_id)
+            attempt = self._attempt(row, recipients.get(row.subscriber_id), check)
+            rest = [r.delivery_id for r in claimed[position:]]
+            if attempt.release_to is not None:
+                book.release(rest, attempt.release_to)
+                return sent
+            if attempt.defer_reply is not None:
+                book.defer(rest, UNREACHABLE_DELAY, attempt.defer_reply)
+                return sent
+            pending, sent = attempt.outcome, sent + attempt.sent
+        book.step(pending, None)
         return sent
 
-    def _send_one(
-        self, row: ledger.Claimed, recipient: composing.Recipient | None
-    ) -> Result | None:
-        if recipient is None:
-            ledger.record(
-                row.delivery_id, DeliveryStatus.SKIPPED, reply="no longer subscribed at send time"
+    def _attempt(
+        self, row: ledger.Claimed, recipient: composing.Recipient | None, check: Future[Any]
+    ) -> Attempt:
+        message, problem = self._build(recipient)
+        connection, early = (None, None) if message is None else self._start(message)
+        verdict: Check = check.result()
+        ready = connection is not None and early is None  # waiting for its final dot
+        if verdict.campaign_status != CampaignStatus.SENDING:
+            if ready:
+                connection.abort()
+            cancelled = verdict.campaign_status == CampaignStatus.CANCELLED
+            return Attempt(
+                release_to=DeliveryStatus.SKIPPED if cancelled else DeliveryStatus.QUEUED
             )
-            return None
+        if not verdict.mailable:
+            if ready:
+                connection.abort()
+            return Attempt(
+                Outcome(row, DeliveryStatus.SKIPPED, "no longer subscribed at send time")
+            )
+        if message is None:
+            status = (
+                DeliveryStatus.FAILED_PERM
+                if problem.startswith("template")
+                else (DeliveryStatus.SKIPPED)
+            )
+            return Attempt(Outcome(row, status, problem))
+        if early is not None and early.unreachable:
+            return Attempt(defer_reply=early.reply)
+        result = early if early is not None else connection.finish()
+        return Attempt(outcome_of(row, message, result), result.outcome is smtp.Outcome.SENT)
+
+    def _build(
+        self, recipient: composing.Recipient | None
+    ) -> tuple[composing.Outgoing | None, str]:
+        if recipient is None:
+            return None, "the subscriber no longer exists"
         try:
             message = self.factory.build(recipient, utcnow())
         except RenderError as exc:
-            ledger.record(row.delivery_id, DeliveryStatus.FAILED_PERM, reply=f"template: {exc}")
-            return None
+            return None, f"template: {exc}"
         if message is None:
-            ledger.record(
-                row.delivery_id,
-                DeliveryStatus.SKIPPED,
-                reply=f"no ready variant for language {recipient.language}",
-            )
-            return None
-        result = self._deliver(message)
-        if not result.unreachable:
-            self._record(row, message, result)
-        return result
+            return None, f"no ready variant for language {recipient.language}"
+        return message, ""
 
-    def _deliver(self, message: composing.Outgoing) -> Result:
-        """Send through the first server that answers, within its limits."""
-        result = Result(Outcome.RETRY, "no SMTP server configured", True)
+    def _start(
+        self, message: composing.Outgoing
+    ) -> tuple[smtp.Connection | None, smtp.Result | None]:
+        """Start the message on the first server that answers, within its limits."""
+        early = smtp.Result(smtp.Outcome.RETRY, "no SMTP server configured", True)
         for server in self.servers:
             wait_for_slot(self.throttle, server)
-            result = connection_to(server).send(
-                message.envelope_from, message.recipient, message.data
-            )
-            if not result.unreachable:
-                return result
-        return result
-
-    def _record(self, row: ledger.Claimed, message: composing.Outgoing, result: Result) -> None:
-        if result.outcome is Outcome.RETRY:
-            ledger.record_retry(row, result.reply)
-            return
-        if result.outcome is Outcome.BOUNCE:
-            suppressions.record_hard_bounce(row.subscriber_id, result.reply)
-        ledger.record(
-            row.delivery_id,
-            _STATUS[result.outcome],
-            reply=result.reply,
-            language=message.language,
-            message_id=message.message_id,
-        )
-        if result.outcome is Outcome.POLICY:
-            # Conflict: another worker paused it first, or an organiser did.
-            with contextlib.suppress(Conflict):
-                campaigns.pause(
-                    self.campaign_id, f"paused: the SMTP server refused by policy: {result.reply}"
-                )
+            connection = smtp.connection_to(server)
+            early = connection.start(message.envelope_from, message.recipient, message.data)
+            if early is None or not early.unreachable:
+                return connection, early
+        return None, early

@@ -11,6 +11,7 @@ from __future__ import annotations
 import random
 import re
 import smtplib
+import socket
 import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -157,6 +158,13 @@ def classify(code: int, message: bytes | str) -> Result:
     return Result(Outcome.PERMANENT, reply)
 
 
+def _angle(address: str) -> str:
+    """Return ``<address>``; refuse what could break out of the SMTP command."""
+    if any(c in address for c in "\r\n<> \0"):
+        raise ValueError(f"not a bare address: {address!r}")
+    return f"<{address}>"
+
+
 class Connection:
     """One persistent SMTP session, reopened when it breaks or has carried enough mail."""
 
@@ -175,6 +183,10 @@ class Connection:
             )
         else:
             smtp = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
+        # The final dot is a small write after a large one: without NODELAY, Nagle's
+        # algorithm and the server's delayed ACK hold it back for tens of milliseconds.
+        if smtp.sock is not None:
+            smtp.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         smtp.ehlo()
         if s.scheme == "smtp+starttls":
             smtp.starttls(context=ssl.create_default_context())
@@ -196,6 +208,15 @@ class Connection:
 
     def send(self, envelope_from: str, recipient: str, data: bytes) -> Result:
         """Send one message and say what became of it; never raises for SMTP trouble."""
+        refusal = self.start(envelope_from, recipient, data)
+        return refusal if refusal is not None else self.finish()
+
+    def start(self, envelope_from: str, recipient: str, data: bytes) -> Result | None:
+        """Send everything but the final dot; return the refusal, or None when ready.
+
+        Between ``start`` and ``finish`` nothing is delivered yet: ``abort`` drops the
+        session and the server forgets the message.
+        """
         try:
             if self._smtp is None or self._sent_on_connection >= self.settings.max_per_connection:
                 self.close()
@@ -203,33 +224,41 @@ class Connection:
         except (smtplib.SMTPException, OSError) as exc:
             self._drop()
             return Result(Outcome.RETRY, f"cannot reach {self.settings.name}: {exc}", True)
-        smtp = self._smtp
         try:
-            refusal = self._envelope(smtp, envelope_from, recipient)
+            refusal = self._envelope(self._smtp, envelope_from, recipient)
             if refusal is not None:
                 return refusal
-            payload = _LEADING_DOT.sub(b"..", data)
-            if not payload.endswith(b"\r\n"):
-                payload += b"\r\n"
-            smtp.send(payload + b".\r\n")
+            # Dot-stuffing; our own messages never need it (base64 bodies), so look first.
+            payload = _LEADING_DOT.sub(b"..", data) if b"\n." in data or data[:1] == b"." else data
+            self._smtp.send(payload if payload.endswith(b"\r\n") else payload + b"\r\n")
+        except (smtplib.SMTPException, OSError) as exc:
+            self._drop()
+            return Result(Outcome.RETRY, f"connection lost before the end of data: {exc}")
+        return None
+
+    def finish(self) -> Result:
+        """Send the final dot and read the verdict on the message."""
+        assert self._smtp is not None, "finish() follows a successful start()"
+        try:
+            self._smtp.send(b".\r\n")
         except (smtplib.SMTPException, OSError) as exc:
             self._drop()
             return Result(Outcome.RETRY, f"connection lost before the end of data: {exc}")
         try:
-            code, message = smtp.getreply()
+            code, message = self._smtp.getreply()
         except (smtplib.SMTPException, OSError) as exc:
             self._drop()
             return Result(Outcome.UNKNOWN, f"no reply after the end of data: {exc}")
         self._sent_on_connection += 1
         return classify(code, message)
 
+    def abort(self) -> None:
+        """Hang up in the middle of DATA: the server discards the unfinished message."""
+        self._drop()
+
     def _envelope(self, smtp: smtplib.SMTP, envelope_from: str, recipient: str) -> Result | None:
         """Issue MAIL, RCPT and DATA; return the refusal, or None once the server said 354."""
-        commands = [
-            f"MAIL FROM:{smtplib.quoteaddr(envelope_from)}",
-            f"RCPT TO:{smtplib.quoteaddr(recipient)}",
-            "DATA",
-        ]
+        commands = [f"MAIL FROM:{_angle(envelope_from)}", f"RCPT TO:{_angle(recipient)}", "DATA"]
         if self._pipelining:
             smtp.send("".join(f"{command}\r\n" for command in commands))
             replies = [smtp.getreply() for _ in commands]

@@ -7,7 +7,6 @@ queue; a row handed to the broker but never claimed is handed out again.
 
 from __future__ import annotations
 
-import random
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -24,7 +23,6 @@ from app.models import (
     CampaignStatus,
     Delivery,
     DeliveryStatus,
-    Group,
     Subscriber,
     SubscriberStatus,
     Subscription,
@@ -33,7 +31,6 @@ from app.models import (
     campaign_lists,
 )
 from app.models.base import utcnow
-from app.services.composing import Recipient
 
 # Batches handed out but not yet claimed, per campaign: enough to keep every worker busy
 # without flooding the broker with work it would only hand back.
@@ -222,107 +219,3 @@ def claim(batch: Batch, now: datetime | None = None) -> list[Claimed]:
 def campaign_status(campaign_id: int) -> CampaignStatus | None:
     """Return the campaign's status as the database has it now."""
     return db.session.scalar(select(Campaign.status).where(Campaign.id == campaign_id))
-
-
-@dataclass(frozen=True)
-class Recheck:
-    """What holds right before a row is sent: the campaign's status and the recipient."""
-
-    campaign_status: CampaignStatus | None
-    recipient: Recipient | None
-
-
-def recheck(campaign_id: int, subscriber_id: int) -> Recheck:
-    """One query: is the campaign still sending, and is the subscriber still mailable?"""
-    status = select(Campaign.status).where(Campaign.id == campaign_id).scalar_subquery()
-    row = db.session.execute(
-        select(
-            Subscriber.uid,
-            Subscriber.email,
-            Subscriber.name,
-            Subscriber.language,
-            Group.name,
-            Subscriber.attributes,
-            mailable_now(campaign_id),
-            status,
-        )
-        .outerjoin(Group, Group.id == Subscriber.group_id)
-        .where(Subscriber.id == subscriber_id)
-    ).first()
-    db.session.commit()  # end the read, so no snapshot outlives this row
-    if row is None:
-        return Recheck(campaign_status(campaign_id), None)
-    *fields, mailable, campaign_state = row
-    state = CampaignStatus(campaign_state) if campaign_state is not None else None
-    return Recheck(state, Recipient(*fields) if mailable else None)
-
-
-def record(
-    delivery_id: int,
-    status: DeliveryStatus,
-    *,
-    reply: str = "",
-    language: str | None = None,
-    message_id: str | None = None,
-) -> None:
-    """Write one outcome right after the server's reply, and commit it."""
-    db.session.execute(
-        update(Delivery)
-        .where(Delivery.id == delivery_id)
-        .values(
-            status=status,
-            smtp_reply=reply[:1000],
-            language=language,
-            message_id=message_id,
-            lease_until=None,
-            updated_at=utcnow(),
-        )
-    )
-    db.session.commit()
-
-
-def record_retry(row: Claimed, reply: str) -> None:
-    """Schedule another attempt with exponential backoff and jitter, or give up past the window."""
-    now = utcnow()
-    window = timedelta(seconds=current_app.config["RETRY_WINDOW_SECONDS"])
-    if now - row.first_attempt_at > window:
-        record(
-            row.delivery_id,
-            DeliveryStatus.FAILED_PERM,
-            reply=f"gave up after {row.attempts} attempts: {reply}",
-        )
-        return
-    base = current_app.config["RETRY_BASE_SECONDS"]
-    delay = min(base * 2 ** (row.attempts - 1), 6 * 3600) * random.uniform(0.8, 1.2)
-    _set_retry([row.delivery_id], now + timedelta(seconds=delay), reply)
-
-
-def defer(delivery_ids: list[int], seconds: float, reply: str) -> None:
-    """Put claimed rows back to wait, without counting the attempt (server unreachable)."""
-    _set_retry(delivery_ids, utcnow() + timedelta(seconds=seconds), reply, uncount=True)
-
-
-def _set_retry(delivery_ids: list[int], when: datetime, reply: str, uncount: bool = False) -> None:
-    db.session.execute(
-        update(Delivery)
-        .where(Delivery.id.in_(delivery_ids), Delivery.status == DeliveryStatus.CLAIMED)
-        .values(
-            status=DeliveryStatus.FAILED_TEMP,
-            smtp_reply=reply[:1000],
-            lease_until=None,
-            next_attempt_at=when,
-            updated_at=utcnow(),
-            attempts=Delivery.attempts - (1 if uncount else 0),
-        )
-    )
-    db.session.commit()
-
-
-def release(delivery_ids: list[int], status: DeliveryStatus = DeliveryStatus.QUEUED) -> None:
-    """Give claimed rows back without counting the attempt (pause), or skip them (cancel)."""
-    db.session.execute(
-        update(Delivery)
-        .where(Delivery.id.in_(delivery_ids), Delivery.status == DeliveryStatus.CLAIMED)
-        .values(status=status, lease_until=None, enqueued_at=None, attempts=Delivery.attempts - 1)
-    )
-    db.session.commit()

@@ -1,0 +1,205 @@
+"""One claimed batch's conversation with the ledger, on a connection of its own.
+
+The send loop runs these steps on a helper thread while it renders and talks SMTP, so the
+database round trips overlap the network ones. Each ``step`` is one transaction: record the
+previous message's outcome, then check that the next row may still be sent (campaign still
+sending, subscriber still active, confirmed and unsuppressed). The loop waits for that step
+before it sends the next message's final dot, so at most one accepted message per
+connection is ever waiting for its ledger write.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, null, select, update
+
+from app.extensions import db
+from app.models import (
+    Campaign,
+    CampaignStatus,
+    Delivery,
+    DeliveryStatus,
+    Group,
+    Subscriber,
+    SubscriberStatus,
+    SuppressionReason,
+)
+from app.models.base import utcnow
+from app.services.composing import Recipient
+from app.services.ledger import Claimed, mailable_now
+from app.services.suppressions import suppress_hash
+
+BACKOFF_CAP_SECONDS = 6 * 3600
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one claimed row; ``retry`` rows wait with a backoff instead."""
+
+    row: Claimed
+    status: DeliveryStatus
+    reply: str = ""
+    language: str | None = None
+    message_id: str | None = None
+    retry: bool = False
+    bounce: bool = False  # 5.1.x: mark the subscriber bounced and suppress the address
+    pause_reason: str | None = None  # 5.7.x: stop the campaign, visibly
+
+
+@dataclass(frozen=True)
+class Check:
+    """May the next row still be sent?"""
+
+    campaign_status: CampaignStatus | None
+    mailable: bool
+
+
+_deliveries = Delivery.__table__
+# One statement for every outcome; a retry sets next_attempt_at, everything else clears it.
+_RECORD = (
+    update(_deliveries)
+    .where(_deliveries.c.id == bindparam("row_id"))
+    .values(
+        status=bindparam("status"),
+        smtp_reply=bindparam("reply"),
+        lease_until=null(),
+        updated_at=bindparam("now"),
+        language=bindparam("language"),
+        message_id=bindparam("message_id"),
+        next_attempt_at=bindparam("next_attempt_at"),
+    )
+)
+
+
+class BatchLedger:
+    """The ledger for one batch of one campaign; use it from one thread at a time.
+
+    The connection autocommits: each write stands on its own, ordered so that a crash
+    between two of them leaves nothing wrong (side effects such as a suppression come
+    before the row's own record, which a re-claim would otherwise redo).
+    """
+
+    def __init__(self, campaign_id: int, config: dict[str, Any]) -> None:
+        self.campaign_id = campaign_id
+        self.retry_base = float(config["RETRY_BASE_SECONDS"])
+        self.retry_window = timedelta(seconds=float(config["RETRY_WINDOW_SECONDS"]))
+        self.connection: Connection = db.engine.connect().execution_options(
+            isolation_level="AUTOCOMMIT"
+        )
+        self._check = select(
+            select(Campaign.status).where(Campaign.id == campaign_id).scalar_subquery(),
+            select(mailable_now(campaign_id))
+            .where(Subscriber.id == bindparam("subscriber_id"))
+            .scalar_subquery(),
+        )
+
+    def close(self) -> None:
+        """Give the connection back to the pool."""
+        self.connection.close()
+
+    def recipients(self, claimed: list[Claimed]) -> dict[int, Recipient]:
+        """Fetch the batch's recipients in one query (the rows are re-checked one by one)."""
+        rows = self.connection.execute(
+            select(
+                Subscriber.id,
+                Subscriber.uid,
+                Subscriber.email,
+                Subscriber.name,
+                Subscriber.language,
+                Group.name,
+                Subscriber.attributes,
+            )
+            .outerjoin(Group, Group.id == Subscriber.group_id)
+            .where(Subscriber.id.in_([row.subscriber_id for row in claimed]))
+        ).all()
+        return {row[0]: Recipient(*row[1:]) for row in rows}
+
+    def step(self, outcome: Outcome | None, next_subscriber: int | None) -> Check | None:
+        """Record ``outcome``, then check whether the next row may still be sent."""
+        if outcome is not None:
+            self.connection.execute(_RECORD, self._prepare(outcome))
+        if next_subscriber is None:
+            return None
+        status, mailable = self.connection.execute(
+            self._check, {"subscriber_id": next_subscriber}
+        ).one()
+        return Check(CampaignStatus(status) if status else None, bool(mailable))
+
+    def _prepare(self, outcome: Outcome) -> dict[str, Any]:
+        """Run the outcome's side effects and return the parameters of its row's record."""
+        if outcome.bounce:
+            self._bounce(outcome.row.subscriber_id, outcome.reply)
+        if outcome.pause_reason:
+            self.connection.execute(
+                update(Campaign)
+                .where(Campaign.id == self.campaign_id, Campaign.status == CampaignStatus.SENDING)
+                .values(status=CampaignStatus.PAUSED, status_reason=outcome.pause_reason)
+            )
+        now = utcnow()
+        values: dict[str, Any] = {
+            "row_id": outcome.row.delivery_id,
+            "status": outcome.status,
+            "reply": outcome.reply[:1000],
+            "now": now,
+            "language": outcome.language,
+            "message_id": outcome.message_id,
+            "next_attempt_at": None,
+        }
+        if outcome.retry:
+            values.update(self._retry_values(outcome, now))
+        return values
+
+    def _retry_values(self, outcome: Outcome, now: datetime) -> dict[str, Any]:
+        """Backoff with jitter, or give up once the row has been tried for the whole window."""
+        row = outcome.row
+        if now - row.first_attempt_at > self.retry_window:
+            reply = f"gave up after {row.attempts} attempts: {outcome.reply}"[:1000]
+            return {"status": DeliveryStatus.FAILED_PERM, "reply": reply}
+        delay = min(self.retry_base * 2 ** (row.attempts - 1), BACKOFF_CAP_SECONDS)
+        delay *= random.uniform(0.8, 1.2)
+        return {
+            "status": DeliveryStatus.FAILED_TEMP,
+            "next_attempt_at": now + timedelta(seconds=delay),
+        }
+
+    def _bounce(self, subscriber_id: int, reply: str) -> None:
+        email_hash = self.connection.execute(
+            update(Subscriber)
+            .where(Subscriber.id == subscriber_id)
+            .values(status=SubscriberStatus.BOUNCED)
+            .returning(Subscriber.email_hash)
+        ).scalar()
+        if email_hash is not None:
+            suppress_hash(self.connection, email_hash, SuppressionReason.BOUNCE, reply)
+
+    def release(self, delivery_ids: list[int], status: DeliveryStatus) -> None:
+        """Give claimed rows back uncounted (pause), or skip them (cancel)."""
+        self.connection.execute(
+            update(Delivery)
+            .where(Delivery.id.in_(delivery_ids), Delivery.status == DeliveryStatus.CLAIMED)
+            .values(
+                status=status,
+                lease_until=None,
+                enqueued_at=None,
+                attempts=Delivery.attempts - 1,
+            )
+        )
+
+    def defer(self, delivery_ids: list[int], seconds: float, reply: str) -> None:
+        """Let claimed rows wait, uncounted: no server could be reached."""
+        self.connection.execute(
+            update(Delivery)
+            .where(Delivery.id.in_(delivery_ids), Delivery.status == DeliveryStatus.CLAIMED)
+            .values(
+                status=DeliveryStatus.FAILED_TEMP,
+                smtp_reply=reply[:1000],
+                lease_until=None,
+                updated_at=utcnow(),
+                next_attempt_at=utcnow() + timedelta(seconds=seconds),
+                attempts=Delivery.attempts - 1,
+            )
+        )
