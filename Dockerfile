@@ -1,6 +1,6 @@
 # Tocsin image: one image for every role. The command picks the role:
 #   web      gunicorn --bind 0.0.0.0:8000 'app:create_app()'   (the default CMD)
-#   worker   celery -A worker worker --loglevel INFO
+#   worker   celery -A worker worker --pool solo --loglevel INFO
 #   beat     celery -A worker beat --loglevel INFO             (exactly one; needs /data)
 #   migrate  tocsin db upgrade
 # See docker-compose.yml for the full stack and the environment variables.

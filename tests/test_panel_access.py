@@ -93,3 +93,31 @@ def test_viewer_can_look_but_not_change(csrf_app):
     assert client.get("/lists").status_code == 200
     token = csrf_token(client, "/lists")
     assert client.post("/lists", data={"csrf_token": token}).status_code == 403
+
+
+def test_campaign_page_pauses_resumes_and_cancels(csrf_app):
+    from app.models import Campaign, CampaignStatus
+    from app.services import campaigns
+    from tests.support.factories import make_campaign, make_list, make_subscriber
+
+    accounts.create_user("organiser@example.org", "correct horse battery", "owner")
+    partners = make_list("partners", "Partners")
+    make_subscriber("ann@example.org", lists=[partners])
+    campaign_id = make_campaign({"en": "Week of action"}, lists=[partners]).id
+    campaigns.start_sending(campaign_id)
+    client = csrf_app.test_client()
+    login(client)
+    page = f"/campaigns/{campaign_id}"
+    for action, status in (("pause", "paused"), ("resume", "sending"), ("cancel", "cancelled")):
+        token = csrf_token(client, page)
+        assert f'id="{action}"' in client.get(page).get_data(as_text=True)
+        response = client.post(f"{page}/{action}", data={"csrf_token": token})
+        assert response.status_code == 302
+        db.session.expire_all()
+        assert db.session.get(Campaign, campaign_id).status == CampaignStatus(status)
+    refused = client.post(
+        f"{page}/resume", data={"csrf_token": csrf_token(client, page)}, follow_redirects=True
+    )
+    assert "cannot become sending" in refused.get_data(as_text=True)
+    progress = client.get(f"{page}/progress.json").get_json()
+    assert progress["status"] == "cancelled" and progress["counts"]["skipped"] == 1

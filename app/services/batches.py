@@ -96,6 +96,15 @@ class BatchLedger:
             .where(Subscriber.id == bindparam("subscriber_id"))
             .scalar_subquery(),
         )
+        self._one_trip = self._combine() if self.connection.dialect.name == "postgresql" else None
+
+    def _combine(self) -> tuple[str, dict[str, Any]]:
+        """PostgreSQL: the record and the next check as one statement (a writing CTE), so a
+        step costs one round trip. Compiled once per batch, run as driver SQL."""
+        dialect = self.connection.dialect
+        record = _RECORD.returning(_deliveries.c.id).compile(dialect=dialect)
+        check = self._check.compile(dialect=dialect)
+        return f"WITH recorded AS ({record}) {check}", dict(check.params)
 
     def close(self) -> None:
         """Give the connection back to the pool."""
@@ -120,8 +129,14 @@ class BatchLedger:
 
     def step(self, outcome: Outcome | None, next_subscriber: int | None) -> Check | None:
         """Record ``outcome``, then check whether the next row may still be sent."""
-        if outcome is not None:
-            self.connection.execute(_RECORD, self._prepare(outcome))
+        values = self._prepare(outcome) if outcome is not None else None
+        if values is not None and next_subscriber is not None and self._one_trip:
+            sql, params = self._one_trip
+            params = {**params, **values, "subscriber_id": next_subscriber}
+            status, mailable = self.connection.exec_driver_sql(sql, params).one()
+            return Check(CampaignStatus(status) if status else None, bool(mailable))
+        if values is not None:
+            self.connection.execute(_RECORD, values)
         if next_subscriber is None:
             return None
         status, mailable = self.connection.execute(
