@@ -93,6 +93,9 @@ def check(config: dict[str, object]) -> None:
             "TOCSIN_SECRET_KEY must be set to a long random value in production "
             "(TOCSIN_ENV=production)"
         )
+    from app.mailservers import parse_smtp_servers
+
+    parse_smtp_servers(str(config.get("SMTP_URL", "")))  # a bad URL stops the start, loudly
     if config.get("DKIM_KEY") and not config.get("DKIM_SELECTOR"):
         raise ConfigError("TOCSIN_DKIM_KEY is set: TOCSIN_DKIM_SELECTOR must name its selector")
     base_url = str(config.get("BASE_URL", ""))

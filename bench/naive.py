@@ -8,11 +8,11 @@ import smtplib
 from flask import current_app
 
 from app.extensions import db
+from app.mailservers import parse_smtp_servers
 from app.models import Campaign, Delivery, DeliveryStatus, Subscriber
 from app.models.base import utcnow
 from app.services.composing import MessageFactory, Recipient
 from worker import celery
-from worker.smtp import parse_smtp_servers
 
 
 @celery.task(acks_late=True)

@@ -6,7 +6,7 @@ import pytest
 
 from app import config
 from app.errors import ConfigError
-from worker.smtp import SmtpSettings, parse_smtp_url
+from app.mailservers import SmtpSettings, parse_smtp_url
 
 
 def settings(**overrides):
@@ -59,3 +59,10 @@ def test_smtp_urls(url, expected):
 def test_bad_smtp_urls_are_refused(url):
     with pytest.raises(ConfigError, match="TOCSIN_SMTP_URL"):
         parse_smtp_url(url)
+
+
+def test_a_bad_smtp_url_stops_the_start():
+    with pytest.raises(ConfigError, match="TOCSIN_SMTP_URL"):
+        config.check(settings(SMTP_URL="smtp://relay.example.org?rate=fast"))
+    with pytest.raises(ConfigError, match="different"):
+        config.check(settings(SMTP_URL="smtp://a.example.org smtp://b.example.org"))

@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from sqlalchemy import select, update
 
 from app.extensions import db
+from app.mailservers import SmtpSettings
 from app.models import Campaign, Delivery, DeliveryStatus
 from app.services import campaigns, ledger
 from app.services.batches import BatchLedger, Outcome
@@ -23,7 +24,7 @@ from tests.support.factories import make_campaign, make_list, make_subscribers
 from tests.support.smtp import recipients
 from tests.test_dkim import ed_record
 from worker.sending import send_range
-from worker.smtp import SmtpSettings, close_all
+from worker.smtp import close_all
 from worker.throttle import DatabaseThrottle, RedisThrottle, wait_for_slot
 
 
@@ -164,3 +165,11 @@ def test_a_retry_waits_with_a_growing_backoff(app):
     assert delivery.status == DeliveryStatus.FAILED_TEMP
     wait = (delivery.next_attempt_at - delivery.updated_at).total_seconds()
     assert 80 <= wait <= 120
+
+
+def test_a_campaign_can_only_name_a_configured_server(app):
+    partners = make_list("partners", "Partners")
+    with pytest.raises(campaigns.InvalidInput, match="no SMTP server is named 'nope'"):
+        campaigns.create_campaign("X", lists=[partners], smtp_server="nope")
+    named = campaigns.create_campaign("Y", lists=[partners], smtp_server="slow")
+    assert named.smtp_server == "slow"

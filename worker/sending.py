@@ -15,6 +15,7 @@ from typing import Any
 from flask import current_app
 
 from app.extensions import db
+from app.mailservers import failover_order, parse_smtp_servers
 from app.models import Campaign, CampaignStatus, DeliveryStatus
 from app.models.base import utcnow
 from app.services import composing, ledger
@@ -83,9 +84,7 @@ class BatchSender:
         self.campaign_id = campaign.id
         self.config = config
         self.factory = composing.MessageFactory(campaign, config)
-        self.servers = smtp.failover_order(
-            smtp.parse_smtp_servers(config["SMTP_URL"]), campaign.smtp_server
-        )
+        self.servers = failover_order(parse_smtp_servers(config["SMTP_URL"]), campaign.smtp_server)
         self.throttle: Throttle = throttle_for(config["BROKER_URL"])
 
     def run(self, claimed: list[ledger.Claimed]) -> int:

@@ -17,8 +17,8 @@ from sqlalchemy import delete, select
 
 from app.database import insert_or_increment
 from app.extensions import db
+from app.mailservers import SmtpSettings
 from app.models import ThrottleCounter
-from worker.smtp import SmtpSettings
 
 _LUA = """
 local now = redis.call('TIME')

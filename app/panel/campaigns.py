@@ -34,6 +34,7 @@ def campaign_new() -> ResponseReturnValue:
                 default_language=form.default_language.data or "en",
                 fallbacks=(form.fallbacks.data or "").split(),
                 from_address=form.from_address.data or "",
+                smtp_server=form.smtp_server.data or None,
             )
         except TocsinError as exc:
             flash(str(exc), "error")

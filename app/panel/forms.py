@@ -59,6 +59,11 @@ class CampaignForm(FlaskForm):
         validators=[Optional()],
         description="Languages to try, in order, e.g. 'pt es en'.",
     )
+    smtp_server = StringField(
+        "SMTP server",
+        validators=[Optional(), Length(max=64)],
+        description="One of the configured servers; empty: any, by weight.",
+    )
     from_address = StringField(
         "From",
         validators=[Optional(), Length(max=400)],

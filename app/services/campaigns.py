@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import current_app
 from sqlalchemy import func, select, update
 
 from app.errors import Conflict, InvalidInput, NotFound
 from app.extensions import db
 from app.languages import normalize_tag
+from app.mailservers import parse_smtp_servers
 from app.models import (
     OPEN_DELIVERY_STATES,
     BodyFormat,
@@ -44,12 +46,19 @@ def create_campaign(
     from_address: str = "",
     template: Template | None = None,
     fallbacks: list[str] | None = None,
+    smtp_server: str | None = None,
 ) -> Campaign:
     """Create a draft campaign addressed to the given lists."""
     if not name.strip():
         raise InvalidInput("a campaign needs a name", "name")
     if not lists:
         raise InvalidInput("choose at least one list to send to", "lists")
+    servers = [server.name for server in parse_smtp_servers(current_app.config["SMTP_URL"])]
+    if smtp_server and smtp_server.strip() not in servers:
+        raise InvalidInput(
+            f"no SMTP server is named {smtp_server.strip()!r}; configured: {', '.join(servers)}",
+            "smtp_server",
+        )
     campaign = Campaign(
         name=name.strip(),
         lists=lists,
@@ -57,6 +66,7 @@ def create_campaign(
         from_address=from_address.strip(),
         template=template,
         fallbacks=[normalize_tag(tag) for tag in fallbacks or []],
+        smtp_server=(smtp_server or "").strip() or None,
     )
     db.session.add(campaign)
     db.session.commit()
