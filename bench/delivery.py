@@ -142,7 +142,10 @@ def sample_messages(campaign_id: int, count: int) -> list[tuple[str, bytes]]:
 
 
 def reset_campaign(campaign_id: int) -> None:
-    """Drop the ledger and return the campaign to draft, for the next measured run."""
+    """Drop the ledger and any queued task, and return the campaign to draft."""
+    from worker import celery
+
+    celery.control.purge()
     from sqlalchemy import delete, update
 
     from app import create_app
@@ -296,6 +299,7 @@ def run_naive(directory: Path, campaign_id: int, counter, count: int) -> float: 
         seconds = until(counter, min(count, len(ids)) // 2, timeout=3600)
     finally:
         stop(processes)
+        reset_campaign(campaign_id)  # purge the naive tasks not needed for the measurement
     return (min(count, len(ids)) // 2) / seconds
 
 
