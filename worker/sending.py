@@ -67,6 +67,21 @@ def outcome_of(row: ledger.Claimed, message: composing.Outgoing, result: smtp.Re
     )
 
 
+_factories: dict[tuple[int, object], composing.MessageFactory] = {}
+
+
+def _factory(campaign: Campaign, config: dict[str, Any]) -> composing.MessageFactory:
+    """Compile a campaign's variants once per worker process, not once per batch.
+
+    Variants cannot change once a campaign is sending, so (id, start time) names them.
+    """
+    key = (campaign.id, campaign.started_at)
+    if key not in _factories:
+        _factories.clear()  # one campaign at a time is the common case; keep memory flat
+        _factories[key] = composing.MessageFactory(campaign, config)
+    return _factories[key]
+
+
 @dataclass(frozen=True)
 class Attempt:
     """How one row went: the outcome to record next, or why the batch stops here."""
@@ -83,7 +98,7 @@ class BatchSender:
     def __init__(self, campaign: Campaign, config: dict[str, Any]) -> None:
         self.campaign_id = campaign.id
         self.config = config
-        self.factory = composing.MessageFactory(campaign, config)
+        self.factory = _factory(campaign, config)
         self.servers = failover_order(parse_smtp_servers(config["SMTP_URL"]), campaign.smtp_server)
         self.throttle: Throttle = throttle_for(config["BROKER_URL"])
 
