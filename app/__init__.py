@@ -11,7 +11,7 @@ from flask import Flask
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Build the Flask app: configuration, extensions, blueprints and CLI."""
-    from app import config, database
+    from app import config, database  # noqa: F401  (database: the SQLite pragmas)
     from app.extensions import csrf, db, login_manager, migrate
 
     data_dir = os.environ.get("TOCSIN_DATA_DIR")
@@ -23,7 +23,6 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 
     db.init_app(app)
-    database.tune(app)
     migrate.init_app(
         app, db, directory=str(Path(__file__).parent / "migrations"), render_as_batch=True
     )

@@ -18,7 +18,7 @@ def compile_variant(
     body_format: str = "markdown",
 ) -> CompiledVariant:
     source = VariantSource(language, subject, "Preview text", body, body_format)
-    return CompiledVariant(layout, source, text_footer(language))
+    return CompiledVariant(layout, source, text_footer())
 
 
 def test_markdown_body_is_wrapped_inlined_and_personalised():
@@ -97,3 +97,18 @@ def test_sandbox_refuses_reaching_into_python(attack):
 def test_layout_without_a_content_slot_is_refused():
     with pytest.raises(RenderError, match="content"):
         compile_variant("Body", layout="<html><body>no slot</body></html>")
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("{{ '<script>x</script>' | safe }}", "safe"),
+        ("{% autoescape false %}{{ name }}{% endautoescape %}", "autoescape blocks"),
+        ("{{ 'x' * 10000000 }}", "repeating a value"),
+        ("{{ [1] * 10000000 }}", "repeating a value"),
+        ("{{ 9 ** 9999999 }}", "exponents"),
+    ],
+)
+def test_unsafe_html_and_huge_values_are_refused(body, message):
+    with pytest.raises(RenderError, match=message):
+        compile_variant(body, body_format="html").render(sample_context("en"))

@@ -8,6 +8,7 @@ import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 
 import dkim
 import pytest
@@ -18,6 +19,7 @@ from sqlalchemy import select, update
 from app.extensions import db
 from app.mailservers import SmtpSettings
 from app.models import Campaign, Delivery, DeliveryStatus
+from app.models.base import utcnow
 from app.services import campaigns, ledger
 from app.services.batches import BatchLedger, Outcome
 from tests.support.factories import make_campaign, make_list, make_subscribers
@@ -173,3 +175,43 @@ def test_a_campaign_can_only_name_a_configured_server(app):
         campaigns.create_campaign("X", lists=[partners], smtp_server="nope")
     named = campaigns.create_campaign("Y", lists=[partners], smtp_server="slow")
     assert named.smtp_server == "slow"
+
+
+def test_a_lapsed_lease_writes_nothing_over_the_next_claim(app):
+    campaign, _emails = campaign_for(1)
+    [delivery_id] = db.session.scalars(select(Delivery.id)).all()
+    [first] = ledger.claim(ledger.Batch(campaign.id, delivery_id, delivery_id))
+    db.session.execute(update(Delivery).values(status=DeliveryStatus.QUEUED))  # swept
+    db.session.commit()
+    [second] = ledger.claim(ledger.Batch(campaign.id, delivery_id, delivery_id))
+    book = BatchLedger(campaign.id, app.config)
+    book.step(Outcome(first, DeliveryStatus.SENT, "250 late"), None)
+    book.release([first], DeliveryStatus.QUEUED)
+    book.step(Outcome(second, DeliveryStatus.SENT, "250 on time"), None)
+    book.close()
+    delivery = db.session.get(Delivery, delivery_id)
+    db.session.refresh(delivery)
+    assert (delivery.status, delivery.smtp_reply) == (DeliveryStatus.SENT, "250 on time")
+
+
+def test_rows_of_a_cancelled_campaign_whose_worker_died_end_skipped(app):
+    campaign, _emails = campaign_for(3)
+    ids = db.session.scalars(select(Delivery.id).order_by(Delivery.id)).all()
+    ledger.claim(ledger.Batch(campaign.id, ids[0], ids[-1]))
+    campaigns.cancel(campaign.id)
+    db.session.execute(update(Delivery).values(lease_until=utcnow()))  # the lease runs out
+    db.session.commit()
+    ledger.dispatch(utcnow() + timedelta(seconds=1))
+    statuses = db.session.scalars(select(Delivery.status)).all()
+    assert statuses == [DeliveryStatus.SKIPPED] * 3
+    assert campaigns.progress(campaign.id)["remaining"] == 0
+
+
+def test_a_sender_address_is_checked_when_the_campaign_is_made(app):
+    partners = make_list("partners", "Partners")
+    with pytest.raises(campaigns.InvalidInput, match="is not a sender"):
+        campaigns.create_campaign("X", lists=[partners], from_address="Ann <not an address>")
+    with pytest.raises(campaigns.InvalidInput, match="not a valid address"):
+        campaigns.create_campaign("X", lists=[partners], from_address="Ann <ann@example..org>")
+    made = campaigns.create_campaign("Y", lists=[partners], from_address="Олена <News@Example.org>")
+    assert made.from_address == "=?utf-8?b?0J7Qu9C10L3QsA==?= <news@example.org>"

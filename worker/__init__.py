@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from celery import Celery, Task
-from celery.signals import worker_process_init, worker_process_shutdown
+from celery.signals import worker_process_init, worker_process_shutdown, worker_shutdown
 
 from app import create_app
 from app.extensions import db
@@ -63,9 +63,10 @@ def _fresh_connections(**_: Any) -> None:
         db.engine.dispose(close=False)
 
 
-@worker_process_shutdown.connect
+@worker_shutdown.connect  # solo pool: the worker's own process
+@worker_process_shutdown.connect  # prefork pool: each child
 def _close_smtp(**_: Any) -> None:
-    """Say QUIT to the SMTP servers when a worker process ends cleanly."""
+    """Say QUIT to the SMTP servers when a worker ends cleanly."""
     from worker.smtp import close_all
 
     close_all()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
@@ -26,6 +27,9 @@ from worker.throttle import Throttle, throttle_for, wait_for_slot
 
 # When no server can be reached, the rest of the batch waits this long (uncounted).
 UNREACHABLE_DELAY = 60.0
+# A batch hands its rows back this long before its lease ends (Celery's time limit does not
+# apply to solo workers, so the lease is the batch's own clock).
+LEASE_MARGIN_SECONDS = 5.0
 
 _STATUS = {
     smtp.Outcome.SENT: DeliveryStatus.SENT,
@@ -115,14 +119,24 @@ class BatchSender:
         self, claimed: list[ledger.Claimed], book: BatchLedger, helper: ThreadPoolExecutor
     ) -> int:
         recipients = book.recipients(claimed)
+        # Stop early enough that no row is sent after its lease could have been swept.
+        deadline = claimed[0].lease_until - timedelta(seconds=LEASE_MARGIN_SECONDS)
         pending: Outcome | None = None
         sent = 0
         for position, row in enumerate(claimed):
+            rest = claimed[position:]
+            if utcnow() >= deadline:
+                book.step(pending, None)
+                book.release(rest, DeliveryStatus.QUEUED)
+                return sent
             # Record the previous row and re-check this one while this one is rendered and
             # sent up to its final dot.
             check = helper.submit(book.step, pending, row.subscriber_id)
-            attempt = self._attempt(row, recipients.get(row.subscriber_id), check)
-            rest = [r.delivery_id for r in claimed[position:]]
+            try:
+                attempt = self._attempt(row, recipients.get(row.subscriber_id), check, deadline)
+            except BaseException:
+                self._give_back_after_error(book, check, pending, rest)
+                raise
             if attempt.release_to is not None:
                 book.release(rest, attempt.release_to)
                 return sent
@@ -133,11 +147,24 @@ class BatchSender:
         book.step(pending, None)
         return sent
 
+    @staticmethod
+    def _give_back_after_error(
+        book: BatchLedger, check: Future[Any], pending: Outcome | None, rest: list[ledger.Claimed]
+    ) -> None:
+        """On an unexpected error, keep what is known and hand the rest back, uncounted."""
+        if check.exception() is not None:  # (waits for the step) it failed: record again
+            book.step(pending, None)
+        book.release(rest, DeliveryStatus.QUEUED)
+
     def _attempt(
-        self, row: ledger.Claimed, recipient: composing.Recipient | None, check: Future[Any]
+        self,
+        row: ledger.Claimed,
+        recipient: composing.Recipient | None,
+        check: Future[Any],
+        deadline: datetime,
     ) -> Attempt:
         message, problem = self._build(recipient)
-        connection, early = (None, None) if message is None else self._start(message)
+        connection, early = (None, None) if message is None else self._start(message, deadline)
         verdict: Check = check.result()
         ready = connection is not None and early is None  # waiting for its final dot
         if verdict.campaign_status != CampaignStatus.SENDING:
@@ -161,6 +188,8 @@ class BatchSender:
             )
             return Attempt(Outcome(row, status, problem))
         if early is not None and early.unreachable:
+            if early.outcome is smtp.Outcome.THROTTLED:
+                return Attempt(release_to=DeliveryStatus.QUEUED)
             return Attempt(defer_reply=early.reply)
         result = early if early is not None else connection.finish()
         return Attempt(outcome_of(row, message, result), result.outcome is smtp.Outcome.SENT)
@@ -179,12 +208,13 @@ class BatchSender:
         return message, ""
 
     def _start(
-        self, message: composing.Outgoing
+        self, message: composing.Outgoing, deadline: datetime
     ) -> tuple[smtp.Connection | None, smtp.Result | None]:
         """Start the message on the first server that answers, within its limits."""
         early = smtp.Result(smtp.Outcome.RETRY, "no SMTP server configured", True)
         for server in self.servers:
-            wait_for_slot(self.throttle, server)
+            if not wait_for_slot(self.throttle, server, deadline):
+                return None, smtp.Result(smtp.Outcome.THROTTLED, "sending limit reached", True)
             connection = smtp.connection_to(server)
             early = connection.start(message.envelope_from, message.recipient, message.data)
             if early is None or not early.unreachable:

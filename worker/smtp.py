@@ -28,6 +28,7 @@ class Outcome(StrEnum):
     PERMANENT = "permanent"  # other 5xx for this message
     POLICY = "policy"  # 5.7.x: sender, auth or policy; stop the campaign
     UNKNOWN = "unknown"  # the reply to the final dot was lost
+    THROTTLED = "throttled"  # no sending slot before the batch's lease ends; nothing was sent
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import time
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from sqlalchemy import delete, select
@@ -56,12 +57,17 @@ class Throttle(Protocol):
         """Take one slot and return 0, or return the seconds to wait before trying again."""
 
 
-def wait_for_slot(throttle: Throttle, server: SmtpSettings) -> None:
-    """Block until the server's limits allow one more message."""
+def wait_for_slot(
+    throttle: Throttle, server: SmtpSettings, deadline: datetime | None = None
+) -> bool:
+    """Block until the server's limits allow one more message; False if not by ``deadline``."""
     if not server.limits:
-        return
+        return True
     while (wait := throttle.try_take(server)) > 0:
+        if deadline is not None and datetime.now(UTC) + timedelta(seconds=wait) >= deadline:
+            return False
         time.sleep(min(wait, 1.0))
+    return True
 
 
 def _estimate_wait(limit: int, period: float, now: float, current: int, previous: int) -> float:

@@ -7,10 +7,11 @@ from flask.typing import ResponseReturnValue
 
 from app.errors import TocsinError
 from app.languages import NAMES
+from app.models import Campaign
 from app.panel import blueprint
 from app.panel.forms import ActionForm, CampaignForm, VariantForm, choices
 from app.services import campaigns as service
-from app.services import composing, lists, previews
+from app.services import lists, previews
 
 
 @blueprint.get("/campaigns")
@@ -141,7 +142,7 @@ def variant_preview(campaign_id: int, language: str) -> ResponseReturnValue:
     )
 
 
-def _get_or_404(campaign_id: int) -> composing.Campaign:
+def _get_or_404(campaign_id: int) -> Campaign:
     try:
         return service.get(campaign_id)
     except TocsinError:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template
+from flask import Blueprint, render_template, request
 from flask.typing import ResponseReturnValue
 
 from app.extensions import csrf
@@ -17,8 +17,6 @@ blueprint = Blueprint("public", __name__)
 @csrf.exempt  # the signed token is the proof; RFC 8058 one-click POSTs carry no cookie
 def unsubscribe(token: str) -> ResponseReturnValue:
     """GET shows a button; POST (also RFC 8058 one-click) unsubscribes and answers 200."""
-    from flask import request
-
     try:
         if request.method == "POST":
             target = subscriptions.unsubscribe(token)

@@ -38,7 +38,11 @@ def create_user(email: str, password: str, role: str = "editor") -> User:
 
 def authenticate(email: str, password: str) -> User | None:
     """Return the user whose address and password match, else ``None``."""
-    user = db.session.scalar(select(User).where(User.email == email.strip().lower()))
+    try:
+        email = normalize_email(email)
+    except InvalidInput:
+        email = ""
+    user = db.session.scalar(select(User).where(User.email == email)) if email else None
     if user is None:
         _hasher.hash(password)  # spend the same time whether or not the account exists
         return None

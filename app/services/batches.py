@@ -62,7 +62,11 @@ _deliveries = Delivery.__table__
 # One statement for every outcome; a retry sets next_attempt_at, everything else clears it.
 _RECORD = (
     update(_deliveries)
-    .where(_deliveries.c.id == bindparam("row_id"))
+    .where(
+        _deliveries.c.id == bindparam("row_id"),
+        _deliveries.c.status == DeliveryStatus.CLAIMED.value,
+        _deliveries.c.lease_until == bindparam("lease"),
+    )
     .values(
         status=bindparam("status"),
         smtp_reply=bindparam("reply"),
@@ -157,6 +161,7 @@ class BatchLedger:
         now = utcnow()
         values: dict[str, Any] = {
             "row_id": outcome.row.delivery_id,
+            "lease": outcome.row.lease_until,
             "status": outcome.status,
             "reply": outcome.reply[:1000],
             "now": now,
@@ -191,30 +196,30 @@ class BatchLedger:
         if email_hash is not None:
             suppress_hash(self.connection, email_hash, SuppressionReason.BOUNCE, reply)
 
-    def release(self, delivery_ids: list[int], status: DeliveryStatus) -> None:
-        """Give claimed rows back uncounted (pause), or skip them (cancel)."""
-        self.connection.execute(
-            update(Delivery)
-            .where(Delivery.id.in_(delivery_ids), Delivery.status == DeliveryStatus.CLAIMED)
-            .values(
-                status=status,
-                lease_until=None,
-                enqueued_at=None,
-                attempts=Delivery.attempts - 1,
-            )
+    def release(self, rows: list[Claimed], status: DeliveryStatus) -> None:
+        """Give claimed rows back uncounted (pause, lease running out), or skip them (cancel)."""
+        self._hand_back(rows, status=status, enqueued_at=None)
+
+    def defer(self, rows: list[Claimed], seconds: float, reply: str) -> None:
+        """Let claimed rows wait, uncounted: no server could be reached."""
+        now = utcnow()
+        self._hand_back(
+            rows,
+            status=DeliveryStatus.FAILED_TEMP,
+            smtp_reply=reply[:1000],
+            updated_at=now,
+            next_attempt_at=now + timedelta(seconds=seconds),
         )
 
-    def defer(self, delivery_ids: list[int], seconds: float, reply: str) -> None:
-        """Let claimed rows wait, uncounted: no server could be reached."""
+    def _hand_back(self, rows: list[Claimed], **values: Any) -> None:
+        if not rows:
+            return
         self.connection.execute(
             update(Delivery)
-            .where(Delivery.id.in_(delivery_ids), Delivery.status == DeliveryStatus.CLAIMED)
-            .values(
-                status=DeliveryStatus.FAILED_TEMP,
-                smtp_reply=reply[:1000],
-                lease_until=None,
-                updated_at=utcnow(),
-                next_attempt_at=utcnow() + timedelta(seconds=seconds),
-                attempts=Delivery.attempts - 1,
+            .where(
+                Delivery.id.in_([row.delivery_id for row in rows]),
+                Delivery.status == DeliveryStatus.CLAIMED,
+                Delivery.lease_until == rows[0].lease_until,  # one claim, one lease
             )
+            .values(lease_until=None, attempts=Delivery.attempts - 1, **values)
         )

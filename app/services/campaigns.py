@@ -24,7 +24,9 @@ from app.models import (
 from app.models.base import utcnow
 from app.services import ledger
 from app.services.composing import compile_source, sample_context
+from app.services.subscribers import normalize_email
 from emails.errors import RenderError
+from emails.mime import format_address, split_address
 from emails.rendering import VariantSource
 
 EDITABLE = (CampaignStatus.DRAFT, CampaignStatus.SCHEDULED)
@@ -53,6 +55,13 @@ def create_campaign(
         raise InvalidInput("a campaign needs a name", "name")
     if not lists:
         raise InvalidInput("choose at least one list to send to", "lists")
+    if from_address.strip():
+        name, address = split_address(from_address)
+        if not address or "@" not in address:
+            raise InvalidInput(
+                f"{from_address!r} is not a sender such as 'Name <a@b.org>'", "from_address"
+            )
+        from_address = format_address(name, normalize_email(address))
     servers = [server.name for server in parse_smtp_servers(current_app.config["SMTP_URL"])]
     if smtp_server and smtp_server.strip() not in servers:
         raise InvalidInput(

@@ -42,14 +42,14 @@ def layout_for(campaign: Campaign) -> str:
     return campaign.template.html if campaign.template else DEFAULT_LAYOUT
 
 
-def text_footer(language: str) -> str:
+def text_footer() -> str:
     """Return the Jinja source appended to every text part."""
     return "\n-- \n{{ footer_reason }}\n{{ unsubscribe_label }}: {{ unsubscribe_url }}\n"
 
 
 def compile_source(campaign: Campaign, source: VariantSource) -> CompiledVariant:
     """Compile one variant with the campaign's layout (premailer runs here, once)."""
-    return CompiledVariant(layout_for(campaign), source, text_footer(source.language))
+    return CompiledVariant(layout_for(campaign), source, text_footer())
 
 
 def sample_context(language: str) -> dict[str, Any]:

@@ -54,6 +54,7 @@ class Claimed:
     subscriber_id: int
     attempts: int
     first_attempt_at: datetime
+    lease_until: datetime  # every write of this claim names it: a lapsed lease writes nothing
 
 
 def mailable_now(campaign_id: int) -> ColumnElement[bool]:
@@ -112,9 +113,16 @@ def dispatch(now: datetime | None = None) -> list[Batch]:
 
 
 def _sweep_expired_leases(now: datetime) -> None:
+    expired = and_(Delivery.status == DeliveryStatus.CLAIMED, Delivery.lease_until < now)
+    cancelled = select(Campaign.id).where(Campaign.status == CampaignStatus.CANCELLED)
     db.session.execute(
         update(Delivery)
-        .where(Delivery.status == DeliveryStatus.CLAIMED, Delivery.lease_until < now)
+        .where(expired, Delivery.campaign_id.in_(cancelled))
+        .values(status=DeliveryStatus.SKIPPED, lease_until=None, smtp_reply="campaign cancelled")
+    )
+    db.session.execute(
+        update(Delivery)
+        .where(expired)
         .values(status=DeliveryStatus.QUEUED, lease_until=None, enqueued_at=None)
     )
 
@@ -209,7 +217,11 @@ def claim(batch: Batch, now: datetime | None = None) -> list[Claimed]:
             first_attempt_at=func.coalesce(Delivery.first_attempt_at, now),
         )
         .returning(
-            Delivery.id, Delivery.subscriber_id, Delivery.attempts, Delivery.first_attempt_at
+            Delivery.id,
+            Delivery.subscriber_id,
+            Delivery.attempts,
+            Delivery.first_attempt_at,
+            Delivery.lease_until,
         )
     ).all()
     db.session.commit()
