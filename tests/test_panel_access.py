@@ -120,4 +120,6 @@ def test_campaign_page_pauses_resumes_and_cancels(csrf_app):
     )
     assert "cannot become sending" in refused.get_data(as_text=True)
     progress = client.get(f"{page}/progress.json").get_json()
-    assert progress["status"] == "cancelled" and progress["counts"]["skipped"] == 1
+    # A worker of the session may have sent it before the cancel: either way, nothing remains.
+    assert progress["status"] == "cancelled" and progress["remaining"] == 0
+    assert progress["counts"]["skipped"] + progress["counts"]["sent"] == 1

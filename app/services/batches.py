@@ -64,7 +64,7 @@ _RECORD = (
     update(_deliveries)
     .where(
         _deliveries.c.id == bindparam("row_id"),
-        _deliveries.c.status == DeliveryStatus.CLAIMED.value,
+        _deliveries.c.status == bindparam("claimed"),  # named: see BatchLedger._combine
         _deliveries.c.lease_until == bindparam("lease"),
     )
     .values(
@@ -108,6 +108,9 @@ class BatchLedger:
         dialect = self.connection.dialect
         record = _RECORD.returning(_deliveries.c.id).compile(dialect=dialect)
         check = self._check.compile(dialect=dialect)
+        # The two compile separately: their parameter names must not meet (the record's are
+        # all named and given per call; the check's literals come along here).
+        assert not set(record.params) & set(check.params), "parameter names collide"
         return f"WITH recorded AS ({record}) {check}", dict(check.params)
 
     def close(self) -> None:
@@ -161,6 +164,7 @@ class BatchLedger:
         now = utcnow()
         values: dict[str, Any] = {
             "row_id": outcome.row.delivery_id,
+            "claimed": DeliveryStatus.CLAIMED,
             "lease": outcome.row.lease_until,
             "status": outcome.status,
             "reply": outcome.reply[:1000],
