@@ -208,12 +208,7 @@ def resume(campaign_id: int) -> None:
 
 def cancel(campaign_id: int) -> None:
     """Stop for good: rows not yet sent become ``skipped``; rows in flight finish first."""
-    _transition(
-        campaign_id,
-        (*EDITABLE, CampaignStatus.SENDING, CampaignStatus.PAUSED),
-        CampaignStatus.CANCELLED,
-        finished_at=utcnow(),
-    )
+    # Ledger rows before the campaign row, the order the dispatcher locks them in.
     db.session.execute(
         update(ledger.Delivery)
         .where(
@@ -221,6 +216,12 @@ def cancel(campaign_id: int) -> None:
             ledger.Delivery.status.in_((DeliveryStatus.QUEUED, DeliveryStatus.FAILED_TEMP)),
         )
         .values(status=DeliveryStatus.SKIPPED, smtp_reply="campaign cancelled")
+    )
+    _transition(  # rolls the rows back too when the campaign cannot be cancelled
+        campaign_id,
+        (*EDITABLE, CampaignStatus.SENDING, CampaignStatus.PAUSED),
+        CampaignStatus.CANCELLED,
+        finished_at=utcnow(),
     )
     db.session.commit()
 
@@ -232,7 +233,7 @@ def resend(campaign_id: int, statuses: tuple[DeliveryStatus, ...] = RESENDABLE) 
     """Send a finished campaign again to rows that failed or whose fate is unknown."""
     if not set(statuses) <= set(RESENDABLE):
         raise InvalidInput("only failed and unknown deliveries can be sent again")
-    _transition(campaign_id, (CampaignStatus.SENT,), CampaignStatus.SENDING, finished_at=None)
+    # Ledger rows before the campaign row, the order the dispatcher locks them in.
     count = db.session.execute(
         update(ledger.Delivery)
         .where(ledger.Delivery.campaign_id == campaign_id, ledger.Delivery.status.in_(statuses))
@@ -244,6 +245,7 @@ def resend(campaign_id: int, statuses: tuple[DeliveryStatus, ...] = RESENDABLE) 
             smtp_reply="",
         )
     ).rowcount
+    _transition(campaign_id, (CampaignStatus.SENT,), CampaignStatus.SENDING, finished_at=None)
     db.session.commit()
     return count
 

@@ -99,6 +99,7 @@ def dispatch(now: datetime | None = None) -> list[Batch]:
     config = current_app.config
     _sweep_expired_leases(now)
     _requeue_due_retries(now)
+    db.session.commit()
     batches: list[Batch] = []
     stale = now - timedelta(seconds=config["REDISPATCH_SECONDS"])
     sending = db.session.scalars(
@@ -108,7 +109,7 @@ def dispatch(now: datetime | None = None) -> list[Batch]:
         batches.extend(_hand_out(campaign_id, now, config["BATCH_SIZE"], stale))
         if not _finish_if_done(campaign_id, now):
             _sample_progress(campaign_id)
-    db.session.commit()
+        db.session.commit()  # one campaign at a time: rows, then the campaign row
     return batches
 
 
