@@ -114,16 +114,20 @@ def dispatch(now: datetime | None = None) -> list[Batch]:
 
 
 def _sweep_expired_leases(now: datetime) -> None:
-    expired = and_(Delivery.status == DeliveryStatus.CLAIMED, Delivery.lease_until < now)
+    # Rows of cancelled campaigns that a worker gave back or abandoned end here, skipped.
     cancelled = select(Campaign.id).where(Campaign.status == CampaignStatus.CANCELLED)
+    waiting = or_(
+        Delivery.status.in_((DeliveryStatus.QUEUED, DeliveryStatus.FAILED_TEMP)),
+        and_(Delivery.status == DeliveryStatus.CLAIMED, Delivery.lease_until < now),
+    )
     db.session.execute(
         update(Delivery)
-        .where(expired, Delivery.campaign_id.in_(cancelled))
+        .where(Delivery.campaign_id.in_(cancelled), waiting)
         .values(status=DeliveryStatus.SKIPPED, lease_until=None, smtp_reply="campaign cancelled")
     )
     db.session.execute(
         update(Delivery)
-        .where(expired)
+        .where(Delivery.status == DeliveryStatus.CLAIMED, Delivery.lease_until < now)
         .values(status=DeliveryStatus.QUEUED, lease_until=None, enqueued_at=None)
     )
 
