@@ -166,12 +166,33 @@ def reset_campaign(campaign_id: int) -> None:
 
 
 def spawn(directory: Path, *arguments: str) -> subprocess.Popen[bytes]:
-    log = (directory / "processes.log").open("ab")
-    return subprocess.Popen(
-        [sys.executable, "-m", "celery", *arguments],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
+    """A celery process whose output goes to the run's log (the child keeps its own handle)."""
+    with (directory / "processes.log").open("ab") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "celery", *arguments],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def spawn_worker(
+    directory: Path, app: str, hostname: str, loglevel: str
+) -> subprocess.Popen[bytes]:
+    """One solo worker process of ``app`` (the real one, or the naive baseline)."""
+    return spawn(
+        directory,
+        "-A",
+        app,
+        "worker",
+        "--pool",
+        "solo",
+        "--hostname",
+        hostname,
+        "--without-gossip",
+        "--without-mingle",
+        "--loglevel",
+        loglevel,
     )
 
 
@@ -222,23 +243,7 @@ def run_pipeline(
 
     reset_campaign(campaign_id)
     (directory / "processes.log").unlink(missing_ok=True)
-    processes = [
-        spawn(
-            directory,
-            "-A",
-            "worker",
-            "worker",
-            "--pool",
-            "solo",
-            "--hostname",
-            f"w{n}@%h",
-            "--without-gossip",
-            "--without-mingle",
-            "--loglevel",
-            "INFO",
-        )
-        for n in range(workers)
-    ]
+    processes = [spawn_worker(directory, "worker", f"w{n}@%h", "INFO") for n in range(workers)]
     processes.append(
         spawn(directory, "-A", "worker", "beat", "--schedule", str(directory / "beat-schedule"))
     )
@@ -268,22 +273,7 @@ def run_naive(directory: Path, campaign_id: int, counter, count: int) -> float: 
 
     reset_campaign(campaign_id)
     (directory / "processes.log").unlink(missing_ok=True)
-    processes = [
-        spawn(
-            directory,
-            "-A",
-            "bench.naive",
-            "worker",
-            "--pool",
-            "solo",
-            "--without-gossip",
-            "--without-mingle",
-            "--loglevel",
-            "WARNING",
-            "--hostname",
-            "naive@%h",
-        )
-    ]
+    processes = [spawn_worker(directory, "bench.naive", "naive@%h", "WARNING")]
     try:
         app = create_app()
         with app.app_context():

@@ -154,10 +154,10 @@ class MessageFactory:
         language = self.language_for(recipient.language)
         if language is None:
             return None
-        unsubscribe_url = self.unsubscribe_url(recipient)
+        token = self.tokens.unsubscribe(recipient.uid, self.campaign_uid)
+        unsubscribe_url = f"{self.base_url}/u/{token}"
         rendered = self.render(recipient, language, unsubscribe_url)
         message_id = self.tokens.message_id(self.campaign_uid, recipient.uid, self.domain)
-        token = unsubscribe_url.rpartition("/")[2]
         data = build_message(
             sender=self.sender_header,
             recipient=format_address(recipient.name, recipient.email),
