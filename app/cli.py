@@ -150,15 +150,106 @@ def campaigns_list(as_json: bool) -> None:
     )
 
 
+NOT_READY = click.option(
+    "--not-ready",
+    type=click.Choice(["hold", "fallback"]),
+    default=None,
+    help="Recipients whose own variant is not ready: hold them back, or send the fallback.",
+)
+
+
 @campaigns_group.command("send")
 @click.argument("campaign_id", type=int)
+@NOT_READY
 @reports_errors
-def campaigns_send(campaign_id: int) -> None:
+def campaigns_send(campaign_id: int, not_ready: str | None) -> None:
     """Start sending a campaign now."""
     from app.services import campaigns
 
-    count = campaigns.start_sending(campaign_id)
+    count = campaigns.start_sending(campaign_id, not_ready)
     click.echo(f"campaign {campaign_id} is sending to {count} recipients")
+
+
+@campaigns_group.command("languages")
+@click.argument("campaign_id", type=int)
+@click.option("--json", "as_json", is_flag=True)
+@reports_errors
+def campaigns_languages(campaign_id: int, as_json: bool) -> None:
+    """Show, per recipient language, how many get which variant and who waits for one."""
+    from app.services import campaigns
+
+    plan = campaigns.language_plan(campaigns.get(campaign_id))
+    rows = [
+        {
+            "language": row.language,
+            "recipients": row.recipients,
+            "gets": row.gets,
+            "falls_back": row.falls_back,
+            "waits_for": row.intended if row.waits_for_variant else None,
+        }
+        for row in plan
+    ]
+
+    def lines(rows: list[dict[str, Any]]) -> list[str]:
+        return [
+            f"{r['language']:8} {r['recipients']:>8}  gets {r['gets'] or 'nothing'}"
+            + (" (fallback)" if r["falls_back"] else "")
+            + (f"; its {r['waits_for']} variant is not ready" if r["waits_for"] else "")
+            for r in rows
+        ]
+
+    _emit(rows, as_json, lines)
+
+
+@campaigns_group.command("schedule")
+@click.argument("campaign_id", type=int)
+@click.argument("when", type=click.DateTime(["%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M"]))
+@click.option("--tz", "timezone", default="UTC", show_default=True, help="IANA time zone.")
+@NOT_READY
+@reports_errors
+def campaigns_schedule(campaign_id: int, when: Any, timezone: str, not_ready: str | None) -> None:
+    """Schedule a campaign to start at WHEN ('2027-03-28 09:00') in a time zone."""
+    from app.services import campaigns
+
+    start = campaigns.schedule(campaign_id, when, timezone, not_ready)
+    click.echo(f"campaign {campaign_id} starts at {start:%Y-%m-%d %H:%M} UTC")
+
+
+@campaigns_group.command("export")
+@click.argument("campaign_id", type=int)
+@click.option("--format", "fmt", type=click.Choice(["toml", "yaml"]), default="toml")
+@click.option("-o", "--output", type=click.File("w", encoding="utf-8"), default="-")
+@reports_errors
+def campaigns_export(campaign_id: int, fmt: str, output: Any) -> None:
+    """Write a campaign with all its variants as one TOML or YAML file."""
+    from app.services import campaign_files, campaigns
+
+    output.write(campaign_files.export(campaigns.get(campaign_id), fmt))
+
+
+@campaigns_group.command("import")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["toml", "yaml"]),
+    default=None,
+    help="Default: from the file name (.toml, .yaml, .yml).",
+)
+@reports_errors
+def campaigns_import(path: str, fmt: str | None) -> None:
+    """Create a draft campaign from a TOML or YAML campaign file."""
+    from app.services import campaign_files
+
+    suffix = path.rsplit(".", 1)[-1].lower()
+    fmt = fmt or {"yml": "yaml"}.get(suffix, suffix)
+    try:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+    except UnicodeDecodeError:
+        raise click.ClickException(f"{path}: campaign files are UTF-8 text") from None
+    campaign = campaign_files.import_text(text, fmt)
+    click.echo(f"campaign {campaign.id} created as a draft: {campaign.name}")
 
 
 def _campaign_action(name: str, doc: str) -> None:
@@ -177,6 +268,7 @@ def _campaign_action(name: str, doc: str) -> None:
 _campaign_action("pause", "Pause a sending campaign; rows in flight finish, the rest wait.")
 _campaign_action("resume", "Resume a paused campaign.")
 _campaign_action("cancel", "Cancel a campaign; rows not yet sent are skipped.")
+_campaign_action("unschedule", "Take a scheduled campaign back to draft.")
 
 
 @campaigns_group.command("resend")

@@ -25,6 +25,18 @@ RTL_LANGUAGES = frozenset(
     {"ar", "arc", "ckb", "dv", "fa", "he", "ks", "ps", "sd", "ug", "ur", "yi"}
 )
 
+# Every value a template may use. Anything else is refused when the template is saved, so a
+# typo or a probe such as ``{{ config }}`` fails loudly instead of rendering as nothing.
+RECIPIENT_NAMES = frozenset({"email", "name", "group", "country", "language", "attributes"})
+LINK_NAMES = frozenset({"unsubscribe_url", "preferences_url", "archive_url", "report_url"})
+LAYOUT_WORDS = frozenset({"footer_reason", "unsubscribe_label", "preferences_label"})
+CONTEXT_NAMES = (
+    RECIPIENT_NAMES
+    | LINK_NAMES
+    | LAYOUT_WORDS
+    | {"campaign", "subject", "preheader", "lang", "dir"}
+)
+
 _JINJA_TAG = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", re.DOTALL)
 _CONTENT_SLOT = re.compile(r"\{\{-?\s*content\s*-?\}\}")
 _LINK_TAG = re.compile(r"<link\b[^>]*>", re.IGNORECASE)
@@ -118,8 +130,8 @@ class CompiledVariant:
         if not _CONTENT_SLOT.search(layout):
             raise RenderError("the layout has no {{ content }} slot for the body")
         # Compiled alone first, so a syntax error is reported at its line in what was written.
-        SafeTemplate(layout, html=True, what="layout")
-        SafeTemplate(source.body, html=False, what="body")
+        SafeTemplate(layout, html=True, what="layout", names=CONTEXT_NAMES | {"content"})
+        SafeTemplate(source.body, html=False, what="body", names=CONTEXT_NAMES)
         self.language = source.language
         self.direction = text_direction(source.language)
         protected_body, saved_body = _protect(source.body)
@@ -127,10 +139,13 @@ class CompiledVariant:
         body_html = _restore(body_html, saved_body)
         document = _CONTENT_SLOT.sub(lambda _m: body_html, layout, count=1)
         protected, saved = _protect(document)
-        self._html = SafeTemplate(_restore(inline_css(protected), saved), html=True, what="body")
+        inlined = _restore(inline_css(protected), saved)
+        self._html = SafeTemplate(inlined, html=True, what="body", names=CONTEXT_NAMES)
         text_source = body_to_text(source.body, source.body_format) + text_footer
-        self._text = SafeTemplate(text_source, html=False, what="text part")
-        self._subject = SafeTemplate(source.subject, html=False, what="subject")
+        self._text = SafeTemplate(text_source, html=False, what="text part", names=CONTEXT_NAMES)
+        self._subject = SafeTemplate(
+            source.subject, html=False, what="subject", names=CONTEXT_NAMES
+        )
         self._preheader = source.preheader
 
     def render(self, recipient: dict[str, Any]) -> Rendered:

@@ -20,11 +20,13 @@ from app.models.campaigns import (
     CampaignStatus,
     Delivery,
     DeliveryStatus,
+    SystemEmail,
     Template,
     ThrottleCounter,
     Variant,
     campaign_lists,
 )
+from app.models.outbox import OutboxKind, OutboxMessage, OutboxStatus
 
 __all__ = [
     "OPEN_DELIVERY_STATES",
@@ -37,12 +39,16 @@ __all__ = [
     "ListVisibility",
     "MailingList",
     "OptIn",
+    "OutboxKind",
+    "OutboxMessage",
+    "OutboxStatus",
     "Subscriber",
     "SubscriberStatus",
     "Subscription",
     "SubscriptionStatus",
     "Suppression",
     "SuppressionReason",
+    "SystemEmail",
     "Template",
     "ThrottleCounter",
     "User",

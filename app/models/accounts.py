@@ -26,6 +26,8 @@ class User(UserMixin, db.Model):
     email: Mapped[str] = mapped_column(String(320), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
     role: Mapped[UserRole] = mapped_column(str_enum(UserRole), default=UserRole.EDITOR)
+    # Times in the panel are shown in this IANA zone.
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
     totp_secret: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 

@@ -66,6 +66,8 @@ class Subscriber(db.Model):
     email_hash: Mapped[str] = mapped_column(String(64), index=True)
     name: Mapped[str] = mapped_column(String(200), default="")
     language: Mapped[str] = mapped_column(String(35), default="en")
+    # ISO 3166 alpha-2; when empty, the group's country stands for the subscriber's.
+    country: Mapped[str | None] = mapped_column(String(2))
     group_id: Mapped[int | None] = mapped_column(ForeignKey("groups.id", ondelete="SET NULL"))
     status: Mapped[SubscriberStatus] = mapped_column(
         str_enum(SubscriberStatus), default=SubscriberStatus.ACTIVE

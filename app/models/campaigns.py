@@ -76,6 +76,23 @@ class Template(db.Model):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
 
+class SystemEmail(db.Model):
+    """An organiser's wording of a system email (``confirm``, ``goodbye``) in one language.
+
+    Built-in wordings cover the shipped languages; a row here replaces one of them.
+    """
+
+    __tablename__ = "system_emails"
+    __table_args__ = (UniqueConstraint("kind", "language"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    language: Mapped[str] = mapped_column(String(35))
+    subject: Mapped[str] = mapped_column(String(500))
+    body: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+
 class Campaign(db.Model):
     __tablename__ = "campaigns"
 
@@ -96,6 +113,12 @@ class Campaign(db.Model):
     # The dispatcher's last two (unix time, sent count) readings: the current rate and ETA.
     progress_samples: Mapped[list[list[float]]] = mapped_column(JSON, default=list)
     scheduled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The IANA zone the organiser scheduled in: the local time they chose is kept across DST.
+    schedule_timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    # What a scheduled start does with recipients whose variant is not ready (hold/fallback).
+    not_ready: Mapped[str | None] = mapped_column(String(16))
+    # Opt-in public archive: one page per language, an index and an Atom feed.
+    archive: Mapped[bool] = mapped_column(Boolean, default=False)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, null, select, update
+from sqlalchemy import Connection, bindparam, func, null, select, update
 
 from app.extensions import db
 from app.models import (
@@ -128,6 +128,7 @@ class BatchLedger:
                 Subscriber.language,
                 Group.name,
                 Subscriber.attributes,
+                func.coalesce(Subscriber.country, Group.country),
             )
             .outerjoin(Group, Group.id == Subscriber.group_id)
             .where(Subscriber.id.in_([row.subscriber_id for row in claimed]))

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import enum
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flask import current_app
 from sqlalchemy import func, select, update
 
 from app.errors import Conflict, InvalidInput, NotFound
 from app.extensions import db
-from app.languages import normalize_tag
+from app.languages import choose_variant, normalize_tag
 from app.mailservers import parse_smtp_servers
 from app.models import (
     OPEN_DELIVERY_STATES,
@@ -17,7 +21,9 @@ from app.models import (
     Campaign,
     CampaignStatus,
     DeliveryStatus,
+    Group,
     MailingList,
+    Subscriber,
     Template,
     Variant,
 )
@@ -49,8 +55,10 @@ def create_campaign(
     template: Template | None = None,
     fallbacks: list[str] | None = None,
     smtp_server: str | None = None,
+    filters: dict[str, list[Any]] | None = None,
+    archive: bool = False,
 ) -> Campaign:
-    """Create a draft campaign addressed to the given lists."""
+    """Create a draft campaign addressed to the given lists (narrowed by ``filters``)."""
     if not name.strip():
         raise InvalidInput("a campaign needs a name", "name")
     if not lists:
@@ -76,10 +84,46 @@ def create_campaign(
         template=template,
         fallbacks=[normalize_tag(tag) for tag in fallbacks or []],
         smtp_server=(smtp_server or "").strip() or None,
+        filters=clean_filters(filters or {}),
+        archive=archive,
     )
     db.session.add(campaign)
     db.session.commit()
     return campaign
+
+
+FILTER_KEYS = ("languages", "countries", "groups")
+
+
+def clean_filters(filters: dict[str, Any]) -> dict[str, list[Any]]:
+    """Validate audience filters: language tags, ISO country codes, existing group ids."""
+    unknown = set(filters) - set(FILTER_KEYS)
+    if unknown:
+        raise InvalidInput(
+            f"unknown filter {', '.join(sorted(unknown))}; filters are {', '.join(FILTER_KEYS)}",
+            "filters",
+        )
+    cleaned: dict[str, list[Any]] = {}
+    if languages := filters.get("languages"):
+        cleaned["languages"] = sorted({normalize_tag(str(tag)) for tag in languages})
+    if countries := filters.get("countries"):
+        codes = sorted({str(code).strip().upper() for code in countries})
+        bad = [code for code in codes if len(code) != 2 or not code.isalpha()]
+        if bad:
+            raise InvalidInput(
+                f"{', '.join(bad)}: countries are two-letter codes such as UA or AR", "countries"
+            )
+        cleaned["countries"] = codes
+    if groups := filters.get("groups"):
+        try:
+            ids = sorted({int(group) for group in groups})
+        except (TypeError, ValueError):
+            raise InvalidInput(f"groups are given by id, not {groups!r}", "groups") from None
+        found = set(db.session.scalars(select(Group.id).where(Group.id.in_(ids))))
+        if missing := [str(group) for group in ids if group not in found]:
+            raise InvalidInput(f"no group with id {', '.join(missing)}", "groups")
+        cleaned["groups"] = ids
+    return cleaned
 
 
 def save_variant(
@@ -123,20 +167,191 @@ def save_variant(
     return variant
 
 
-def start_sending(campaign_id: int) -> int:
-    """Move a draft to ``sending`` and write its ledger in one statement; return the count.
+@dataclass(frozen=True)
+class LanguageRow:
+    """How the recipients who speak one language are served."""
 
-    Pressing send twice is harmless: only the first call finds the campaign in draft.
+    language: str
+    recipients: int
+    gets: str | None  # the ready variant they receive now; None: nothing fits
+    intended: str | None  # the variant they would get if every variant were ready
+
+    @property
+    def falls_back(self) -> bool:
+        return self.gets is not None and self.gets != self.language
+
+    @property
+    def waits_for_variant(self) -> bool:
+        """Their own variant exists but is not ready: hold them, or send the fallback."""
+        return self.intended is not None and self.intended != self.gets
+
+
+class NotReadyChoice(enum.StrEnum):
+    HOLD = "hold"  # recipients whose variant is not ready are skipped, marked held
+    FALLBACK = "fallback"  # they get the variant the fallback chain gives among ready ones
+
+
+def language_plan(campaign: Campaign) -> list[LanguageRow]:
+    """For each recipient language: how many, which variant they get, and which they await.
+
+    One grouped query over the audience, so it stays cheap for large lists.
     """
-    campaign = get(campaign_id)
+    counted = db.session.execute(
+        select(Subscriber.language, func.count())
+        .where(ledger.audience_of(campaign))
+        .group_by(Subscriber.language)
+        .order_by(func.count().desc(), Subscriber.language)
+    ).all()
+    ready = [v.language for v in campaign.variants if v.ready]
+    written = [v.language for v in campaign.variants]
+    chain, default = campaign.fallbacks or [], campaign.default_language
+    return [
+        LanguageRow(
+            language,
+            number,
+            choose_variant(language, ready, chain, default),
+            choose_variant(language, written, chain, default),
+        )
+        for language, number in counted
+    ]
+
+
+def _check_sendable(
+    campaign: Campaign, choice: NotReadyChoice | None
+) -> tuple[list[LanguageRow], list[str]]:
+    """Refuse a send that would surprise; return the plan and the languages to hold."""
     if not any(v.ready for v in campaign.variants):
         raise InvalidInput("the campaign has no ready variant to send")
     if not any(v.ready and v.language == campaign.default_language for v in campaign.variants):
         raise InvalidInput(f"the default language {campaign.default_language} has no ready variant")
-    _transition(campaign_id, EDITABLE, CampaignStatus.SENDING, started_at=utcnow())
-    count = ledger.insert_deliveries(campaign)
+    plan = language_plan(campaign)
+    waiting = [row for row in plan if row.waits_for_variant]
+    if waiting and choice is None:
+        described = ", ".join(f"{row.recipients} in {row.language}" for row in waiting)
+        raise InvalidInput(
+            f"some recipients' variant is not ready ({described}): choose to hold them "
+            "or to send them the fallback",
+            "not_ready",
+        )
+    held = [row.language for row in waiting] if choice is NotReadyChoice.HOLD else []
+    return plan, held
+
+
+def start_sending(campaign_id: int, not_ready: NotReadyChoice | str | None = None) -> int:
+    """Move a draft to ``sending`` and write its ledger in one statement; return the count.
+
+    Pressing send twice is harmless: only the first call finds the campaign in draft.
+    ``not_ready`` says what happens to recipients whose own variant is not ready.
+    """
+    campaign = get(campaign_id)
+    _plan, held = _check_sendable(campaign, _choice(not_ready))
+    _transition(
+        campaign_id, EDITABLE, CampaignStatus.SENDING, started_at=utcnow(), status_reason=""
+    )
+    count = ledger.insert_deliveries(campaign, held_languages=held)
     db.session.commit()
     return count
+
+
+def schedule(
+    campaign_id: int,
+    local_time: datetime,
+    timezone: str,
+    not_ready: NotReadyChoice | str | None = None,
+    now: datetime | None = None,
+) -> datetime:
+    """Schedule a draft to start at a wall-clock time in an IANA zone; return it in UTC.
+
+    The local time is converted with the zone's rules for that date, so 09:00 in Kyiv stays
+    09:00 across a daylight-saving change. A time that the clocks skip is refused; in the
+    repeated hour of an autumn change, the first occurrence is meant.
+    """
+    zone = zone_named(timezone)
+    if local_time.tzinfo is not None:
+        local_time = local_time.astimezone(zone).replace(tzinfo=None)
+    aware = local_time.replace(tzinfo=zone)
+    when = aware.astimezone(UTC)
+    if when.astimezone(zone).replace(tzinfo=None) != local_time:
+        raise InvalidInput(
+            f"{local_time:%Y-%m-%d %H:%M} does not exist in {timezone}: the clocks skip it",
+            "scheduled_at",
+        )
+    if when <= (now or utcnow()):
+        raise InvalidInput("the scheduled time has already passed", "scheduled_at")
+    campaign = get(campaign_id)
+    choice = _choice(not_ready)
+    _check_sendable(campaign, choice)
+    _transition(
+        campaign_id,
+        EDITABLE,
+        CampaignStatus.SCHEDULED,
+        scheduled_at=when,
+        schedule_timezone=zone.key,
+        not_ready=choice.value if choice else None,
+        status_reason="",
+    )
+    db.session.commit()
+    return when
+
+
+def unschedule(campaign_id: int) -> None:
+    """Take a scheduled campaign back to draft; it keeps everything else."""
+    _transition(campaign_id, (CampaignStatus.SCHEDULED,), CampaignStatus.DRAFT, scheduled_at=None)
+    db.session.commit()
+
+
+def start_due(now: datetime | None = None) -> list[int]:
+    """Start every scheduled campaign whose time has come (beat calls this); return their ids.
+
+    A campaign that can no longer start (say its only ready variant was unmarked) goes back
+    to draft with the reason shown, instead of failing again every few seconds.
+    """
+    due = db.session.scalars(
+        select(Campaign.id).where(
+            Campaign.status == CampaignStatus.SCHEDULED, Campaign.scheduled_at <= (now or utcnow())
+        )
+    ).all()
+    started = []
+    for campaign_id in due:
+        campaign = get(campaign_id)
+        try:
+            start_sending(campaign_id, campaign.not_ready)
+        except Conflict:
+            continue  # unscheduled or started meanwhile
+        except InvalidInput as exc:
+            db.session.rollback()
+            _transition(
+                campaign_id,
+                (CampaignStatus.SCHEDULED,),
+                CampaignStatus.DRAFT,
+                status_reason=f"could not start on schedule: {exc}",
+            )
+            db.session.commit()
+        else:
+            started.append(campaign_id)
+    return started
+
+
+def zone_named(name: str) -> ZoneInfo:
+    """Return the IANA time zone ``name`` or raise a clear ``InvalidInput``."""
+    try:
+        return ZoneInfo(name.strip())
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InvalidInput(
+            f"{name!r} is not a time zone such as 'Europe/Kyiv' or 'UTC'", "timezone"
+        ) from None
+
+
+def _choice(value: NotReadyChoice | str | None) -> NotReadyChoice | None:
+    if value is None or value == "":
+        return None
+    try:
+        return NotReadyChoice(value)
+    except ValueError:
+        raise InvalidInput(
+            f"for recipients whose variant is not ready, choose hold or fallback, not {value!r}",
+            "not_ready",
+        ) from None
 
 
 def counts(campaign_id: int) -> dict[str, int]:

@@ -12,7 +12,7 @@ from flask import current_app
 
 from app.errors import ConfigError
 from app.languages import choose_variant
-from app.models import Campaign
+from app.models import Campaign, Subscriber
 from app.services.tokens import Tokens
 from emails.dkim import DkimKey, load_key
 from emails.dkim import sign as dkim_sign
@@ -23,17 +23,33 @@ DEFAULT_LAYOUT = files("emails").joinpath("layouts/default.html").read_text("utf
 
 # Footer words until the system templates are translated catalogues; English otherwise.
 FOOTER = {
-    "en": ("You receive this as a subscriber to {lists}.", "Unsubscribe"),
-    "uk": ("Ви отримали цей лист як підписник(ця) {lists}.", "Відписатися"),
-    "es": ("Recibes este correo por tu suscripción a {lists}.", "Darse de baja"),
-    "fr": ("Vous recevez ce message en tant qu'abonné·e à {lists}.", "Se désabonner"),
-    "de": ("Du erhältst diese Nachricht als Abonnent*in von {lists}.", "Abmelden"),
-    "pl": ("Otrzymujesz tę wiadomość jako subskrybent(ka) {lists}.", "Wypisz się"),
+    "en": ("You receive this as a subscriber to {lists}.", "Unsubscribe", "Preferences"),
+    "uk": (
+        "Ви отримали цей лист як підписник(ця) {lists}.",
+        "Відписатися",
+        "Налаштування",
+    ),
+    "es": ("Recibes este correo por tu suscripción a {lists}.", "Darse de baja", "Preferencias"),
+    "fr": (
+        "Vous recevez ce message en tant qu'abonné·e à {lists}.",
+        "Se désabonner",
+        "Préférences",
+    ),
+    "de": (
+        "Du erhältst diese Nachricht als Abonnent*in von {lists}.",
+        "Abmelden",
+        "Einstellungen",
+    ),
+    "pl": (
+        "Otrzymujesz tę wiadomość jako subskrybent(ka) {lists}.",
+        "Wypisz się",
+        "Ustawienia",
+    ),
 }
 
 
-def footer_words(language: str) -> tuple[str, str]:
-    """Return the footer's reason sentence and unsubscribe label in a language."""
+def footer_words(language: str) -> tuple[str, str, str]:
+    """Return the footer's reason sentence, unsubscribe and preferences labels."""
     return FOOTER.get(language, FOOTER.get(language.split("-")[0], FOOTER["en"]))
 
 
@@ -44,25 +60,15 @@ def layout_for(campaign: Campaign) -> str:
 
 def text_footer() -> str:
     """Return the Jinja source appended to every text part."""
-    return "\n-- \n{{ footer_reason }}\n{{ unsubscribe_label }}: {{ unsubscribe_url }}\n"
+    return (
+        "\n-- \n{{ footer_reason }}\n{{ preferences_label }}: {{ preferences_url }}\n"
+        "{{ unsubscribe_label }}: {{ unsubscribe_url }}\n"
+    )
 
 
 def compile_source(campaign: Campaign, source: VariantSource) -> CompiledVariant:
     """Compile one variant with the campaign's layout (premailer runs here, once)."""
     return CompiledVariant(layout_for(campaign), source, text_footer())
-
-
-def sample_context(language: str) -> dict[str, Any]:
-    """Return the values a template sees for a made-up recipient (checks and previews)."""
-    reason, label = footer_words(language)
-    return {
-        "email": "reader@example.org",
-        "language": language,
-        "attributes": {},
-        "unsubscribe_url": "https://example.invalid/u/sample",
-        "footer_reason": reason.format(lists="a list"),
-        "unsubscribe_label": label,
-    }
 
 
 @dataclass(frozen=True)
@@ -75,6 +81,76 @@ class Recipient:
     language: str
     group: str | None
     attributes: dict[str, Any]
+    country: str | None = None
+
+
+@dataclass(frozen=True)
+class Links:
+    """One recipient's personal links (empty where the campaign has none)."""
+
+    unsubscribe: str
+    preferences: str
+    report: str
+    archive: str = ""
+
+
+def recipient_of(subscriber: Subscriber) -> Recipient:
+    """Return the plain data of a subscriber (for previews and test sends)."""
+    group = subscriber.group
+    return Recipient(
+        uid=subscriber.uid,
+        email=subscriber.email,
+        name=subscriber.name,
+        language=subscriber.language,
+        group=group.name if group else None,
+        attributes=dict(subscriber.attributes or {}),
+        country=subscriber.country or (group.country if group else None),
+    )
+
+
+SAMPLE_RECIPIENT = Recipient(
+    uid="sample", email="reader@example.org", name="", language="en", group=None, attributes={}
+)
+SAMPLE_LINKS = Links(
+    unsubscribe="https://example.invalid/u/sample",
+    preferences="https://example.invalid/p/sample",
+    report="https://example.invalid/r/sample",
+    archive="https://example.invalid/archive/sample",
+)
+
+
+def template_context(
+    recipient: Recipient, language: str, links: Links, lists: str, campaign: str
+) -> dict[str, Any]:
+    """Return the plain values a template sees for one recipient of a variant."""
+    reason, unsubscribe_label, preferences_label = footer_words(language)
+    context: dict[str, Any] = {
+        "email": recipient.email,
+        "language": recipient.language,
+        "attributes": recipient.attributes,
+        "campaign": campaign,
+        "unsubscribe_url": links.unsubscribe,
+        "preferences_url": links.preferences,
+        "report_url": links.report,
+        "archive_url": links.archive,
+        "footer_reason": reason.format(lists=lists),
+        "unsubscribe_label": unsubscribe_label,
+        "preferences_label": preferences_label,
+    }
+    # Absent, not empty, so that `{{ name | default("friends") }}` works as written.
+    if recipient.name:
+        context["name"] = recipient.name
+    if recipient.group:
+        context["group"] = recipient.group
+    if recipient.country:
+        context["country"] = recipient.country
+    return context
+
+
+def sample_context(language: str) -> dict[str, Any]:
+    """Return the values a template sees for a made-up recipient (checks and previews)."""
+    recipient = Recipient(**{**SAMPLE_RECIPIENT.__dict__, "language": language})
+    return template_context(recipient, language, SAMPLE_LINKS, "a list", "A campaign")
 
 
 @dataclass(frozen=True)
@@ -92,12 +168,23 @@ class MessageFactory:
     """Everything per campaign is prepared once here; ``build`` is the per-recipient path."""
 
     def __init__(
-        self, campaign: Campaign, config: dict[str, Any], preview_languages: set[str] | None = None
+        self,
+        campaign: Campaign,
+        config: dict[str, Any],
+        preview_languages: set[str] | None = None,
+        test: bool = False,
     ) -> None:
-        """Compile the ready variants, or just ``preview_languages`` (ready or not)."""
+        """Compile the ready variants, or just ``preview_languages`` (ready or not).
+
+        ``test`` marks every message as a test: ``[Test]`` before the subject and an
+        ``X-Tocsin-Test`` header.
+        """
+        self.test = test
         self.campaign_uid = campaign.uid
+        self.name = campaign.name
         self.tokens = Tokens(config["SECRET_KEY"])
         self.base_url = str(config["BASE_URL"]).rstrip("/")
+        self.archive_url = f"{self.base_url}/archive/{campaign.uid}" if campaign.archive else ""
         self.sender = campaign.from_address or str(config["MAIL_FROM"])
         sender_name, self.sender_address = split_address(self.sender)
         self.sender_header = format_address(sender_name, self.sender_address)
@@ -127,22 +214,18 @@ class MessageFactory:
             recipient_language, self.variants, self.fallbacks, self.default_language
         )
 
-    def render(self, recipient: Recipient, language: str, unsubscribe_url: str) -> Rendered:
+    def links(self, recipient: Recipient, language: str, unsubscribe_token: str) -> Links:
+        """Return the recipient's personal links for this campaign."""
+        return Links(
+            unsubscribe=f"{self.base_url}/u/{unsubscribe_token}",
+            preferences=f"{self.base_url}/p/{self.tokens.preferences(recipient.uid)}",
+            report=f"{self.base_url}/r/{self.tokens.report(recipient.uid, self.campaign_uid)}",
+            archive=f"{self.archive_url}/{language}" if self.archive_url else "",
+        )
+
+    def render(self, recipient: Recipient, language: str, links: Links) -> Rendered:
         """Render the recipient's variant with their personal links."""
-        reason, label = footer_words(language)
-        context = {
-            "email": recipient.email,
-            "language": recipient.language,
-            "attributes": recipient.attributes,
-            "unsubscribe_url": unsubscribe_url,
-            "footer_reason": reason.format(lists=self.list_names),
-            "unsubscribe_label": label,
-        }
-        # Absent, not empty, so that `{{ name | default("friends") }}` works as written.
-        if recipient.name:
-            context["name"] = recipient.name
-        if recipient.group:
-            context["group"] = recipient.group
+        context = template_context(recipient, language, links, self.list_names, self.name)
         return self.variants[language].render(context)
 
     def unsubscribe_url(self, recipient: Recipient) -> str:
@@ -155,13 +238,13 @@ class MessageFactory:
         if language is None:
             return None
         token = self.tokens.unsubscribe(recipient.uid, self.campaign_uid)
-        unsubscribe_url = f"{self.base_url}/u/{token}"
-        rendered = self.render(recipient, language, unsubscribe_url)
+        links = self.links(recipient, language, token)
+        rendered = self.render(recipient, language, links)
         message_id = self.tokens.message_id(self.campaign_uid, recipient.uid, self.domain)
         data = build_message(
             sender=self.sender_header,
             recipient=format_address(recipient.name, recipient.email),
-            subject=rendered.subject,
+            subject=f"[Test] {rendered.subject}" if self.test else rendered.subject,
             text=rendered.text,
             html=rendered.html,
             message_id=message_id,
@@ -170,10 +253,11 @@ class MessageFactory:
                 "Content-Language": language,
                 "List-Id": f"<{self.list_id}>",
                 "List-Unsubscribe": (
-                    f"<{unsubscribe_url}>, "
+                    f"<{links.unsubscribe}>, "
                     f"<mailto:unsubscribe@{self.domain}?subject=unsubscribe%20{token}>"
                 ),
                 "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+                **({"X-Tocsin-Test": "yes"} if self.test else {}),
             },
         )
         if self.dkim_key is not None:

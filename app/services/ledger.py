@@ -8,11 +8,13 @@ queue; a row handed to the broker but never claimed is handed out again.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from flask import current_app
-from sqlalchemy import and_, exists, func, literal, or_, select, update
+from sqlalchemy import and_, case, exists, func, literal, or_, select, true, update
 from sqlalchemy.sql.elements import ColumnElement
 
 from app.database import insert_or_ignore
@@ -23,6 +25,7 @@ from app.models import (
     CampaignStatus,
     Delivery,
     DeliveryStatus,
+    Group,
     Subscriber,
     SubscriberStatus,
     Subscription,
@@ -31,6 +34,8 @@ from app.models import (
     campaign_lists,
 )
 from app.models.base import utcnow
+
+HELD_REPLY = "held: the variant for this language was not ready"
 
 # Batches handed out but not yet claimed, per campaign: enough to keep every worker busy
 # without flooding the broker with work it would only hand back.
@@ -72,20 +77,73 @@ def mailable_now(campaign_id: int) -> ColumnElement[bool]:
     )
 
 
-def insert_deliveries(campaign: Campaign) -> int:
-    """Insert one queued row per mailable subscriber, set-based; the caller commits."""
+def matches_filters(filters: dict[str, list[Any]]) -> ColumnElement[bool]:
+    """SQL condition: the subscriber passes a campaign's filters (languages, countries, groups).
+
+    A language filter ``pt`` also takes ``pt-BR``; a subscriber without a country stands in
+    their group's country. An empty or absent filter lets everyone through.
+    """
+    conditions: list[ColumnElement[bool]] = []
+    if languages := filters.get("languages"):
+        conditions.append(
+            or_(
+                Subscriber.language.in_(languages),
+                *(Subscriber.language.startswith(f"{tag}-") for tag in languages),
+            )
+        )
+    if countries := filters.get("countries"):
+        in_group_country = Subscriber.group_id.in_(
+            select(Group.id).where(Group.country.in_(countries))
+        )
+        conditions.append(
+            or_(
+                Subscriber.country.in_(countries),
+                and_(Subscriber.country.is_(None), in_group_country),
+            )
+        )
+    if groups := filters.get("groups"):
+        conditions.append(Subscriber.group_id.in_(groups))
+    return and_(true(), *conditions)
+
+
+def audience_of(campaign: Campaign) -> ColumnElement[bool]:
+    """SQL condition: the subscriber is one of the campaign's recipients right now."""
+    return and_(mailable_now(campaign.id), matches_filters(campaign.filters or {}))
+
+
+def insert_deliveries(campaign: Campaign, held_languages: Iterable[str] = ()) -> int:
+    """Insert one row per recipient, set-based; the caller commits.
+
+    Subscribers whose language is in ``held_languages`` get a ``skipped`` row saying they
+    were held back (their variant was not ready); everyone else is queued.
+    """
+    held = sorted(held_languages)
+    status = (
+        case(
+            (Subscriber.language.in_(held), literal(DeliveryStatus.SKIPPED.value)),
+            else_=literal(DeliveryStatus.QUEUED.value),
+        )
+        if held
+        else literal(DeliveryStatus.QUEUED.value)
+    )
+    reply = (
+        case((Subscriber.language.in_(held), literal(HELD_REPLY)), else_=literal(""))
+        if held
+        else literal("")
+    )
     audience = (
         select(
             literal(campaign.id),
             Subscriber.id,
-            literal(DeliveryStatus.QUEUED.value),
+            status,
             literal(0),
+            reply,
             literal(utcnow(), type_=Delivery.created_at.type),
         )
-        .where(mailable_now(campaign.id))
+        .where(audience_of(campaign))
         .order_by(Subscriber.id)
     )
-    columns = ["campaign_id", "subscriber_id", "status", "attempts", "created_at"]
+    columns = ["campaign_id", "subscriber_id", "status", "attempts", "smtp_reply", "created_at"]
     db.session.execute(insert_or_ignore(Delivery.__table__).from_select(columns, audience))
     # Counted, not taken from rowcount: psycopg through SQLAlchemy reports -1 for INSERT…SELECT.
     return db.session.scalar(

@@ -1,4 +1,4 @@
-"""Previews: a variant rendered exactly as a sample recipient would receive it."""
+"""Previews: a variant rendered exactly as a chosen (or sample) recipient would receive it."""
 
 from __future__ import annotations
 
@@ -6,10 +6,14 @@ from dataclasses import dataclass
 from email import policy
 from email.parser import BytesParser
 
+from sqlalchemy import select
+
 from app.errors import NotFound
-from app.models import Campaign
+from app.extensions import db
+from app.models import Campaign, Subscriber
 from app.models.base import utcnow
-from app.services.composing import Recipient, factory_for
+from app.services.composing import SAMPLE_RECIPIENT, Recipient, factory_for, recipient_of
+from app.services.subscribers import normalize_email
 
 
 @dataclass(frozen=True)
@@ -19,19 +23,26 @@ class Preview:
     html: str
     text: str
     headers: list[tuple[str, str]]
+    recipient: str
 
 
-SAMPLE = Recipient(
-    uid="preview", email="reader@example.org", name="", language="en", group=None, attributes={}
-)
+def sample_recipient(language: str, email: str | None = None) -> Recipient:
+    """Return the subscriber with this address (in ``language``), or a made-up one."""
+    if email and email.strip():
+        address = normalize_email(email)
+        found = db.session.scalars(select(Subscriber).where(Subscriber.email == address)).first()
+        if found is None:
+            raise NotFound(f"no subscriber has the address {address}")
+        return Recipient(**{**recipient_of(found).__dict__, "language": language})
+    return Recipient(**{**SAMPLE_RECIPIENT.__dict__, "language": language})
 
 
-def preview(campaign: Campaign, language: str) -> Preview:
-    """Render the campaign's variant in ``language`` for a sample recipient of that language."""
+def preview(campaign: Campaign, language: str, email: str | None = None) -> Preview:
+    """Render the campaign's variant in ``language`` for a chosen or sample recipient."""
     if language not in {v.language for v in campaign.variants}:
         raise NotFound(f"campaign {campaign.id} has no {language} variant")
+    recipient = sample_recipient(language, email)
     factory = factory_for(campaign, preview_languages={language})
-    recipient = Recipient(**{**SAMPLE.__dict__, "language": language})
     outgoing = factory.build(recipient, utcnow())
     assert outgoing is not None  # the variant was just compiled
     message = BytesParser(policy=policy.default).parsebytes(outgoing.data)
@@ -43,4 +54,5 @@ def preview(campaign: Campaign, language: str) -> Preview:
         html=html.get_content() if html else "",
         text=text.get_content() if text else "",
         headers=[(k, str(v)) for k, v in message.items()],
+        recipient=recipient.email,
     )

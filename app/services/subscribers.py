@@ -40,6 +40,14 @@ def clean_name(name: str) -> str:
     return cleaned
 
 
+def clean_country(country: str) -> str:
+    """Return an ISO 3166 alpha-2 code in capitals, or raise a clear error."""
+    code = country.strip().upper()
+    if len(code) != 2 or not code.isascii() or not code.isalpha():
+        raise InvalidInput(f"{country!r} is not a two-letter country code such as UA", "country")
+    return code
+
+
 def find(email: str) -> Subscriber | None:
     """Return the subscriber with this address, if any."""
     return db.session.scalar(select(Subscriber).where(Subscriber.email == normalize_email(email)))
@@ -52,6 +60,7 @@ def add_subscriber(
     language: str = "en",
     name: str = "",
     group: Group | None = None,
+    country: str | None = None,
     source: str = "added by an organiser",
 ) -> Subscriber:
     """Add (or update) a subscriber and subscribe them, confirmed, to the given lists.
@@ -78,6 +87,8 @@ def add_subscriber(
         subscriber.name = name
     if group is not None:
         subscriber.group = group
+    if country:
+        subscriber.country = clean_country(country)
     db.session.flush()
     existing = {
         s.list_id

@@ -38,6 +38,36 @@ class Tokens:
             raise InvalidToken() from None
         return str(subscriber_uid), str(campaign_uid)
 
+    def _signed(self, purpose: str, value: str) -> str:
+        """Return ``value.signature``: one HMAC, cheap enough for every message."""
+        signature = base64.urlsafe_b64encode(self._digest(purpose, value)[:16])
+        return f"{value}.{signature.rstrip(b'=').decode()}"
+
+    def _read_signed(self, purpose: str, token: str) -> str:
+        value, _, _signature = token.rpartition(".")
+        if not value or not hmac.compare_digest(self._signed(purpose, value), token):
+            raise InvalidToken()
+        return value
+
+    def preferences(self, subscriber_uid: str) -> str:
+        """Return the token of a subscriber's preference-centre link (no login needed)."""
+        return self._signed("preferences", subscriber_uid)
+
+    def read_preferences(self, token: str) -> str:
+        """Return the subscriber uid of a preference-centre token; raise if forged."""
+        return self._read_signed("preferences", token)
+
+    def report(self, subscriber_uid: str, campaign_uid: str) -> str:
+        """Return the token of a report-back link: who reports on which campaign."""
+        return self._signed("report", f"{subscriber_uid}~{campaign_uid}")
+
+    def read_report(self, token: str) -> tuple[str, str]:
+        """Return ``(subscriber_uid, campaign_uid)`` of a report-back token; raise if forged."""
+        subscriber_uid, _, campaign_uid = self._read_signed("report", token).partition("~")
+        if not campaign_uid:
+            raise InvalidToken()
+        return subscriber_uid, campaign_uid
+
     def _digest(self, purpose: str, value: str) -> bytes:
         return hmac.new(self._secret, f"{purpose}:{value}".encode(), hashlib.sha256).digest()
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 
-from app.models import Campaign, MailingList, Subscriber
+from app.models import Campaign, Group, MailingList, Subscriber
 from app.services import campaigns, lists, subscribers
 
 _numbers = itertools.count(1)
@@ -16,9 +16,26 @@ def make_list(slug: str | None = None, name: str | None = None, **options: str) 
 
 
 def make_subscriber(
-    email: str, *, language: str = "en", lists: list[MailingList], name: str = ""
+    email: str,
+    *,
+    language: str = "en",
+    lists: list[MailingList],
+    name: str = "",
+    group: Group | None = None,
+    country: str | None = None,
 ) -> Subscriber:
-    return subscribers.add_subscriber(email, lists=lists, language=language, name=name)
+    return subscribers.add_subscriber(
+        email, lists=lists, language=language, name=name, group=group, country=country
+    )
+
+
+def make_group(name: str, country: str | None = None) -> Group:
+    from app.extensions import db
+
+    group = Group(name=name, country=country)
+    db.session.add(group)
+    db.session.commit()
+    return group
 
 
 def make_campaign(
@@ -27,6 +44,7 @@ def make_campaign(
     lists: list[MailingList] | None = None,
     default_language: str = "en",
     fallbacks: list[str] | None = None,
+    **options: object,
 ) -> Campaign:
     """Create a campaign; a variant is a subject, or a (subject, Markdown body) pair."""
     targets = lists or [make_list()]
@@ -35,6 +53,7 @@ def make_campaign(
         lists=targets,
         default_language=default_language,
         fallbacks=fallbacks,
+        **options,  # type: ignore[arg-type]
     )
     for language, content in variants.items():
         subject, body = content if isinstance(content, tuple) else (content, f"Body in {language}")

@@ -1,0 +1,146 @@
+"""One-off messages through the worker: test sends now; the same queue suits system emails.
+
+The panel and the CLI write rows; the dispatcher claims due rows with a lease and hands
+their ids to a task; the task builds each message, sends it and records the reply. A
+temporary failure is tried again a few times, then the row says why it failed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, or_, select, update
+
+from app.errors import InvalidInput
+from app.extensions import db
+from app.models import Campaign, OutboxKind, OutboxMessage, OutboxStatus
+from app.models.base import utcnow
+from app.services.composing import MessageFactory, Outgoing
+from app.services.previews import sample_recipient
+from app.services.subscribers import normalize_email
+
+MAX_TEST_ADDRESSES = 20
+MAX_ATTEMPTS = 3
+LEASE = timedelta(minutes=2)
+CLAIM_LIMIT = 50
+
+
+def queue_test_sends(campaign: Campaign, addresses: list[str], languages: list[str]) -> int:
+    """Queue the campaign's ``languages`` (all variants when empty) to each address."""
+    cleaned = []
+    for address in addresses:
+        if address.strip():
+            cleaned.append(normalize_email(address))
+    if not cleaned:
+        raise InvalidInput("give at least one address to send the test to", "addresses")
+    if len(set(cleaned)) > MAX_TEST_ADDRESSES:
+        raise InvalidInput(f"test sends go to at most {MAX_TEST_ADDRESSES} addresses", "addresses")
+    written = [v.language for v in campaign.variants]
+    chosen = languages or written
+    if missing := [language for language in chosen if language not in written]:
+        raise InvalidInput(f"the campaign has no {', '.join(missing)} variant", "languages")
+    for address in dict.fromkeys(cleaned):
+        for language in dict.fromkeys(chosen):
+            db.session.add(
+                OutboxMessage(
+                    kind=OutboxKind.TEST,
+                    to_address=address,
+                    language=language,
+                    campaign_id=campaign.id,
+                )
+            )
+    db.session.commit()
+    return len(set(cleaned)) * len(set(chosen))
+
+
+def recent(campaign_id: int, limit: int = 20) -> list[OutboxMessage]:
+    """The campaign's latest test sends, newest first, with what became of them."""
+    return list(
+        db.session.scalars(
+            select(OutboxMessage)
+            .where(OutboxMessage.campaign_id == campaign_id)
+            .order_by(OutboxMessage.id.desc())
+            .limit(limit)
+        )
+    )
+
+
+def claim_due(now: datetime | None = None, limit: int = CLAIM_LIMIT) -> list[int]:
+    """Take a lease on queued rows (and rows whose lease lapsed); return their ids."""
+    now = now or utcnow()
+    due = or_(
+        OutboxMessage.status == OutboxStatus.QUEUED,
+        and_(OutboxMessage.status == OutboxStatus.CLAIMED, OutboxMessage.lease_until < now),
+    )
+    ids = list(
+        db.session.scalars(
+            select(OutboxMessage.id).where(due).order_by(OutboxMessage.id).limit(limit)
+        )
+    )
+    if not ids:
+        return []
+    db.session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id.in_(ids), due)
+        .values(
+            status=OutboxStatus.CLAIMED,
+            lease_until=now + LEASE,
+            attempts=OutboxMessage.attempts + 1,
+        )
+    )
+    db.session.commit()
+    return list(
+        db.session.scalars(
+            select(OutboxMessage.id).where(
+                OutboxMessage.id.in_(ids), OutboxMessage.lease_until == now + LEASE
+            )
+        )
+    )
+
+
+@dataclass
+class Prepared:
+    row_id: int
+    message: Outgoing | None
+    problem: str = ""
+    smtp_server: str | None = None
+
+
+def prepare(row_ids: list[int], config: dict[str, object]) -> list[Prepared]:
+    """Build the messages of claimed rows (one compiled factory per campaign and language)."""
+    factories: dict[tuple[int, str], MessageFactory] = {}
+    prepared = []
+    rows = db.session.scalars(select(OutboxMessage).where(OutboxMessage.id.in_(row_ids)))
+    for row in rows:
+        campaign = db.session.get(Campaign, row.campaign_id) if row.campaign_id else None
+        if campaign is None:
+            prepared.append(Prepared(row.id, None, "the campaign was deleted"))
+            continue
+        key = (campaign.id, row.language)
+        try:
+            if key not in factories:
+                factories[key] = MessageFactory(campaign, config, {row.language}, test=True)
+            recipient = sample_recipient(row.language, None)
+            recipient = type(recipient)(**{**recipient.__dict__, "email": row.to_address})
+            message = factories[key].build(recipient, utcnow())
+        except Exception as exc:  # noqa: BLE001 - any build problem is recorded on the row
+            prepared.append(Prepared(row.id, None, f"cannot build the message: {exc}"))
+            continue
+        prepared.append(Prepared(row.id, message, smtp_server=campaign.smtp_server))
+    return prepared
+
+
+def record(row_id: int, *, sent: bool, reply: str, retry: bool = False) -> None:
+    """Record what became of one row: sent, failed for good, or queued for another try."""
+    row = db.session.get(OutboxMessage, row_id)
+    if row is None:
+        return
+    if sent:
+        row.status, row.sent_at = OutboxStatus.SENT, utcnow()
+    elif retry and row.attempts < MAX_ATTEMPTS:
+        row.status = OutboxStatus.QUEUED
+    else:
+        row.status = OutboxStatus.FAILED
+    row.reply, row.lease_until = reply[:1000], None
+    db.session.commit()

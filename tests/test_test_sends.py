@@ -1,0 +1,85 @@
+"""Test sends: any or all languages to given addresses, marked as tests, through the worker
+and a real SMTP server; the panel shows what the server said."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from sqlalchemy import select
+
+from app.errors import InvalidInput
+from app.extensions import db
+from app.models import OutboxMessage, OutboxStatus
+from app.services import campaigns, outbox
+from tests.support.factories import make_campaign
+
+pytestmark = pytest.mark.slow
+
+
+def until_outbox_settled(worker, timeout: float = 60) -> list[OutboxMessage]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        db.session.expire_all()
+        rows = db.session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)).all()
+        if rows and all(r.status in (OutboxStatus.SENT, OutboxStatus.FAILED) for r in rows):
+            return rows
+        worker.check_alive()
+        time.sleep(0.1)
+    raise AssertionError(f"the outbox did not settle in {timeout}s: {[r.status for r in rows]}")
+
+
+def test_every_language_goes_to_every_address_marked_as_a_test(app, run_worker, smtp):
+    campaign = make_campaign(
+        {"en": ("Week of action", "Hi {{ name | default('friends') }}"), "uk": "Тиждень дій"}
+    )
+    campaigns.save_variant(campaign.id, "es", subject="Semana", body="Hola", ready=False)
+    count = outbox.queue_test_sends(
+        campaign, ["Editor@Example.org", "translator@example.org", "editor@example.org"], []
+    )
+    assert count == 6  # two addresses (one repeated) × three variants, ready or not
+    rows = until_outbox_settled(run_worker)
+    assert {r.status for r in rows} == {OutboxStatus.SENT}
+    assert all(r.reply.startswith("250") for r in rows)
+    got = sorted(
+        (m["To"].addresses[0].addr_spec, str(m["Content-Language"]), str(m["Subject"]))
+        for m in smtp.messages
+    )
+    assert got == sorted(
+        (address, language, f"[Test] {subject}")
+        for address in ("editor@example.org", "translator@example.org")
+        for language, subject in (("en", "Week of action"), ("uk", "Тиждень дій"), ("es", "Semana"))
+    )
+    assert all(m["X-Tocsin-Test"] == "yes" for m in smtp.messages)
+    assert "Hi friends" in smtp.messages[0].get_body(("plain",)).get_content()
+
+
+def test_refusals_are_recorded_with_the_servers_words(app, run_worker, smtp):
+    campaign = make_campaign({"en": "Hello"})
+    smtp.handler.behaviour["gone@example.org"] = "rcpt:550 5.1.1 No such user"
+    smtp.handler.behaviour["busy@example.org"] = "rcpt:451 4.3.0 Try later"
+    outbox.queue_test_sends(campaign, ["gone@example.org", "busy@example.org"], ["en"])
+    rows = {r.to_address: r for r in until_outbox_settled(run_worker)}
+    assert rows["gone@example.org"].status == OutboxStatus.FAILED
+    assert "550 5.1.1 No such user" in rows["gone@example.org"].reply
+    assert rows["busy@example.org"].status == OutboxStatus.FAILED
+    assert rows["busy@example.org"].attempts == outbox.MAX_ATTEMPTS
+    assert "451" in rows["busy@example.org"].reply
+    assert smtp.messages == []
+
+
+@pytest.mark.parametrize(
+    ("addresses", "languages", "message"),
+    [
+        ([], [], "at least one address"),
+        (["   "], [], "at least one address"),
+        (["not an address"], [], "not a valid address"),
+        ([f"a{n}@example.org" for n in range(21)], [], "at most 20 addresses"),
+        (["a@example.org"], ["fr"], "no fr variant"),
+    ],
+)
+def test_bad_test_send_requests_are_refused_and_queue_nothing(app, addresses, languages, message):
+    campaign = make_campaign({"en": "Hello"})
+    with pytest.raises(InvalidInput, match=message):
+        outbox.queue_test_sends(campaign, addresses, languages)
+    assert db.session.scalars(select(OutboxMessage)).all() == []
