@@ -53,6 +53,7 @@ def test_export_then_import_round_trips_every_field(app, fmt):
     assert copy.id != original.id and copy.status.value == "draft"
     assert campaign_files.to_data(copy) == campaign_files.to_data(original)
     data = campaign_files.to_data(copy)
+    assert data["name"] == "Week of action 2027"  # not the sender's display name
     assert data["filters"]["groups"] == ["Kyiv mutual aid"]
     assert {v["language"]: v["ready"] for v in data["variants"]} == {
         "en": True,

@@ -169,7 +169,7 @@ def check_previews(page: Page, campaign_url: str, screenshot: Path) -> None:
         row = page.locator("tbody tr", has_text=subject)
         row.get_by_role("link", name="Preview").click()
         expect(page).to_have_url(f"{campaign_url}/preview/{language}")
-        expect(page.locator("a.tag.current")).to_have_text(language)
+        expect(page.locator("nav.tabs a.tab.current")).to_have_text(language)
         expect(page.locator("#subject")).to_have_text(subject)
         frame = page.locator("iframe.mail")
         expect(frame).to_have_attribute("sandbox", "")
@@ -177,6 +177,11 @@ def check_previews(page: Page, campaign_url: str, screenshot: Path) -> None:
         expect(page.frame_locator("iframe.mail").locator("body")).to_contain_text(sentence)
         expect(page.locator("pre.text-part")).to_contain_text(body.splitlines()[0])
         if language == "uk":
+            page.get_by_role("link", name="Mobile").click()
+            mobile = page.locator("iframe.mail.mobile")
+            expect(mobile).to_be_visible()
+            box = mobile.bounding_box()
+            assert box is not None and 370 <= box["width"] <= 380, box
             page.screenshot(path=screenshot, full_page=True)
 
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+from datetime import datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user, login_required, login_user, logout_user
@@ -61,10 +65,39 @@ def logout() -> ResponseReturnValue:
     return redirect(url_for("panel.login"))
 
 
+@blueprint.app_template_filter("local_time")
+def local_time(value: datetime | None, zone: str | None = None) -> str:
+    """Show a stored UTC time in a zone: the organiser's own unless one is named."""
+    if value is None:
+        return "–"
+    name = zone or getattr(current_user, "timezone", None) or "UTC"
+    try:
+        tz = ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        tz = ZoneInfo("UTC")
+    return value.astimezone(tz).strftime("%Y-%m-%d %H:%M %Z")
+
+
+@blueprint.context_processor
+def _time_zones() -> dict[str, object]:
+    return {"common_zones": _zones()}
+
+
+@functools.cache
+def _zones() -> list[str]:
+    return sorted(available_timezones())
+
+
 @blueprint.get("/")
 def home() -> ResponseReturnValue:
     """The panel starts at the campaigns."""
     return redirect(url_for("panel.campaigns"))
 
 
-from app.panel import audience, campaigns, catcher  # noqa: E402,F401  (registers the routes)
+from app.panel import (  # noqa: E402,F401  (registers the routes)
+    account,
+    audience,
+    campaigns,
+    catcher,
+    layouts,
+)

@@ -1,60 +1,136 @@
-"""Panel pages for campaigns: create, write variants, preview, send, watch progress."""
+"""Panel pages for campaigns: settings, variants, the language table, previews, test sends,
+schedules, sending and live progress, and campaign files."""
 
 from __future__ import annotations
 
-from flask import abort, flash, jsonify, redirect, render_template, request, url_for
+import re
+from typing import Any
+
+from flask import Response, abort, flash, jsonify, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
+from flask_login import current_user
 
 from app.errors import TocsinError
 from app.languages import NAMES
 from app.models import Campaign
 from app.panel import blueprint
-from app.panel.forms import ActionForm, CampaignForm, VariantForm, choices
+from app.panel.forms import (
+    ActionForm,
+    CampaignForm,
+    ImportForm,
+    ScheduleForm,
+    SendForm,
+    TestSendForm,
+    VariantForm,
+    choices,
+)
+from app.services import campaign_files, groups, lists, outbox, previews, templates
 from app.services import campaigns as service
-from app.services import lists, previews
 
 
 @blueprint.get("/campaigns")
 def campaigns() -> ResponseReturnValue:
     """All campaigns with their progress."""
     rows = [(c, service.counts(c.id)) for c in service.all_campaigns()]
-    return render_template("panel/campaigns.html", rows=rows)
+    return render_template("panel/campaigns.html", rows=rows, import_form=ImportForm())
+
+
+def _settings_form(campaign: Campaign | None = None) -> tuple[CampaignForm, dict[str, Any]]:
+    """The settings form with its choices filled; and the lookups to read it back."""
+    form = CampaignForm(obj=campaign) if campaign and request.method == "GET" else CampaignForm()
+    all_lists = [mailing_list for mailing_list, _n in lists.lists_with_counts()]
+    all_templates = templates.all_templates()
+    form.lists.choices = choices([(m.id, m.name) for m in all_lists])
+    form.template.choices = choices(
+        [(0, "Built-in layout"), *((t.id, t.name) for t in all_templates)]
+    )
+    form.filter_groups.choices = choices([(g.id, g.name) for g in groups.all_groups()])
+    if campaign is not None and request.method == "GET":
+        filters = campaign.filters or {}
+        form.lists.data = [m.id for m in campaign.lists]
+        form.template.data = campaign.template_id or 0
+        form.fallbacks.data = " ".join(campaign.fallbacks or [])
+        form.filter_languages.data = " ".join(filters.get("languages", []))
+        form.filter_countries.data = " ".join(filters.get("countries", []))
+        form.filter_groups.data = list(filters.get("groups", []))
+    return form, {"lists": all_lists, "templates": {t.id: t for t in all_templates}}
+
+
+def _settings_from(form: CampaignForm, lookups: dict[str, Any]) -> dict[str, Any]:
+    chosen = set(form.lists.data or [])
+    return {
+        "lists": [m for m in lookups["lists"] if m.id in chosen],
+        "default_language": form.default_language.data or "en",
+        "fallbacks": (form.fallbacks.data or "").split(),
+        "from_address": form.from_address.data or "",
+        "smtp_server": form.smtp_server.data or None,
+        "template": lookups["templates"].get(form.template.data or 0),
+        "archive": bool(form.archive.data),
+        "filters": {
+            "languages": (form.filter_languages.data or "").split(),
+            "countries": (form.filter_countries.data or "").split(),
+            "groups": list(form.filter_groups.data or []),
+        },
+    }
 
 
 @blueprint.route("/campaigns/new", methods=["GET", "POST"])
 def campaign_new() -> ResponseReturnValue:
     """Create a draft campaign."""
-    form = CampaignForm()
-    all_lists = [mailing_list for mailing_list, _n in lists.lists_with_counts()]
-    form.lists.choices = choices([(m.id, m.name) for m in all_lists])
+    form, lookups = _settings_form()
     if form.validate_on_submit():
         try:
             campaign = service.create_campaign(
-                form.name.data or "",
-                lists=[m for m in all_lists if m.id in (form.lists.data or [])],
-                default_language=form.default_language.data or "en",
-                fallbacks=(form.fallbacks.data or "").split(),
-                from_address=form.from_address.data or "",
-                smtp_server=form.smtp_server.data or None,
+                form.name.data or "", **_settings_from(form, lookups)
             )
         except TocsinError as exc:
             flash(str(exc), "error")
         else:
             return redirect(url_for("panel.campaign", campaign_id=campaign.id))
-    return render_template("panel/campaign_new.html", form=form)
+    return render_template("panel/campaign_new.html", form=form, campaign=None)
+
+
+@blueprint.route("/campaigns/<int:campaign_id>/settings", methods=["GET", "POST"])
+def campaign_settings(campaign_id: int) -> ResponseReturnValue:
+    """Change a draft's settings: lists, filters, languages, layout, sender, archive."""
+    found = _get_or_404(campaign_id)
+    form, lookups = _settings_form(found)
+    if form.validate_on_submit():
+        try:
+            service.update_campaign(
+                campaign_id, form.name.data or "", **_settings_from(form, lookups)
+            )
+        except TocsinError as exc:
+            flash(str(exc), "error")
+        else:
+            flash("Saved the settings.", "info")
+            return redirect(url_for("panel.campaign", campaign_id=campaign_id))
+    return render_template("panel/campaign_new.html", form=form, campaign=found)
 
 
 @blueprint.get("/campaigns/<int:campaign_id>")
 def campaign(campaign_id: int) -> ResponseReturnValue:
-    """One campaign: its variants, its audience and its progress."""
+    """One campaign: its variants, who gets which language, test sends, and progress."""
     found = _get_or_404(campaign_id)
+    editable = found.status in service.EDITABLE
+    plan = service.language_plan(found) if editable else []
+    test_form = TestSendForm()
+    test_form.languages.choices = choices([(v.language, v.language) for v in found.variants])
+    schedule_form = ScheduleForm(timezone=current_user.timezone)
     return render_template(
         "panel/campaign.html",
         campaign=found,
         progress=service.progress(campaign_id),
         form_token=ActionForm(),
-        editable=found.status in service.EDITABLE,
+        send_form=SendForm(),
+        schedule_form=schedule_form,
+        test_form=test_form,
+        test_sends=outbox.recent(campaign_id),
+        editable=editable,
+        plan=plan,
+        waiting=[row for row in plan if row.waits_for_variant],
         names=NAMES,
+        group_names={g.id: g.name for g in groups.all_groups()},
     )
 
 
@@ -69,13 +145,54 @@ def campaign_progress(campaign_id: int) -> ResponseReturnValue:
 def campaign_send(campaign_id: int) -> ResponseReturnValue:
     """Start sending now."""
     _get_or_404(campaign_id)
-    try:
-        count = service.start_sending(campaign_id)
-    except TocsinError as exc:
-        flash(str(exc), "error")
-    else:
-        flash(f"Sending to {count} recipients.", "info")
+    form = SendForm()
+    if form.validate_on_submit():
+        try:
+            count = service.start_sending(campaign_id, form.not_ready.data or None)
+        except TocsinError as exc:
+            flash(str(exc), "error")
+        else:
+            flash(f"Sending to {count} recipients.", "info")
     return redirect(url_for("panel.campaign", campaign_id=campaign_id))
+
+
+@blueprint.post("/campaigns/<int:campaign_id>/schedule")
+def campaign_schedule(campaign_id: int) -> ResponseReturnValue:
+    """Schedule the start at a local time in a chosen zone."""
+    _get_or_404(campaign_id)
+    form = ScheduleForm()
+    if not form.validate_on_submit():
+        flash("Choose a date, a time and a time zone.", "error")
+    else:
+        try:
+            assert form.when.data is not None
+            when = service.schedule(
+                campaign_id, form.when.data, form.timezone.data or "", form.not_ready.data or None
+            )
+        except TocsinError as exc:
+            flash(str(exc), "error")
+        else:
+            flash(f"Scheduled for {when:%Y-%m-%d %H:%M} UTC.", "info")
+    return redirect(url_for("panel.campaign", campaign_id=campaign_id))
+
+
+@blueprint.post("/campaigns/<int:campaign_id>/test")
+def campaign_test_send(campaign_id: int) -> ResponseReturnValue:
+    """Queue test messages of some or all languages to a few addresses."""
+    found = _get_or_404(campaign_id)
+    form = TestSendForm()
+    form.languages.choices = choices([(v.language, v.language) for v in found.variants])
+    if not form.validate_on_submit():
+        flash("Give the addresses to send the test to.", "error")
+    else:
+        addresses = [a for a in re.split(r"[\s,;]+", form.addresses.data or "") if a]
+        try:
+            count = outbox.queue_test_sends(found, addresses, list(form.languages.data or []))
+        except TocsinError as exc:
+            flash(str(exc), "error")
+        else:
+            flash(f"{count} test messages are on their way; their fate shows below.", "info")
+    return redirect(url_for("panel.campaign", campaign_id=campaign_id, _anchor="tests"))
 
 
 ACTIONS = {
@@ -83,12 +200,15 @@ ACTIONS = {
     "resume": (service.resume, "Sending again."),
     "cancel": (service.cancel, "Cancelled."),
     "resend": (service.resend, "Sending again to failed and unknown deliveries."),
+    "unschedule": (service.unschedule, "Unscheduled: back to draft."),
 }
 
 
-@blueprint.post("/campaigns/<int:campaign_id>/<any(pause, resume, cancel, resend):action>")
+@blueprint.post(
+    "/campaigns/<int:campaign_id>/<any(pause, resume, cancel, resend, unschedule):action>"
+)
 def campaign_action(campaign_id: int, action: str) -> ResponseReturnValue:
-    """Pause, resume, cancel, or resend to failed/unknown."""
+    """Pause, resume, cancel, unschedule, or resend to failed/unknown."""
     _get_or_404(campaign_id)
     function, done = ACTIONS[action]
     try:
@@ -98,6 +218,40 @@ def campaign_action(campaign_id: int, action: str) -> ResponseReturnValue:
     else:
         flash(done, "info")
     return redirect(url_for("panel.campaign", campaign_id=campaign_id))
+
+
+@blueprint.get("/campaigns/<int:campaign_id>/export.<any(toml, yaml):fmt>")
+def campaign_export(campaign_id: int, fmt: str) -> ResponseReturnValue:
+    """Download the campaign with all its variants as one TOML or YAML file."""
+    found = _get_or_404(campaign_id)
+    slug = re.sub(r"[^a-z0-9]+", "-", found.name.lower()).strip("-") or "campaign"
+    return Response(
+        campaign_files.export(found, fmt),
+        mimetype="application/toml" if fmt == "toml" else "application/yaml",
+        headers={"Content-Disposition": f'attachment; filename="{slug}.{fmt}"'},
+    )
+
+
+@blueprint.post("/campaigns/import")
+def campaign_import() -> ResponseReturnValue:
+    """Create a draft from an uploaded TOML or YAML campaign file."""
+    form = ImportForm()
+    if not form.validate_on_submit():
+        flash("Choose a .toml or .yaml campaign file.", "error")
+        return redirect(url_for("panel.campaigns"))
+    upload = form.file.data
+    suffix = (upload.filename or "").rsplit(".", 1)[-1].lower()
+    try:
+        text = upload.read(2_000_000).decode("utf-8")
+        campaign = campaign_files.import_text(text, {"yml": "yaml"}.get(suffix, suffix))
+    except UnicodeDecodeError:
+        flash("Campaign files are UTF-8 text.", "error")
+    except TocsinError as exc:
+        flash(f"Nothing was imported: {exc}", "error")
+    else:
+        flash("Imported as a draft.", "info")
+        return redirect(url_for("panel.campaign", campaign_id=campaign.id))
+    return redirect(url_for("panel.campaigns"))
 
 
 @blueprint.route("/campaigns/<int:campaign_id>/variant", methods=["GET", "POST"])
@@ -123,21 +277,29 @@ def variant_edit(campaign_id: int) -> ResponseReturnValue:
         else:
             flash(f"Saved the {saved.language} variant.", "info")
             return redirect(url_for("panel.campaign", campaign_id=campaign_id))
-    return render_template("panel/variant.html", campaign=found, form=form, language=language)
+    return render_template(
+        "panel/variant.html", campaign=found, form=form, language=language, names=NAMES
+    )
 
 
 @blueprint.get("/campaigns/<int:campaign_id>/preview/<language>")
 def variant_preview(campaign_id: int, language: str) -> ResponseReturnValue:
-    """Show one language as a recipient would see it: HTML, text part and headers."""
+    """One language as a chosen (or sample) subscriber sees it: HTML, text, headers."""
     found = _get_or_404(campaign_id)
+    email = request.args.get("email", "").strip()
+    if language not in {v.language for v in found.variants}:
+        abort(404)
     try:
-        preview = previews.preview(found, language)
+        preview = previews.preview(found, language, email or None)
     except TocsinError as exc:
-        abort(404, str(exc))
+        flash(f"{exc}; showing a sample subscriber instead.", "error")
+        preview = previews.preview(found, language)
     return render_template(
         "panel/preview.html",
         campaign=found,
         preview=preview,
+        email=email,
+        width=request.args.get("width", "desktop"),
         languages=[v.language for v in found.variants],
     )
 

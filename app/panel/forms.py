@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
+from flask_wtf.file import FileField, FileRequired
 from wtforms import (
     BooleanField,
+    DateTimeLocalField,
     EmailField,
     PasswordField,
+    RadioField,
     SelectField,
     SelectMultipleField,
     StringField,
@@ -68,6 +71,72 @@ class CampaignForm(FlaskForm):
         "From",
         validators=[Optional(), Length(max=400)],
         description="Leave empty for the default sender.",
+    )
+    template = SelectField("Layout", coerce=int, default=0)
+    filter_languages = StringField(
+        "Only these languages",
+        validators=[Optional(), Length(max=400)],
+        description="Language tags, e.g. 'uk pl'; 'pt' also takes 'pt-BR'. Empty: all.",
+    )
+    filter_countries = StringField(
+        "Only these countries",
+        validators=[Optional(), Length(max=400)],
+        description="Two-letter codes, e.g. 'UA PL'; a subscriber's own, else their group's.",
+    )
+    filter_groups = SelectMultipleField("Only these groups", coerce=int)
+    archive = BooleanField(
+        "Publish in the public archive", description="One page per language and an Atom feed."
+    )
+
+
+NOT_READY_CHOICES = [
+    ("", "No variant is waiting"),
+    ("hold", "Hold them back (they get nothing from this campaign)"),
+    ("fallback", "Send them the fallback language"),
+]
+
+
+class SendForm(FlaskForm):
+    not_ready = RadioField(
+        "Recipients whose variant is not ready",
+        choices=choices(NOT_READY_CHOICES),  # type: ignore[arg-type]
+        default="",
+        validators=[Optional()],
+    )
+
+
+class ScheduleForm(SendForm):
+    when = DateTimeLocalField("Start at", format="%Y-%m-%dT%H:%M", validators=[DataRequired()])
+    timezone = StringField("Time zone", validators=[DataRequired(), Length(max=64)])
+
+
+class TestSendForm(FlaskForm):
+    addresses = TextAreaField(
+        "Send a test to",
+        validators=[DataRequired()],
+        description="Addresses, one per line or separated by commas (at most 20).",
+    )
+    languages = SelectMultipleField("Languages", description="None chosen: every language.")
+
+
+class ImportForm(FlaskForm):
+    file = FileField("Campaign file (.toml, .yaml)", validators=[FileRequired()])
+
+
+class TemplateForm(FlaskForm):
+    name = StringField("Name", validators=[DataRequired(), Length(max=200)])
+    html = TextAreaField(
+        "HTML layout",
+        validators=[DataRequired()],
+        description="Sandboxed Jinja; {{ content }} marks where the body goes.",
+    )
+
+
+class AccountForm(FlaskForm):
+    timezone = StringField(
+        "Your time zone",
+        validators=[DataRequired(), Length(max=64)],
+        description="An IANA zone such as Europe/Kyiv; the panel shows times in it.",
     )
 
 

@@ -10,6 +10,7 @@ from app.errors import Conflict, InvalidInput
 from app.extensions import db
 from app.models import User, UserRole
 from app.services.subscribers import normalize_email
+from app.zones import zone_named
 
 _hasher = PasswordHasher()
 MIN_PASSWORD_LENGTH = 10
@@ -51,3 +52,9 @@ def authenticate(email: str, password: str) -> User | None:
     except (VerificationError, InvalidHashError):
         return None
     return user
+
+
+def set_timezone(user: User, timezone: str) -> None:
+    """Set the zone the panel shows this organiser's times in."""
+    user.timezone = zone_named(timezone).key
+    db.session.commit()

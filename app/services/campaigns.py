@@ -6,7 +6,6 @@ import enum
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flask import current_app
 from sqlalchemy import func, select, update
@@ -31,6 +30,7 @@ from app.models.base import utcnow
 from app.services import ledger
 from app.services.composing import compile_source, sample_context
 from app.services.subscribers import normalize_email
+from app.zones import zone_named
 from emails.errors import RenderError
 from emails.mime import format_address, split_address
 from emails.rendering import VariantSource
@@ -59,37 +59,85 @@ def create_campaign(
     archive: bool = False,
 ) -> Campaign:
     """Create a draft campaign addressed to the given lists (narrowed by ``filters``)."""
+    campaign = Campaign(
+        **_settings(
+            name,
+            lists=lists,
+            default_language=default_language,
+            from_address=from_address,
+            template=template,
+            fallbacks=fallbacks,
+            smtp_server=smtp_server,
+            filters=filters,
+            archive=archive,
+        )
+    )
+    db.session.add(campaign)
+    db.session.commit()
+    return campaign
+
+
+def update_campaign(campaign_id: int, name: str, **settings: Any) -> Campaign:
+    """Change a draft's (or scheduled campaign's) settings: the same ones, and the same
+    checks, as ``create_campaign``."""
+    campaign = _editable(campaign_id)
+    for key, value in _settings(name, **settings).items():
+        setattr(campaign, key, value)
+    db.session.commit()
+    return campaign
+
+
+def _editable(campaign_id: int) -> Campaign:
+    campaign = get(campaign_id)
+    if campaign.status not in EDITABLE:
+        raise Conflict(
+            f"campaign {campaign.id} is {campaign.status.value}; it can no longer change"
+        )
+    return campaign
+
+
+def _settings(
+    name: str,
+    *,
+    lists: list[MailingList],
+    default_language: str = "en",
+    from_address: str = "",
+    template: Template | None = None,
+    fallbacks: list[str] | None = None,
+    smtp_server: str | None = None,
+    filters: dict[str, list[Any]] | None = None,
+    archive: bool = False,
+) -> dict[str, Any]:
+    """Check a campaign's settings and return them cleaned, as model attributes."""
     if not name.strip():
         raise InvalidInput("a campaign needs a name", "name")
     if not lists:
         raise InvalidInput("choose at least one list to send to", "lists")
-    if from_address.strip():
-        name, address = split_address(from_address)
+    sender = from_address.strip()
+    if sender:
+        display_name, address = split_address(sender)
         if not address or "@" not in address:
             raise InvalidInput(
                 f"{from_address!r} is not a sender such as 'Name <a@b.org>'", "from_address"
             )
-        from_address = format_address(name, normalize_email(address))
+        sender = format_address(display_name, normalize_email(address))
     servers = [server.name for server in parse_smtp_servers(current_app.config["SMTP_URL"])]
     if smtp_server and smtp_server.strip() not in servers:
         raise InvalidInput(
             f"no SMTP server is named {smtp_server.strip()!r}; configured: {', '.join(servers)}",
             "smtp_server",
         )
-    campaign = Campaign(
-        name=name.strip(),
-        lists=lists,
-        default_language=normalize_tag(default_language),
-        from_address=from_address.strip(),
-        template=template,
-        fallbacks=[normalize_tag(tag) for tag in fallbacks or []],
-        smtp_server=(smtp_server or "").strip() or None,
-        filters=clean_filters(filters or {}),
-        archive=archive,
-    )
-    db.session.add(campaign)
-    db.session.commit()
-    return campaign
+    return {
+        "name": name.strip(),
+        "lists": lists,
+        "default_language": normalize_tag(default_language),
+        "from_address": sender,
+        "template": template,
+        "fallbacks": [normalize_tag(tag) for tag in fallbacks or []],
+        "smtp_server": (smtp_server or "").strip() or None,
+        "filters": clean_filters(filters or {}),
+        "archive": archive,
+    }
 
 
 FILTER_KEYS = ("languages", "countries", "groups")
@@ -137,11 +185,7 @@ def save_variant(
     ready: bool = True,
 ) -> Variant:
     """Create or replace the campaign's variant in one language; refuse broken templates."""
-    campaign = get(campaign_id)
-    if campaign.status not in EDITABLE:
-        raise Conflict(
-            f"campaign {campaign.id} is {campaign.status.value}; it can no longer change"
-        )
+    campaign = _editable(campaign_id)
     language = normalize_tag(language)
     if not subject.strip():
         raise InvalidInput("a variant needs a subject", "subject")
@@ -330,16 +374,6 @@ def start_due(now: datetime | None = None) -> list[int]:
         else:
             started.append(campaign_id)
     return started
-
-
-def zone_named(name: str) -> ZoneInfo:
-    """Return the IANA time zone ``name`` or raise a clear ``InvalidInput``."""
-    try:
-        return ZoneInfo(name.strip())
-    except (ZoneInfoNotFoundError, ValueError):
-        raise InvalidInput(
-            f"{name!r} is not a time zone such as 'Europe/Kyiv' or 'UTC'", "timezone"
-        ) from None
 
 
 def _choice(value: NotReadyChoice | str | None) -> NotReadyChoice | None:

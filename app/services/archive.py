@@ -1,0 +1,78 @@
+"""The public archive: archived campaigns, per language, without anyone's personal data.
+
+A page is the variant a reader of that language would get (fallbacks included), rendered
+for nobody: no name (the template's defaults apply), no personal links, no footer.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+
+from app.errors import NotFound
+from app.extensions import db
+from app.languages import choose_variant
+from app.models import Campaign, CampaignStatus
+from app.services.composing import Links, Recipient, factory_for, template_context
+from emails.rendering import Rendered
+
+# Archived campaigns appear once they have started; drafts and cancelled ones never do.
+PUBLISHED = (CampaignStatus.SENDING, CampaignStatus.PAUSED, CampaignStatus.SENT)
+NOBODY_LINKS = Links(unsubscribe="", preferences="", report="", archive="")
+
+
+@dataclass(frozen=True)
+class Entry:
+    uid: str
+    language: str  # the variant shown to readers of the index's language
+    subject: str
+    published: datetime
+
+
+def entries(language: str, limit: int = 50) -> list[Entry]:
+    """Archived campaigns, newest first, each in the variant readers of ``language`` get."""
+    found = db.session.scalars(
+        select(Campaign)
+        .where(Campaign.archive.is_(True), Campaign.status.in_(PUBLISHED))
+        .order_by(Campaign.started_at.desc(), Campaign.id.desc())
+        .limit(limit)
+    )
+    result = []
+    for campaign in found:
+        ready = {v.language: v for v in campaign.variants if v.ready}
+        chosen = choose_variant(language, ready, campaign.fallbacks, campaign.default_language)
+        if chosen is None:
+            continue
+        published = campaign.started_at or campaign.created_at
+        result.append(Entry(campaign.uid, chosen, _subject(campaign, chosen), published))
+    return result
+
+
+def page(campaign_uid: str, language: str) -> tuple[Campaign, Rendered, str]:
+    """Return the archived campaign, its page for ``language`` readers, and that variant."""
+    campaign = db.session.scalars(select(Campaign).where(Campaign.uid == campaign_uid)).first()
+    if campaign is None or not campaign.archive or campaign.status not in PUBLISHED:
+        raise NotFound("no archived campaign here")
+    ready = [v.language for v in campaign.variants if v.ready]
+    chosen = choose_variant(language, ready, campaign.fallbacks, campaign.default_language)
+    if chosen is None:
+        raise NotFound("no archived campaign here")
+    return campaign, _render(campaign.uid, campaign.started_at, chosen), chosen
+
+
+@functools.lru_cache(maxsize=64)
+def _render(campaign_uid: str, started: datetime | None, language: str) -> Rendered:
+    """Render once per (campaign, start, language): variants are frozen once sending starts."""
+    campaign = db.session.scalars(select(Campaign).where(Campaign.uid == campaign_uid)).one()
+    factory = factory_for(campaign)
+    nobody = Recipient(uid="", email="", name="", language=language, group=None, attributes={})
+    context = template_context(nobody, language, NOBODY_LINKS, "", campaign.name)
+    context.update(footer_reason="", unsubscribe_label="", preferences_label="", email="")
+    return factory.variants[language].render(context)
+
+
+def _subject(campaign: Campaign, language: str) -> str:
+    return _render(campaign.uid, campaign.started_at, language).subject
