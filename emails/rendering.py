@@ -126,12 +126,18 @@ def inline_css(document: str) -> str:
 class CompiledVariant:
     """A variant prepared once; ``render`` fills in one recipient in microseconds."""
 
-    def __init__(self, layout: str, source: VariantSource, text_footer: str) -> None:
+    def __init__(
+        self,
+        layout: str,
+        source: VariantSource,
+        text_footer: str,
+        names: frozenset[str] = CONTEXT_NAMES,
+    ) -> None:
         if not _CONTENT_SLOT.search(layout):
             raise RenderError("the layout has no {{ content }} slot for the body")
         # Compiled alone first, so a syntax error is reported at its line in what was written.
-        SafeTemplate(layout, html=True, what="layout", names=CONTEXT_NAMES | {"content"})
-        SafeTemplate(source.body, html=False, what="body", names=CONTEXT_NAMES)
+        SafeTemplate(layout, html=True, what="layout", names=names | {"content"})
+        SafeTemplate(source.body, html=False, what="body", names=names)
         self.language = source.language
         self.direction = text_direction(source.language)
         protected_body, saved_body = _protect(source.body)
@@ -140,12 +146,10 @@ class CompiledVariant:
         document = _CONTENT_SLOT.sub(lambda _m: body_html, layout, count=1)
         protected, saved = _protect(document)
         inlined = _restore(inline_css(protected), saved)
-        self._html = SafeTemplate(inlined, html=True, what="body", names=CONTEXT_NAMES)
+        self._html = SafeTemplate(inlined, html=True, what="body", names=names)
         text_source = body_to_text(source.body, source.body_format) + text_footer
-        self._text = SafeTemplate(text_source, html=False, what="text part", names=CONTEXT_NAMES)
-        self._subject = SafeTemplate(
-            source.subject, html=False, what="subject", names=CONTEXT_NAMES
-        )
+        self._text = SafeTemplate(text_source, html=False, what="text part", names=names)
+        self._subject = SafeTemplate(source.subject, html=False, what="subject", names=names)
         self._preheader = source.preheader
 
     def render(self, recipient: dict[str, Any]) -> Rendered:

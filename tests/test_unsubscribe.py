@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models import Delivery, Subscription, SubscriptionStatus
+from app.models import Delivery, OutboxKind, OutboxMessage, Subscription, SubscriptionStatus
 from app.services import campaigns
 from app.services.composing import Recipient, factory_for
 from tests.support.factories import make_campaign, make_list, make_subscriber
@@ -47,14 +47,16 @@ def test_unsubscribe_post_needs_no_cookie_and_never_redirects(app):
     assert "Set-Cookie" not in response.headers
     assert subscription_status(olena, partners) == SubscriptionStatus.UNSUBSCRIBED
     assert subscription_status(olena, other) == SubscriptionStatus.CONFIRMED
-    again = client.post(unsubscribe_path(campaign, olena), data="List-Unsubscribe=One-Click")
+    again = client.post(unsubscribe_path(campaign, olena), data={"List-Unsubscribe": "One-Click"})
     assert again.status_code == 200
 
 
 def test_next_campaign_to_the_list_skips_the_unsubscribed(app):
     partners, _other, olena, campaign = setup_campaign()
     make_subscriber("ann@example.org", lists=[partners])
-    app.test_client().post(unsubscribe_path(campaign, olena))
+    app.test_client().post(
+        unsubscribe_path(campaign, olena), data={"List-Unsubscribe": "One-Click"}
+    )
     following = make_campaign({"en": "Next call"}, lists=[partners])
     assert campaigns.start_sending(following.id) == 1
     ledger_rows = db.session.scalars(
@@ -81,3 +83,16 @@ def test_tampered_token_changes_nothing(app):
         assert response.status_code == 400
         assert "not valid" in response.get_data(as_text=True)
     assert subscription_status(olena, partners) == SubscriptionStatus.CONFIRMED
+
+
+def test_only_a_person_pressing_the_button_queues_a_goodbye(app):
+    partners, _other, olena, campaign = setup_campaign()
+    client = app.test_client(use_cookies=False)
+    client.post(unsubscribe_path(campaign, olena), data={"List-Unsubscribe": "One-Click"})
+    assert db.session.scalars(select(OutboxMessage)).all() == []
+    ann = make_subscriber("ann@example.org", lists=[partners])
+    client.post(unsubscribe_path(campaign, ann))
+    client.post(unsubscribe_path(campaign, ann))
+    assert [(m.kind, m.to_address) for m in db.session.scalars(select(OutboxMessage))] == [
+        (OutboxKind.GOODBYE, "ann@example.org")
+    ]

@@ -1,4 +1,4 @@
-"""One-off messages (test sends, later system emails) waiting for the worker to send them.
+"""One-off messages (test sends, system emails) waiting for the worker to send them.
 
 The web side writes a row; the dispatcher hands due rows to a task; the task records
 what the SMTP server said. Same outbox rule as campaigns: the web never talks SMTP.
@@ -19,6 +19,8 @@ from app.models.base import UTCDateTime, str_enum, utcnow
 
 class OutboxKind(enum.StrEnum):
     TEST = "test"  # a campaign variant sent to an organiser's address, marked as a test
+    CONFIRM = "confirm"  # system email: confirm a subscription (double opt-in)
+    GOODBYE = "goodbye"  # system email: after leaving a list by hand
 
 
 class OutboxStatus(enum.StrEnum):

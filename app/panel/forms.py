@@ -149,3 +149,8 @@ class VariantForm(FlaskForm):
     )
     body = TextAreaField("Body", validators=[DataRequired()])
     ready = BooleanField("Ready to send", default=True)
+
+
+class SystemEmailForm(FlaskForm):
+    subject = StringField("Subject", validators=[DataRequired(), Length(max=500)])
+    body = TextAreaField("Body (Markdown)", validators=[DataRequired()])

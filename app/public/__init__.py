@@ -21,7 +21,9 @@ def unsubscribe(token: str) -> ResponseReturnValue:
     """GET shows a button; POST (also RFC 8058 one-click) unsubscribes and answers 200."""
     try:
         if request.method == "POST":
-            target = subscriptions.unsubscribe(token)
+            # A mail client's RFC 8058 one-click POST gets no goodbye email; a person does.
+            one_click = request.form.get("List-Unsubscribe") == "One-Click"
+            target = subscriptions.unsubscribe(token, goodbye=not one_click)
         else:
             target = subscriptions.resolve_unsubscribe(token)
     except InvalidToken as exc:

@@ -190,7 +190,7 @@ class MessageFactory:
         self.sender_header = format_address(sender_name, self.sender_address)
         self.domain = self.sender_address.rpartition("@")[2] or "localhost"
         self.bounce_domain = str(config.get("BOUNCE_DOMAIN") or self.domain)
-        self.dkim_key = _dkim_key(
+        self.dkim_key = dkim_key(
             str(config.get("DKIM_DOMAIN") or self.domain),
             str(config.get("DKIM_SELECTOR") or ""),
             str(config.get("DKIM_KEY") or ""),
@@ -268,7 +268,7 @@ class MessageFactory:
 
 
 @functools.lru_cache(maxsize=8)
-def _dkim_key(domain: str, selector: str, key: str) -> DkimKey | None:
+def dkim_key(domain: str, selector: str, key: str) -> DkimKey | None:
     """Load (and test) the DKIM key once per process; ``None`` when none is configured."""
     if not key:
         return None

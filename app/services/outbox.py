@@ -1,4 +1,4 @@
-"""One-off messages through the worker: test sends now; the same queue suits system emails.
+"""One-off messages through the worker: test sends and system emails.
 
 The panel and the CLI write rows; the dispatcher claims due rows with a lease and hands
 their ids to a task; the task builds each message, sends it and records the reply. A
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import and_, or_, select, update
 
@@ -16,9 +17,11 @@ from app.errors import InvalidInput
 from app.extensions import db
 from app.models import Campaign, OutboxKind, OutboxMessage, OutboxStatus
 from app.models.base import utcnow
+from app.services import system_emails
 from app.services.composing import MessageFactory, Outgoing
 from app.services.previews import sample_recipient
 from app.services.subscribers import normalize_email
+from emails.errors import RenderError
 
 MAX_TEST_ADDRESSES = 20
 MAX_ATTEMPTS = 3
@@ -52,6 +55,16 @@ def queue_test_sends(campaign: Campaign, addresses: list[str], languages: list[s
             )
     db.session.commit()
     return len(set(cleaned)) * len(set(chosen))
+
+
+def queue_system_email(
+    kind: OutboxKind, to_address: str, language: str, values: dict[str, str]
+) -> None:
+    """Queue a system email (confirm, goodbye); ``values`` fill its template. The caller
+    commits, so the message is queued exactly when the change that causes it lands."""
+    db.session.add(
+        OutboxMessage(kind=kind, to_address=to_address, language=language, payload=values)
+    )
 
 
 def recent(campaign_id: int, limit: int = 20) -> list[OutboxMessage]:
@@ -107,12 +120,23 @@ class Prepared:
     smtp_server: str | None = None
 
 
-def prepare(row_ids: list[int], config: dict[str, object]) -> list[Prepared]:
+def prepare(row_ids: list[int], config: dict[str, Any]) -> list[Prepared]:
     """Build the messages of claimed rows (one compiled factory per campaign and language)."""
     factories: dict[tuple[int, str], MessageFactory] = {}
     prepared = []
     rows = db.session.scalars(select(OutboxMessage).where(OutboxMessage.id.in_(row_ids)))
     for row in rows:
+        if row.kind is not OutboxKind.TEST:
+            try:
+                kind = system_emails.kind_of(row.kind.value)
+                message = system_emails.build(
+                    kind, row.language, row.to_address, dict(row.payload), config
+                )
+            except (RenderError, InvalidInput) as exc:
+                prepared.append(Prepared(row.id, None, f"cannot build the message: {exc}"))
+            else:
+                prepared.append(Prepared(row.id, message))
+            continue
         campaign = db.session.get(Campaign, row.campaign_id) if row.campaign_id else None
         if campaign is None:
             prepared.append(Prepared(row.id, None, "the campaign was deleted"))

@@ -7,8 +7,16 @@ from dataclasses import dataclass
 from sqlalchemy import select, update
 
 from app.extensions import db
-from app.models import Campaign, MailingList, Subscriber, Subscription, SubscriptionStatus
+from app.models import (
+    Campaign,
+    MailingList,
+    OutboxKind,
+    Subscriber,
+    Subscription,
+    SubscriptionStatus,
+)
 from app.models.base import utcnow
+from app.services import outbox
 from app.services.tokens import InvalidToken, tokens
 
 
@@ -30,10 +38,14 @@ def resolve_unsubscribe(token: str) -> UnsubscribeTarget:
     return UnsubscribeTarget(subscriber, list(campaign.lists))
 
 
-def unsubscribe(token: str) -> UnsubscribeTarget:
-    """End the subscriber's subscriptions to the lists the campaign was sent to. Idempotent."""
+def unsubscribe(token: str, goodbye: bool = False) -> UnsubscribeTarget:
+    """End the subscriber's subscriptions to the lists the campaign was sent to. Idempotent.
+
+    With ``goodbye`` (someone pressed the button on the page, not a mail client's RFC 8058
+    one-click POST), a goodbye email is queued the first time only.
+    """
     target = resolve_unsubscribe(token)
-    db.session.execute(
+    ended = db.session.execute(
         update(Subscription)
         .where(
             Subscription.subscriber_id == target.subscriber.id,
@@ -41,6 +53,14 @@ def unsubscribe(token: str) -> UnsubscribeTarget:
             Subscription.status != SubscriptionStatus.UNSUBSCRIBED,
         )
         .values(status=SubscriptionStatus.UNSUBSCRIBED, unsubscribed_at=utcnow())
-    )
+    ).rowcount
+    if goodbye and ended:
+        subscriber = target.subscriber
+        outbox.queue_system_email(
+            OutboxKind.GOODBYE,
+            subscriber.email,
+            subscriber.language,
+            {"lists": ", ".join(m.name for m in target.lists), "name": subscriber.name or ""},
+        )
     db.session.commit()
     return target

@@ -30,7 +30,7 @@ def upgrade():
     )
     op.create_table('outbox_messages',
     sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('kind', sa.Enum('test', name='outboxkind', native_enum=False, create_constraint=True, length=16), nullable=False),
+    sa.Column('kind', sa.Enum('test', 'confirm', 'goodbye', name='outboxkind', native_enum=False, create_constraint=True, length=16), nullable=False),
     sa.Column('to_address', sa.String(length=320), nullable=False),
     sa.Column('language', sa.String(length=35), nullable=False),
     sa.Column('campaign_id', sa.Integer(), nullable=True),

@@ -1,0 +1,252 @@
+"""System emails (subscription confirmation, goodbye): editable templates, one per language.
+
+Every shipped language has a built-in wording; an organiser's saved wording replaces it.
+A reader gets their language, else its primary language, else English. The messages use
+the built-in layout and the same sandbox as campaigns.
+"""
+
+from __future__ import annotations
+
+import enum
+import secrets
+from dataclasses import dataclass
+from email import policy
+from email.parser import BytesParser
+from typing import Any
+
+from sqlalchemy import select
+
+from app.errors import InvalidInput
+from app.extensions import db
+from app.languages import normalize_tag
+from app.models import SystemEmail
+from app.models.base import utcnow
+from app.services.composing import DEFAULT_LAYOUT, Outgoing, dkim_key
+from emails.dkim import sign as dkim_sign
+from emails.errors import RenderError
+from emails.mime import build_message, format_address, split_address
+from emails.rendering import CONTEXT_NAMES, CompiledVariant, VariantSource
+
+
+class Kind(enum.StrEnum):
+    CONFIRM = "confirm"  # double opt-in: the link that confirms a subscription
+    GOODBYE = "goodbye"  # after someone leaves a list from its page or the preference centre
+
+
+# What each kind's template may use besides the usual values.
+EXTRA_NAMES = {Kind.CONFIRM: {"lists", "confirm_url"}, Kind.GOODBYE: {"lists"}}
+
+BUILT_IN: dict[Kind, dict[str, tuple[str, str]]] = {
+    Kind.CONFIRM: {
+        "en": (
+            "Please confirm: {{ lists }}",
+            "Hello {{ name | default('there') }},\n\n"
+            "someone, hopefully you, asked to receive **{{ lists }}** at this address. "
+            "To confirm, open this link:\n\n[Yes, subscribe me]({{ confirm_url }})\n\n"
+            "If it was not you, ignore this message: you will get nothing more from us.",
+        ),
+        "uk": (
+            "Підтвердіть підписку: {{ lists }}",
+            "Вітаємо, {{ name | default('друже') }}!\n\n"
+            "Хтось (сподіваємося, ви) попросив надсилати **{{ lists }}** на цю адресу. "
+            "Щоб підтвердити, відкрийте посилання:\n\n[Так, підписати мене]({{ confirm_url }})\n\n"
+            "Якщо це були не ви, просто проігноруйте цей лист: більше ми нічого не надішлемо.",
+        ),
+        "es": (
+            "Confirma tu suscripción: {{ lists }}",
+            "Hola, {{ name | default('') }}:\n\n"
+            "alguien, esperamos que tú, pidió recibir **{{ lists }}** en esta dirección. "
+            "Para confirmarlo, abre este enlace:\n\n[Sí, suscribirme]({{ confirm_url }})\n\n"
+            "Si no fuiste tú, ignora este mensaje: no recibirás nada más.",
+        ),
+        "fr": (
+            "Confirmez votre abonnement : {{ lists }}",
+            "Bonjour {{ name | default('') }},\n\n"
+            "quelqu'un, vous espérons-le, a demandé à recevoir **{{ lists }}** à cette "
+            "adresse. Pour confirmer, ouvrez ce lien :\n\n"
+            "[Oui, je m'abonne]({{ confirm_url }})\n\n"
+            "Si ce n'était pas vous, ignorez ce message : vous ne recevrez rien d'autre.",
+        ),
+        "de": (
+            "Bitte bestätigen: {{ lists }}",
+            "Hallo {{ name | default('') }},\n\n"
+            "jemand, hoffentlich du, möchte **{{ lists }}** an diese Adresse bekommen. "
+            "Zum Bestätigen öffne diesen Link:\n\n[Ja, ich möchte das]({{ confirm_url }})\n\n"
+            "Warst du es nicht, ignoriere diese Nachricht: Du bekommst nichts weiter von uns.",
+        ),
+        "pl": (
+            "Potwierdź subskrypcję: {{ lists }}",
+            "Dzień dobry {{ name | default('') }},\n\n"
+            "ktoś (mamy nadzieję, że Ty) poprosił o wysyłanie **{{ lists }}** na ten adres. "
+            "Aby potwierdzić, otwórz link:\n\n[Tak, zapisz mnie]({{ confirm_url }})\n\n"
+            "Jeśli to nie Ty, zignoruj tę wiadomość: nic więcej od nas nie dostaniesz.",
+        ),
+    },
+    Kind.GOODBYE: {
+        "en": (
+            "You have left {{ lists }}",
+            "Hello {{ name | default('there') }},\n\n"
+            "you will receive no more mail from **{{ lists }}**. "
+            "If this was a mistake, you can subscribe again at any time.",
+        ),
+        "uk": (
+            "Ви відписалися: {{ lists }}",
+            "Вітаємо, {{ name | default('друже') }}!\n\n"
+            "Ви більше не отримуватимете листів **{{ lists }}**. "
+            "Якщо це помилка, ви можете підписатися знову будь-коли.",
+        ),
+        "es": (
+            "Te has dado de baja: {{ lists }}",
+            "Hola, {{ name | default('') }}:\n\n"
+            "ya no recibirás más correos de **{{ lists }}**. "
+            "Si fue un error, puedes volver a suscribirte cuando quieras.",
+        ),
+        "fr": (
+            "Vous êtes désabonné·e : {{ lists }}",
+            "Bonjour {{ name | default('') }},\n\n"
+            "vous ne recevrez plus de messages de **{{ lists }}**. "
+            "Si c'est une erreur, vous pouvez vous réabonner à tout moment.",
+        ),
+        "de": (
+            "Du hast dich abgemeldet: {{ lists }}",
+            "Hallo {{ name | default('') }},\n\n"
+            "du bekommst keine Nachrichten mehr von **{{ lists }}**. "
+            "War das ein Versehen, kannst du dich jederzeit wieder anmelden.",
+        ),
+        "pl": (
+            "Wypisano Cię: {{ lists }}",
+            "Dzień dobry {{ name | default('') }},\n\n"
+            "nie będziesz już otrzymywać wiadomości **{{ lists }}**. "
+            "Jeśli to pomyłka, możesz zapisać się ponownie w każdej chwili.",
+        ),
+    },
+}
+SHIPPED_LANGUAGES = tuple(BUILT_IN[Kind.CONFIRM])
+
+
+@dataclass(frozen=True)
+class Wording:
+    kind: Kind
+    language: str
+    subject: str
+    body: str
+    custom: bool  # an organiser's wording rather than the built-in one
+
+
+def kind_of(value: str) -> Kind:
+    try:
+        return Kind(value)
+    except ValueError:
+        raise InvalidInput(
+            f"system emails are {', '.join(k.value for k in Kind)}, not {value!r}", "kind"
+        ) from None
+
+
+def wording(kind: Kind, language: str) -> Wording:
+    """The wording a reader of ``language`` gets: theirs, its primary language's, or English."""
+    primary = language.split("-")[0]
+    saved = {
+        row.language: row
+        for row in db.session.scalars(select(SystemEmail).where(SystemEmail.kind == kind.value))
+    }
+    for candidate in dict.fromkeys((language, primary, "en")):
+        if candidate in saved:
+            row = saved[candidate]
+            return Wording(kind, candidate, row.subject, row.body, True)
+        if candidate in BUILT_IN[kind]:
+            subject, body = BUILT_IN[kind][candidate]
+            return Wording(kind, candidate, subject, body, False)
+    raise AssertionError("English is always built in")
+
+
+def all_wordings() -> list[Wording]:
+    """Every kind in every shipped or customised language."""
+    saved = {(r.kind, r.language) for r in db.session.scalars(select(SystemEmail))}
+    languages = sorted({*SHIPPED_LANGUAGES, *(language for _k, language in saved)})
+    return [wording(kind, language) for kind in Kind for language in languages]
+
+
+def save(kind: Kind, language: str, subject: str, body: str) -> SystemEmail:
+    """Save an organiser's wording; refuse one that does not compile and render."""
+    language = normalize_tag(language)
+    if not subject.strip() or not body.strip():
+        raise InvalidInput("a system email needs a subject and a body", "body")
+    try:
+        compiled(kind, language, subject, body).render(sample_values(kind, language))
+    except RenderError as exc:
+        raise InvalidInput(str(exc), "body") from None
+    row = db.session.scalars(
+        select(SystemEmail).where(SystemEmail.kind == kind.value, SystemEmail.language == language)
+    ).first()
+    if row is None:
+        row = SystemEmail(kind=kind.value, language=language)
+        db.session.add(row)
+    row.subject, row.body = subject.strip(), body
+    db.session.commit()
+    return row
+
+
+def reset(kind: Kind, language: str) -> None:
+    """Forget the organiser's wording: the built-in one (or English) applies again."""
+    for row in db.session.scalars(
+        select(SystemEmail).where(SystemEmail.kind == kind.value, SystemEmail.language == language)
+    ):
+        db.session.delete(row)
+    db.session.commit()
+
+
+def compiled(kind: Kind, language: str, subject: str, body: str) -> CompiledVariant:
+    source = VariantSource(language, subject, "", body, "markdown")
+    return CompiledVariant(DEFAULT_LAYOUT, source, "", CONTEXT_NAMES | EXTRA_NAMES[kind])
+
+
+def sample_values(kind: Kind, language: str) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "email": "reader@example.org",
+        "language": language,
+        "attributes": {},
+        "lists": "Partner collectives",
+    }
+    if kind is Kind.CONFIRM:
+        values["confirm_url"] = "https://example.invalid/c/sample"
+    return values
+
+
+def build(
+    kind: Kind, language: str, to_address: str, values: dict[str, Any], config: dict[str, Any]
+) -> Outgoing:
+    """Render and assemble one system email to ``to_address`` (no footer, no list headers)."""
+    text = wording(kind, language)
+    rendered = compiled(kind, text.language, text.subject, text.body).render(
+        {"email": to_address, "language": language, "attributes": {}, **values}
+    )
+    sender = str(config["MAIL_FROM"])
+    sender_name, sender_address = split_address(sender)
+    domain = sender_address.rpartition("@")[2] or "localhost"
+    message_id = f"<{secrets.token_hex(16)}@{domain}>"
+    data = build_message(
+        sender=format_address(sender_name, sender_address),
+        recipient=format_address(str(values.get("name", "")), to_address),
+        subject=rendered.subject,
+        text=rendered.text,
+        html=rendered.html,
+        message_id=message_id,
+        date=utcnow(),
+        extra_headers={"Content-Language": text.language, "Auto-Submitted": "auto-generated"},
+    )
+    key = dkim_key(
+        str(config.get("DKIM_DOMAIN") or domain),
+        str(config.get("DKIM_SELECTOR") or ""),
+        str(config.get("DKIM_KEY") or ""),
+    )
+    if key is not None:
+        data = dkim_sign(data, key)
+    return Outgoing(text.language, message_id, sender_address, to_address, data)
+
+
+def preview(kind: Kind, language: str, config: dict[str, Any]) -> tuple[str, str]:
+    """Return the subject and HTML a reader of ``language`` would get, with sample values."""
+    sample = build(kind, language, "reader@example.org", sample_values(kind, language), config)
+    message = BytesParser(policy=policy.default).parsebytes(sample.data)
+    html = message.get_body(("html",))
+    return str(message["Subject"]), html.get_content() if html is not None else ""
