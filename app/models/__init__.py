@@ -27,6 +27,7 @@ from app.models.campaigns import (
     campaign_lists,
 )
 from app.models.outbox import OutboxKind, OutboxMessage, OutboxStatus
+from app.models.reports import Report, ReportStatus
 
 __all__ = [
     "OPEN_DELIVERY_STATES",
@@ -42,6 +43,8 @@ __all__ = [
     "OutboxKind",
     "OutboxMessage",
     "OutboxStatus",
+    "Report",
+    "ReportStatus",
     "Subscriber",
     "SubscriberStatus",
     "Subscription",

@@ -100,4 +100,5 @@ from app.panel import (  # noqa: E402,F401  (registers the routes)
     campaigns,
     catcher,
     layouts,
+    reports,
 )

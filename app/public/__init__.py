@@ -8,7 +8,7 @@ from flask.typing import ResponseReturnValue
 from app.errors import InvalidInput, NotFound
 from app.extensions import csrf
 from app.languages import normalize_tag
-from app.services import archive, subscriptions
+from app.services import archive, reports, subscriptions
 from app.services.composing import footer_words
 from app.services.tokens import InvalidToken
 
@@ -107,3 +107,106 @@ def archive_page(campaign_uid: str, language: str) -> ResponseReturnValue:
     response.headers["Content-Security-Policy"] = ARCHIVE_CSP
     response.headers["X-Content-Type-Options"] = "nosniff"
     return response
+
+
+# Until the public pages have Babel catalogues: the report-back form's words.
+REPORT_WORDS = {
+    "en": {
+        "heading": "Tell us about your action",
+        "title": "What was it called?",
+        "event_date": "Date",
+        "place": "Place",
+        "links": "Links to photos and videos, one per line",
+        "text": "What happened?",
+        "send": "Send",
+        "thanks": "Thank you! The organisers will read it.",
+        "another": "Report another action",
+    },
+    "uk": {
+        "heading": "Розкажіть про вашу акцію",
+        "title": "Як вона називалася?",
+        "event_date": "Дата",
+        "place": "Місце",
+        "links": "Посилання на фото й відео, по одному в рядку",
+        "text": "Що відбулося?",
+        "send": "Надіслати",
+        "thanks": "Дякуємо! Організатори прочитають.",
+        "another": "Розповісти ще про одну акцію",
+    },
+    "es": {
+        "heading": "Cuéntanos tu acción",
+        "title": "¿Cómo se llamó?",
+        "event_date": "Fecha",
+        "place": "Lugar",
+        "links": "Enlaces a fotos y vídeos, uno por línea",
+        "text": "¿Qué pasó?",
+        "send": "Enviar",
+        "thanks": "¡Gracias! La organización lo leerá.",
+        "another": "Contar otra acción",
+    },
+    "fr": {
+        "heading": "Racontez-nous votre action",
+        "title": "Son nom ?",
+        "event_date": "Date",
+        "place": "Lieu",
+        "links": "Liens vers photos et vidéos, un par ligne",
+        "text": "Que s'est-il passé ?",
+        "send": "Envoyer",
+        "thanks": "Merci ! Les organisateur·ices le liront.",
+        "another": "Raconter une autre action",
+    },
+    "de": {
+        "heading": "Erzählt uns von eurer Aktion",
+        "title": "Wie hieß sie?",
+        "event_date": "Datum",
+        "place": "Ort",
+        "links": "Links zu Fotos und Videos, einer pro Zeile",
+        "text": "Was ist passiert?",
+        "send": "Senden",
+        "thanks": "Danke! Das Orga-Team liest es.",
+        "another": "Noch eine Aktion melden",
+    },
+    "pl": {
+        "heading": "Opowiedzcie o waszej akcji",
+        "title": "Jak się nazywała?",
+        "event_date": "Data",
+        "place": "Miejsce",
+        "links": "Linki do zdjęć i filmów, po jednym w wierszu",
+        "text": "Co się wydarzyło?",
+        "send": "Wyślij",
+        "thanks": "Dziękujemy! Organizatorzy to przeczytają.",
+        "another": "Opowiedz o kolejnej akcji",
+    },
+}
+REPORT_FIELDS = ("title", "event_date", "place", "links", "text")
+
+
+@blueprint.route("/r/<token>", methods=["GET", "POST"])
+@csrf.exempt  # the signed token is the proof, as for unsubscribing
+def report(token: str) -> ResponseReturnValue:
+    """The report-back form for one group and one campaign, in the reader's language."""
+    try:
+        subscriber, campaign = reports.resolve(token)
+    except InvalidToken as exc:
+        return render_template("public/invalid.html", message=str(exc)), 400
+    language = subscriber.language
+    words = REPORT_WORDS.get(language.split("-")[0], REPORT_WORDS["en"])
+    values = {field: request.form.get(field, "") for field in REPORT_FIELDS}
+    error, field, done = "", "", False
+    if request.method == "POST":
+        try:
+            reports.submit(token, **values)
+        except InvalidInput as exc:
+            error, field = str(exc), exc.field or ""
+        else:
+            done, values = True, dict.fromkeys(REPORT_FIELDS, "")
+    return render_template(
+        "public/report.html",
+        campaign=campaign,
+        language=language,
+        words=words,
+        values=values,
+        error=error,
+        error_field=field,
+        done=done,
+    ), (422 if error else 200)

@@ -1,4 +1,4 @@
-"""Composing: schedules, archive, system emails, outbox, countries
+"""Composing: schedules, archive, system emails, outbox, reports, countries
 
 Revision ID: 1e847185c3cf
 Revises: 32fbd52f5bee
@@ -48,6 +48,29 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_outbox_messages_campaign_id'), ['campaign_id'], unique=False)
         batch_op.create_index('ix_outbox_messages_status_id', ['status', 'id'], unique=False)
 
+    op.create_table('reports',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('campaign_id', sa.Integer(), nullable=False),
+    sa.Column('subscriber_id', sa.Integer(), nullable=True),
+    sa.Column('group_id', sa.Integer(), nullable=True),
+    sa.Column('language', sa.String(length=35), nullable=False),
+    sa.Column('title', sa.String(length=200), nullable=False),
+    sa.Column('event_date', sa.Date(), nullable=True),
+    sa.Column('place', sa.String(length=200), nullable=False),
+    sa.Column('links', sa.JSON(), nullable=False),
+    sa.Column('text', sa.Text(), nullable=False),
+    sa.Column('status', sa.Enum('pending', 'approved', 'rejected', name='reportstatus', native_enum=False, create_constraint=True, length=16), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['campaign_id'], ['campaigns.id'], name=op.f('fk_reports_campaign_id_campaigns'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['group_id'], ['groups.id'], name=op.f('fk_reports_group_id_groups'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['subscriber_id'], ['subscribers.id'], name=op.f('fk_reports_subscriber_id_subscribers'), ondelete='SET NULL'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_reports'))
+    )
+    with op.batch_alter_table('reports', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_reports_campaign_id'), ['campaign_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_reports_group_id'), ['group_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_reports_subscriber_id'), ['subscriber_id'], unique=False)
+
     with op.batch_alter_table('campaigns', schema=None) as batch_op:
         batch_op.add_column(sa.Column('schedule_timezone', sa.String(length=64), nullable=False, server_default='UTC'))
         batch_op.add_column(sa.Column('archive', sa.Boolean(), nullable=False, server_default=sa.false()))
@@ -76,6 +99,11 @@ def downgrade():
         batch_op.drop_column('schedule_timezone')
 
     op.drop_table('system_emails')
+    with op.batch_alter_table('reports', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_reports_subscriber_id'))
+        batch_op.drop_index(batch_op.f('ix_reports_group_id'))
+        batch_op.drop_index(batch_op.f('ix_reports_campaign_id'))
+    op.drop_table('reports')
     with op.batch_alter_table('outbox_messages', schema=None) as batch_op:
         batch_op.drop_index('ix_outbox_messages_status_id')
         batch_op.drop_index(batch_op.f('ix_outbox_messages_campaign_id'))

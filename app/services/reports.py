@@ -1,0 +1,108 @@
+"""Report-back: a group tells organisers what it did for a campaign, through the personal
+link in the message (no login). Organisers approve or reject what arrives."""
+
+from __future__ import annotations
+
+from datetime import date
+from urllib.parse import urlsplit
+
+from sqlalchemy import func, select
+
+from app.errors import InvalidInput, NotFound
+from app.extensions import db
+from app.models import Campaign, Report, ReportStatus, Subscriber
+from app.services.tokens import InvalidToken, tokens
+from emails.mime import clean_header_value
+
+MAX_LINKS = 10
+MAX_TEXT = 5000
+MAX_REPORTS_PER_LINK = 20
+
+
+def resolve(token: str) -> tuple[Subscriber, Campaign]:
+    """Return who reports on which campaign; raise ``InvalidToken`` when the link means nothing."""
+    subscriber_uid, campaign_uid = tokens().read_report(token)
+    subscriber = db.session.scalar(select(Subscriber).where(Subscriber.uid == subscriber_uid))
+    campaign = db.session.scalar(select(Campaign).where(Campaign.uid == campaign_uid))
+    if subscriber is None or campaign is None:
+        raise InvalidToken()
+    return subscriber, campaign
+
+
+def submit(token: str, *, title: str, event_date: str, place: str, links: str, text: str) -> Report:
+    """Check and keep one report; every problem is named, and nothing is kept half-way."""
+    subscriber, campaign = resolve(token)
+    title = clean_header_value(title)
+    if not title:
+        raise InvalidInput("give your action a title", "title")
+    if len(title) > 200:
+        raise InvalidInput("the title is longer than 200 characters", "title")
+    place = clean_header_value(place)
+    if len(place) > 200:
+        raise InvalidInput("the place is longer than 200 characters", "place")
+    if len(text) > MAX_TEXT:
+        raise InvalidInput(f"the text is longer than {MAX_TEXT} characters", "text")
+    sent_before = db.session.scalar(
+        select(func.count())
+        .select_from(Report)
+        .where(Report.campaign_id == campaign.id, Report.subscriber_id == subscriber.id)
+    )
+    if sent_before >= MAX_REPORTS_PER_LINK:
+        raise InvalidInput("this link has sent as many reports as it can", "title")
+    report = Report(
+        campaign_id=campaign.id,
+        subscriber_id=subscriber.id,
+        group_id=subscriber.group_id,
+        language=subscriber.language,
+        title=title,
+        event_date=_date(event_date),
+        place=place,
+        links=_links(links),
+        text=text.strip(),
+    )
+    db.session.add(report)
+    db.session.commit()
+    return report
+
+
+def _date(value: str) -> date | None:
+    value = value.strip()
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise InvalidInput(f"{value!r} is not a date such as 2027-03-01", "event_date") from None
+
+
+def _links(value: str) -> list[str]:
+    links = [line.strip() for line in value.splitlines() if line.strip()]
+    if len(links) > MAX_LINKS:
+        raise InvalidInput(f"at most {MAX_LINKS} links, one per line", "links")
+    for link in links:
+        parts = urlsplit(link)
+        if parts.scheme not in ("http", "https") or not parts.netloc or len(link) > 500:
+            raise InvalidInput(f"{link[:80]!r} is not a web address (https://…)", "links")
+    return links
+
+
+def for_campaign(campaign_id: int) -> list[Report]:
+    """A campaign's reports, newest first."""
+    return list(
+        db.session.scalars(
+            select(Report).where(Report.campaign_id == campaign_id).order_by(Report.id.desc())
+        )
+    )
+
+
+def moderate(report_id: int, status: str) -> Report:
+    """Approve or reject a report (or put it back to pending)."""
+    report = db.session.get(Report, report_id)
+    if report is None:
+        raise NotFound(f"no report with id {report_id}")
+    try:
+        report.status = ReportStatus(status)
+    except ValueError:
+        raise InvalidInput(f"a report is pending, approved or rejected, not {status!r}") from None
+    db.session.commit()
+    return report
