@@ -5,10 +5,17 @@ Tasks run inside a Flask app context so they can use the same services as the pa
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from celery import Celery, Task
-from celery.signals import worker_process_init, worker_process_shutdown, worker_shutdown
+from celery.signals import (
+    beat_init,
+    worker_init,
+    worker_process_init,
+    worker_process_shutdown,
+    worker_shutdown,
+)
 
 from app import create_app
 from app.extensions import db
@@ -54,6 +61,28 @@ if not celery.conf.broker_url.startswith("sqla+"):
     celery.conf.broker_transport_options = {
         "visibility_timeout": 4 * int(flask_app.config["LEASE_SECONDS"])
     }
+
+
+@worker_init.connect
+@beat_init.connect
+def _declare_queue(**_: Any) -> None:
+    """Create the default queue before consuming or publishing.
+
+    kombu's SQLAlchemy transport creates a queue row on first use under a per-process lock
+    only, so workers and beat starting together on the embedded broker can collide on the
+    row's unique name; whoever loses simply finds the row on the next try.
+    """
+    if not celery.conf.broker_url.startswith("sqla+"):
+        return
+    from sqlalchemy.exc import IntegrityError, OperationalError
+
+    for attempt in range(10):
+        try:
+            with celery.connection_for_write() as connection:
+                connection.default_channel.queue_declare(queue=celery.conf.task_default_queue)
+            return
+        except (IntegrityError, OperationalError):
+            time.sleep(0.1 * (attempt + 1))
 
 
 @worker_process_init.connect
