@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint browser clean
+.PHONY: run test lint browser translations clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit("Tocsin needs Python 3.11 or newer") if sys.version_info < (3, 11) else None'
@@ -27,6 +27,14 @@ browser:
 test: $(VENV)/.installed browser
 	$(BIN)/ruff check app emails worker tests bench
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Public pages' catalogues: extract the strings, merge them into each language, compile.
+translations: $(VENV)/.installed
+	$(BIN)/pybabel -q extract -F babel.cfg -k _ -k gettext -k lazy_gettext --no-location \
+	  --sort-output --project Tocsin -o app/translations/messages.pot .
+	$(BIN)/pybabel -q update -i app/translations/messages.pot -d app/translations \
+	  --no-fuzzy-matching --ignore-obsolete
+	$(BIN)/pybabel -q compile -d app/translations --statistics
 
 clean:
 	rm -rf $(VENV) instance

@@ -11,8 +11,8 @@ from flask import Flask
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Build the Flask app: configuration, extensions, blueprints and CLI."""
-    from app import config, database  # noqa: F401  (database: the SQLite pragmas)
-    from app.extensions import csrf, db, login_manager, migrate
+    from app import config, database, i18n  # noqa: F401  (database: the SQLite pragmas)
+    from app.extensions import babel, csrf, db, login_manager, migrate
 
     data_dir = os.environ.get("TOCSIN_DATA_DIR")
     app = Flask(__name__, instance_path=str(Path(data_dir).resolve()) if data_dir else None)
@@ -28,6 +28,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     )
     login_manager.init_app(app)
     csrf.init_app(app)
+    babel.init_app(app, locale_selector=i18n.select_locale)
 
     from app import cli, panel, public
 

@@ -62,10 +62,17 @@ def test_right_to_left_language_gets_dir_rtl():
 
 
 def test_html_body_is_sanitised():
-    body = '<p onclick="x()">Hi</p><script>alert(1)</script><a href="javascript:alert(1)">x</a>'
+    body = (
+        '<p onclick="x()">Hi</p><script>alert(1)</script><a href="javascript:alert(1)">x</a>'
+        '<iframe src="https://evil.example"></iframe><form action="/x"><input name="a"></form>'
+        '<img src="x" onerror="alert(1)"><a href="JaVaScRiPt:alert(2)">y</a>'
+        '<svg><script>alert(3)</script></svg><object data="x"></object>'
+    )
     rendered = compile_variant(body, body_format="html").render(sample_context("en"))
-    assert "<script" not in rendered.html and "onclick" not in rendered.html
-    assert "javascript:" not in rendered.html
+    lowered = rendered.html.lower()
+    for banned in ("<script", "onclick", "onerror", "javascript:", "<iframe", "<form", "<input"):
+        assert banned not in lowered, banned
+    assert "<object" not in lowered and "<svg" not in lowered
 
 
 def test_subject_is_one_line_even_when_the_template_adds_newlines():

@@ -59,12 +59,12 @@ def test_a_group_reports_its_action_in_its_own_language(app):
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"title": "  "}, "give your action a title"),
+        ({"title": "  "}, "Give your action a title."),
         ({"title": "x" * 201}, "longer than 200"),
-        ({"event_date": "24/02/2027"}, "not a date such as 2027-03-01"),
+        ({"event_date": "24/02/2027"}, "is not a date such as 2027-03-01"),
         ({"links": "javascript:alert(1)"}, "is not a web address"),
         ({"links": "https://a.example.org\nfile:///etc/passwd"}, "is not a web address"),
-        ({"links": "\n".join(f"https://e.example.org/{n}" for n in range(11))}, "at most 10"),
+        ({"links": "\n".join(f"https://e.example.org/{n}" for n in range(11))}, "At most 10"),
         ({"text": "x" * 5001}, "longer than 5000"),
     ],
 )

@@ -16,6 +16,7 @@ from wtforms import (
     TextAreaField,
 )
 from wtforms.fields.choices import SelectChoice
+from wtforms.widgets import CheckboxInput, ListWidget
 from wtforms.validators import DataRequired, Length, Optional
 
 
@@ -110,13 +111,20 @@ class ScheduleForm(SendForm):
     timezone = StringField("Time zone", validators=[DataRequired(), Length(max=64)])
 
 
+class CheckboxesField(SelectMultipleField):
+    """A multiple choice shown as a row of checkboxes."""
+
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
+
+
 class TestSendForm(FlaskForm):
     addresses = TextAreaField(
         "Send a test to",
         validators=[DataRequired()],
         description="Addresses, one per line or separated by commas (at most 20).",
     )
-    languages = SelectMultipleField("Languages", description="None chosen: every language.")
+    languages = CheckboxesField("Languages", description="None chosen: every language.")
 
 
 class ImportForm(FlaskForm):

@@ -1,18 +1,26 @@
-"""Public pages, reached from links in messages: no login, no cookies needed."""
+"""Public pages, reached from links in messages: no login, no cookies needed, each in the
+reader's language (Flask-Babel; see ``app.i18n``)."""
 
 from __future__ import annotations
 
+import json
+
 from flask import Blueprint, Response, abort, render_template, request, url_for
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
 
 from app.errors import InvalidInput, NotFound
 from app.extensions import csrf
-from app.languages import normalize_tag
-from app.services import archive, reports, subscriptions
-from app.services.composing import footer_words
-from app.services.tokens import InvalidToken
+from app.i18n import PUBLIC_LANGUAGES, speak
+from app.languages import NAMES, normalize_tag
+from app.services import archive, preferences, reports, subscriptions
+from app.services.tokens import InvalidToken, tokens
 
 blueprint = Blueprint("public", __name__)
+
+
+def _invalid(exc: InvalidToken) -> ResponseReturnValue:
+    return render_template("public/invalid.html", message=str(exc)), 400
 
 
 @blueprint.route("/u/<token>", methods=["GET", "POST"])
@@ -27,14 +35,78 @@ def unsubscribe(token: str) -> ResponseReturnValue:
         else:
             target = subscriptions.resolve_unsubscribe(token)
     except InvalidToken as exc:
-        return render_template("public/invalid.html", message=str(exc)), 400
-    language = target.subscriber.language
+        return _invalid(exc)
+    language = speak(target.subscriber.language)
     return render_template(
         "public/unsubscribe.html",
         done=request.method == "POST",
         lists=target.lists,
         language=language,
-        label=footer_words(language)[1],
+        preferences_token=tokens().preferences(target.subscriber.uid),
+    )
+
+
+@blueprint.route("/p/<token>", methods=["GET", "POST"])
+@csrf.exempt  # the signed token is the proof, as for unsubscribing
+def preference_centre(token: str) -> ResponseReturnValue:
+    """A subscriber's own page: language, name, lists, leave everything, data, erasure."""
+    try:
+        subscriber = preferences.resolve(token)
+    except InvalidToken as exc:
+        return _invalid(exc)
+    speak(subscriber.language)
+    action = request.form.get("action", "") if request.method == "POST" else ""
+    error, field, done = "", "", ""
+    try:
+        if action == "save":
+            list_ids = [int(v) for v in request.form.getlist("lists") if v.isdigit()]
+            subscriber = preferences.update_preferences(
+                token,
+                name=request.form.get("name", ""),
+                language=request.form.get("language", ""),
+                list_ids=list_ids,
+            )
+            speak(subscriber.language)
+            done = "saved"
+        elif action == "leave":
+            preferences.leave_everything(token)
+            done = "left"
+        elif action == "erase":
+            if request.form.get("confirm") != "yes":
+                raise InvalidInput(_("Tick the box to confirm that you want this."), "confirm")
+            preferences.erase(token)
+            return render_template("public/erased.html"), 200
+        elif action:
+            abort(400)
+    except InvalidInput as exc:
+        error, field = str(exc), exc.field or ""
+    languages = sorted({*PUBLIC_LANGUAGES, subscriber.language})
+    return render_template(
+        "public/preferences.html",
+        subscriber=subscriber,
+        choices=preferences.choices(subscriber),
+        languages=[(tag, NAMES.get(tag, tag)) for tag in languages],
+        token=token,
+        error=error,
+        error_field=field,
+        done=done,
+    ), (422 if error else 200)
+
+
+@blueprint.get("/p/<token>/data.json")
+def preference_data(token: str) -> ResponseReturnValue:
+    """Download everything kept about the subscriber, as JSON."""
+    try:
+        data = preferences.export_data(token)
+    except InvalidToken as exc:
+        return _invalid(exc)
+    return Response(
+        json.dumps(data, indent=2, ensure_ascii=False),
+        mimetype="application/json",
+        headers={
+            "Content-Disposition": 'attachment; filename="my-data.json"',
+            "Cache-Control": "no-store",
+        },
     )
 
 
@@ -45,35 +117,25 @@ ARCHIVE_CSP = (
     "sandbox allow-popups allow-popups-to-escape-sandbox allow-top-navigation-by-user-activation"
 )
 
-# Until the public pages have Babel catalogues: the archive's few words.
-ARCHIVE_WORDS = {
-    "en": ("Archive", "Nothing has been published yet.", "Atom feed"),
-    "uk": ("Архів", "Ще нічого не опубліковано.", "Стрічка Atom"),
-    "es": ("Archivo", "Todavía no se ha publicado nada.", "Canal Atom"),
-    "fr": ("Archives", "Rien n'a encore été publié.", "Flux Atom"),
-    "de": ("Archiv", "Noch nichts veröffentlicht.", "Atom-Feed"),
-    "pl": ("Archiwum", "Jeszcze nic nie opublikowano.", "Kanał Atom"),
-}
-
 
 def _archive_language(language: str) -> str:
     try:
-        return normalize_tag(language)
+        tag = normalize_tag(language)
     except InvalidInput:
         abort(404)
+    speak(tag)
+    return tag
 
 
 @blueprint.get("/archive/<language>/")
 def archive_index(language: str) -> ResponseReturnValue:
     """The archived campaigns, as readers of ``language`` received them."""
     language = _archive_language(language)
-    words = ARCHIVE_WORDS.get(language.split("-")[0], ARCHIVE_WORDS["en"])
     return render_template(
         "public/archive.html",
         entries=archive.entries(language),
         language=language,
-        words=words,
-        languages=sorted(ARCHIVE_WORDS),
+        languages=PUBLIC_LANGUAGES,
     )
 
 
@@ -82,12 +144,10 @@ def archive_feed(language: str) -> ResponseReturnValue:
     """An Atom feed of the archive in one language."""
     language = _archive_language(language)
     entries = archive.entries(language)
-    words = ARCHIVE_WORDS.get(language.split("-")[0], ARCHIVE_WORDS["en"])
     body = render_template(
         "public/archive.atom.xml",
         entries=entries,
         language=language,
-        title=words[0],
         updated=max((e.published for e in entries), default=None),
         self_url=url_for("public.archive_feed", language=language, _external=True),
         index_url=url_for("public.archive_index", language=language, _external=True),
@@ -109,75 +169,6 @@ def archive_page(campaign_uid: str, language: str) -> ResponseReturnValue:
     return response
 
 
-# Until the public pages have Babel catalogues: the report-back form's words.
-REPORT_WORDS = {
-    "en": {
-        "heading": "Tell us about your action",
-        "title": "What was it called?",
-        "event_date": "Date",
-        "place": "Place",
-        "links": "Links to photos and videos, one per line",
-        "text": "What happened?",
-        "send": "Send",
-        "thanks": "Thank you! The organisers will read it.",
-        "another": "Report another action",
-    },
-    "uk": {
-        "heading": "Розкажіть про вашу акцію",
-        "title": "Як вона називалася?",
-        "event_date": "Дата",
-        "place": "Місце",
-        "links": "Посилання на фото й відео, по одному в рядку",
-        "text": "Що відбулося?",
-        "send": "Надіслати",
-        "thanks": "Дякуємо! Організатори прочитають.",
-        "another": "Розповісти ще про одну акцію",
-    },
-    "es": {
-        "heading": "Cuéntanos tu acción",
-        "title": "¿Cómo se llamó?",
-        "event_date": "Fecha",
-        "place": "Lugar",
-        "links": "Enlaces a fotos y vídeos, uno por línea",
-        "text": "¿Qué pasó?",
-        "send": "Enviar",
-        "thanks": "¡Gracias! La organización lo leerá.",
-        "another": "Contar otra acción",
-    },
-    "fr": {
-        "heading": "Racontez-nous votre action",
-        "title": "Son nom ?",
-        "event_date": "Date",
-        "place": "Lieu",
-        "links": "Liens vers photos et vidéos, un par ligne",
-        "text": "Que s'est-il passé ?",
-        "send": "Envoyer",
-        "thanks": "Merci ! Les organisateur·ices le liront.",
-        "another": "Raconter une autre action",
-    },
-    "de": {
-        "heading": "Erzählt uns von eurer Aktion",
-        "title": "Wie hieß sie?",
-        "event_date": "Datum",
-        "place": "Ort",
-        "links": "Links zu Fotos und Videos, einer pro Zeile",
-        "text": "Was ist passiert?",
-        "send": "Senden",
-        "thanks": "Danke! Das Orga-Team liest es.",
-        "another": "Noch eine Aktion melden",
-    },
-    "pl": {
-        "heading": "Opowiedzcie o waszej akcji",
-        "title": "Jak się nazywała?",
-        "event_date": "Data",
-        "place": "Miejsce",
-        "links": "Linki do zdjęć i filmów, po jednym w wierszu",
-        "text": "Co się wydarzyło?",
-        "send": "Wyślij",
-        "thanks": "Dziękujemy! Organizatorzy to przeczytają.",
-        "another": "Opowiedz o kolejnej akcji",
-    },
-}
 REPORT_FIELDS = ("title", "event_date", "place", "links", "text")
 
 
@@ -188,9 +179,8 @@ def report(token: str) -> ResponseReturnValue:
     try:
         subscriber, campaign = reports.resolve(token)
     except InvalidToken as exc:
-        return render_template("public/invalid.html", message=str(exc)), 400
-    language = subscriber.language
-    words = REPORT_WORDS.get(language.split("-")[0], REPORT_WORDS["en"])
+        return _invalid(exc)
+    language = speak(subscriber.language)
     values = {field: request.form.get(field, "") for field in REPORT_FIELDS}
     error, field, done = "", "", False
     if request.method == "POST":
@@ -204,7 +194,6 @@ def report(token: str) -> ResponseReturnValue:
         "public/report.html",
         campaign=campaign,
         language=language,
-        words=words,
         values=values,
         error=error,
         error_field=field,

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import date
 from urllib.parse import urlsplit
 
+from flask_babel import gettext as _
 from sqlalchemy import func, select
 
 from app.errors import InvalidInput, NotFound
@@ -34,21 +35,21 @@ def submit(token: str, *, title: str, event_date: str, place: str, links: str, t
     subscriber, campaign = resolve(token)
     title = clean_header_value(title)
     if not title:
-        raise InvalidInput("give your action a title", "title")
+        raise InvalidInput(_("Give your action a title."), "title")
     if len(title) > 200:
-        raise InvalidInput("the title is longer than 200 characters", "title")
+        raise InvalidInput(_("The title is longer than 200 characters."), "title")
     place = clean_header_value(place)
     if len(place) > 200:
-        raise InvalidInput("the place is longer than 200 characters", "place")
+        raise InvalidInput(_("The place is longer than 200 characters."), "place")
     if len(text) > MAX_TEXT:
-        raise InvalidInput(f"the text is longer than {MAX_TEXT} characters", "text")
+        raise InvalidInput(_("The text is longer than %(n)s characters.", n=MAX_TEXT), "text")
     sent_before = db.session.scalar(
         select(func.count())
         .select_from(Report)
         .where(Report.campaign_id == campaign.id, Report.subscriber_id == subscriber.id)
     )
     if sent_before >= MAX_REPORTS_PER_LINK:
-        raise InvalidInput("this link has sent as many reports as it can", "title")
+        raise InvalidInput(_("This link has sent as many reports as it can."), "title")
     report = Report(
         campaign_id=campaign.id,
         subscriber_id=subscriber.id,
@@ -72,17 +73,21 @@ def _date(value: str) -> date | None:
     try:
         return date.fromisoformat(value)
     except ValueError:
-        raise InvalidInput(f"{value!r} is not a date such as 2027-03-01", "event_date") from None
+        raise InvalidInput(
+            _("%(value)s is not a date such as 2027-03-01.", value=value), "event_date"
+        ) from None
 
 
 def _links(value: str) -> list[str]:
     links = [line.strip() for line in value.splitlines() if line.strip()]
     if len(links) > MAX_LINKS:
-        raise InvalidInput(f"at most {MAX_LINKS} links, one per line", "links")
+        raise InvalidInput(_("At most %(n)s links, one per line.", n=MAX_LINKS), "links")
     for link in links:
         parts = urlsplit(link)
         if parts.scheme not in ("http", "https") or not parts.netloc or len(link) > 500:
-            raise InvalidInput(f"{link[:80]!r} is not a web address (https://…)", "links")
+            raise InvalidInput(
+                _("%(link)s is not a web address (https://…).", link=link[:80]), "links"
+            )
     return links
 
 

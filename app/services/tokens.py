@@ -7,6 +7,7 @@ import hashlib
 import hmac
 
 from flask import current_app
+from flask_babel import gettext as _
 from itsdangerous import BadSignature, URLSafeSerializer
 
 from app.errors import InvalidInput
@@ -16,7 +17,7 @@ class InvalidToken(InvalidInput):
     """A token was tampered with, truncated or made for another purpose."""
 
     def __init__(self) -> None:
-        super().__init__("This link is not valid. It may have been cut or changed.", "token")
+        super().__init__(_("This link is not valid. It may have been cut or changed."), "token")
 
 
 class Tokens:

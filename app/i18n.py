@@ -1,0 +1,44 @@
+"""Which language a public page speaks: the subscriber's, else the browser's, else the list's.
+
+Public pages and their messages are translated with Flask-Babel (catalogues in
+``app/translations``; ``make translations`` extracts, updates and compiles them). The
+organisers' panel is in English.
+"""
+
+from __future__ import annotations
+
+from flask import g, has_request_context, request
+from flask_babel import refresh
+
+# Languages with a catalogue (English is the source language).
+PUBLIC_LANGUAGES = ("en", "uk", "es", "fr", "de", "pl")
+
+
+def supported(tag: str | None) -> str | None:
+    """Return the catalogue language for a tag (``pt-BR`` → None, ``uk-UA`` → ``uk``)."""
+    if not tag:
+        return None
+    primary = tag.replace("_", "-").split("-")[0].lower()
+    return primary if primary in PUBLIC_LANGUAGES else None
+
+
+def speak(*candidates: str | None) -> str:
+    """Make the current page speak the first supported of ``candidates``, else the browser's
+    best, else English; return the language chosen."""
+    chosen = next((s for s in map(supported, candidates) if s), None)
+    if chosen is None and has_request_context():
+        chosen = supported(request.accept_languages.best_match(PUBLIC_LANGUAGES))
+    g.page_language = chosen or "en"
+    refresh()  # Flask-Babel caches the locale per request
+    return g.page_language
+
+
+def select_locale() -> str:
+    """Flask-Babel's locale selector: what ``speak`` chose, English otherwise."""
+    if has_request_context():
+        chosen = g.get("page_language")
+        if chosen:
+            return str(chosen)
+        if request.blueprint == "public":
+            return speak()
+    return "en"

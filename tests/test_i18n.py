@@ -1,0 +1,79 @@
+"""Public pages speak the reader's language (Flask-Babel), and the catalogues are complete."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from babel.messages.frontend import CommandLineInterface
+from babel.messages.pofile import read_po
+from babel.support import Translations
+
+from app.i18n import PUBLIC_LANGUAGES
+from tests.support.factories import make_campaign, make_list, make_subscriber
+from tests.test_unsubscribe import unsubscribe_path
+
+TRANSLATIONS = Path(__file__).parent.parent / "app" / "translations"
+CATALOGUED = [language for language in PUBLIC_LANGUAGES if language != "en"]
+PLACEHOLDER = re.compile(r"%\(\w+\)s")
+
+
+def extracted(tmp_path: Path) -> set[str]:
+    """Extract the strings as `make translations` does, into a temporary catalogue."""
+    root = TRANSLATIONS.parent.parent
+    pot = tmp_path / "messages.pot"
+    arguments = ["-F", str(root / "babel.cfg"), "-k", "_", "-k", "gettext"]
+    CommandLineInterface().run(["pybabel", "-q", "extract", *arguments, "-o", str(pot), str(root)])
+    with pot.open("rb") as handle:
+        ids = {m.id for m in read_po(handle) if m.id}
+    assert "Unsubscribe" in ids and len(ids) > 30, "extraction found too little"
+    return ids
+
+
+@pytest.mark.parametrize("language", CATALOGUED)
+def test_each_catalogue_translates_every_string_and_keeps_its_placeholders(tmp_path, language):
+    with (TRANSLATIONS / language / "LC_MESSAGES" / "messages.po").open("rb") as handle:
+        catalogue = read_po(handle)
+    translated = {m.id: m.string for m in catalogue if m.id}
+    assert extracted(tmp_path) <= set(translated), "run `make translations` and translate"
+    compiled = Translations.load(str(TRANSLATIONS), [language])
+    for source, target in translated.items():
+        assert target, f"{language}: {source!r} has no translation"
+        assert sorted(PLACEHOLDER.findall(source)) == sorted(PLACEHOLDER.findall(target))
+        assert compiled.gettext(source) == target, "the .mo is stale: run `make translations`"
+
+
+def test_a_page_speaks_the_subscribers_language_whatever_the_browser_says(app):
+    partners = make_list()
+    olena = make_subscriber("olena@example.org", language="uk-UA", lists=[partners])
+    campaign = make_campaign({"en": "Hello"}, lists=[partners])
+    page = app.test_client().get(
+        unsubscribe_path(campaign, olena), headers={"Accept-Language": "de"}
+    )
+    html = page.get_data(as_text=True)
+    assert "Відписатися" in html and 'lang="uk' in html
+
+
+def test_without_a_catalogue_for_their_language_the_browser_decides_then_english(app):
+    partners = make_list()
+    maria = make_subscriber("maria@example.org", language="pt-BR", lists=[partners])
+    campaign = make_campaign({"en": "Hello"}, lists=[partners])
+    client = app.test_client()
+    spanish = client.get(
+        unsubscribe_path(campaign, maria), headers={"Accept-Language": "pt-BR, es;q=0.8"}
+    )
+    assert "Darse de baja" in spanish.get_data(as_text=True)
+    english = client.get(unsubscribe_path(campaign, maria), headers={"Accept-Language": "ka"})
+    assert ">Unsubscribe<" in english.get_data(as_text=True)
+
+
+def test_an_invalid_link_is_explained_in_the_browsers_language(app):
+    page = app.test_client().get("/u/forged", headers={"Accept-Language": "fr-FR,fr;q=0.9"})
+    assert page.status_code == 400
+    assert "Ce lien n'est pas valide" in page.get_data(as_text=True).replace("&#39;", "'")
+
+
+def test_the_panel_stays_in_english(app):
+    page = app.test_client().get("/login", headers={"Accept-Language": "uk"})
+    assert "Log in" in page.get_data(as_text=True) or "Email" in page.get_data(as_text=True)
