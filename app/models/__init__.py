@@ -2,7 +2,11 @@
 
 from app.models.accounts import User, UserRole
 from app.models.audience import (
+    BlockedDomain,
     Group,
+    ImportJob,
+    ImportMode,
+    ImportStatus,
     ListVisibility,
     MailingList,
     OptIn,
@@ -30,6 +34,10 @@ from app.models.outbox import OutboxKind, OutboxMessage, OutboxStatus
 from app.models.reports import Report, ReportStatus
 
 __all__ = [
+    "BlockedDomain",
+    "ImportJob",
+    "ImportMode",
+    "ImportStatus",
     "OPEN_DELIVERY_STATES",
     "BodyFormat",
     "Campaign",
