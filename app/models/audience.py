@@ -157,9 +157,7 @@ class ImportJob(db.Model):
     __tablename__ = "import_jobs"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    list_id: Mapped[int | None] = mapped_column(
-        ForeignKey("mailing_lists.id", ondelete="SET NULL")
-    )
+    list_id: Mapped[int | None] = mapped_column(ForeignKey("mailing_lists.id", ondelete="SET NULL"))
     filename: Mapped[str] = mapped_column(String(255), default="")
     encoding: Mapped[str] = mapped_column(String(32), default="")
     delimiter: Mapped[str] = mapped_column(String(4), default="")

@@ -1,9 +1,12 @@
-"""Leaving lists: the one-click unsubscribe that every message links to."""
+"""Joining and leaving lists: double opt-in confirmation, and the one-click unsubscribe that
+every message links to."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
+from flask import current_app
 from sqlalchemy import select, update
 
 from app.extensions import db
@@ -16,7 +19,7 @@ from app.models import (
     SubscriptionStatus,
 )
 from app.models.base import utcnow
-from app.services import outbox
+from app.services import outbox, suppressions
 from app.services.tokens import InvalidToken, tokens
 
 
@@ -64,3 +67,58 @@ def unsubscribe(token: str, goodbye: bool = False) -> UnsubscribeTarget:
         )
     db.session.commit()
     return target
+
+
+CONFIRM_MAX_AGE = 7 * 24 * 3600  # a confirmation link works for a week
+CONFIRM_EVERY = timedelta(days=1)  # at most one confirmation mail a day per address
+
+
+def request_confirmation(subscriber: Subscriber, lists: list[MailingList]) -> bool:
+    """Queue a double opt-in mail in the subscriber's language, unless one went out in the
+    last day (or the address is suppressed). The caller commits. Returns whether one was
+    queued."""
+    now = utcnow()
+    if subscriber.confirmation_sent_at is not None and (
+        now - subscriber.confirmation_sent_at < CONFIRM_EVERY
+    ):
+        return False
+    if suppressions.is_blocked(subscriber.email) or not lists:
+        return False
+    token = tokens().confirm(subscriber.uid, [m.id for m in lists])
+    base = str(current_app.config["BASE_URL"]).rstrip("/")
+    outbox.queue_system_email(
+        OutboxKind.CONFIRM,
+        subscriber.email,
+        subscriber.language,
+        {
+            "name": subscriber.name or "",
+            "lists": ", ".join(m.name for m in lists),
+            "confirm_url": f"{base}/c/{token}",
+        },
+    )
+    subscriber.confirmation_sent_at = now
+    return True
+
+
+def confirm(token: str) -> tuple[Subscriber, list[MailingList]]:
+    """Confirm the subscriptions a double opt-in link names. Idempotent; a link for lists the
+    person has since left does not bring them back."""
+    subscriber_uid, list_ids = tokens().read_confirm(token, CONFIRM_MAX_AGE)
+    subscriber = db.session.scalar(select(Subscriber).where(Subscriber.uid == subscriber_uid))
+    if subscriber is None:
+        raise InvalidToken()
+    now = utcnow()
+    db.session.execute(
+        update(Subscription)
+        .where(
+            Subscription.subscriber_id == subscriber.id,
+            Subscription.list_id.in_(list_ids),
+            Subscription.status == SubscriptionStatus.UNCONFIRMED,
+        )
+        .values(status=SubscriptionStatus.CONFIRMED, confirmed_at=now)
+    )
+    if subscriber.confirmed_at is None:
+        subscriber.confirmed_at = now
+    db.session.commit()
+    lists = list(db.session.scalars(select(MailingList).where(MailingList.id.in_(list_ids))))
+    return subscriber, lists

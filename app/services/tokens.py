@@ -8,7 +8,7 @@ import hmac
 
 from flask import current_app
 from flask_babel import gettext as _
-from itsdangerous import BadSignature, URLSafeSerializer
+from itsdangerous import BadSignature, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer
 
 from app.errors import InvalidInput
 
@@ -20,12 +20,20 @@ class InvalidToken(InvalidInput):
         super().__init__(_("This link is not valid. It may have been cut or changed."), "token")
 
 
+class ExpiredToken(InvalidInput):
+    """A genuine link that is too old to use."""
+
+    def __init__(self) -> None:
+        super().__init__(_("This link has expired. Subscribe again to get a new one."), "token")
+
+
 class Tokens:
     """Token maker bound to one secret key; cheap to build, safe to share."""
 
     def __init__(self, secret: str) -> None:
         self._secret = secret.encode()
         self._unsubscribe = URLSafeSerializer(secret, salt="tocsin-unsubscribe")
+        self._confirm = URLSafeTimedSerializer(secret, salt="tocsin-confirm")
 
     def unsubscribe(self, subscriber_uid: str, campaign_uid: str) -> str:
         """Return the token of a one-click unsubscribe link for one recipient of a campaign."""
@@ -38,6 +46,20 @@ class Tokens:
         except (BadSignature, ValueError, TypeError):
             raise InvalidToken() from None
         return str(subscriber_uid), str(campaign_uid)
+
+    def confirm(self, subscriber_uid: str, list_ids: list[int]) -> str:
+        """Return the token of a double opt-in link: who confirms which lists (it expires)."""
+        return self._confirm.dumps([subscriber_uid, sorted(list_ids)])
+
+    def read_confirm(self, token: str, max_age: int) -> tuple[str, list[int]]:
+        """Return ``(subscriber_uid, list_ids)``; raise ``ExpiredToken`` or ``InvalidToken``."""
+        try:
+            subscriber_uid, list_ids = self._confirm.loads(token, max_age=max_age)
+        except SignatureExpired:
+            raise ExpiredToken() from None
+        except (BadSignature, ValueError, TypeError):
+            raise InvalidToken() from None
+        return str(subscriber_uid), [int(i) for i in list_ids]
 
     def _signed(self, purpose: str, value: str) -> str:
         """Return ``value.signature``: one HMAC, cheap enough for every message."""
