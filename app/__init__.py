@@ -12,7 +12,7 @@ from flask import Flask
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Build the Flask app: configuration, extensions, blueprints and CLI."""
     from app import config, database, i18n  # noqa: F401  (database: the SQLite pragmas)
-    from app.extensions import babel, csrf, db, login_manager, migrate
+    from app.extensions import babel, csrf, db, limiter, login_manager, migrate
 
     data_dir = os.environ.get("TOCSIN_DATA_DIR")
     app = Flask(__name__, instance_path=str(Path(data_dir).resolve()) if data_dir else None)
@@ -20,6 +20,12 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.config.update(config.from_environment(os.environ))
     app.config.update(test_config or {})
     config.check(app.config)
+    app.config["RATELIMIT_STORAGE_URI"] = config.rate_limit_storage(app.config)
+    if app.config["PROXIES"]:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        proxies = int(app.config["PROXIES"])
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)  # type: ignore[method-assign]
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 
     db.init_app(app)
@@ -29,6 +35,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     login_manager.init_app(app)
     csrf.init_app(app)
     babel.init_app(app, locale_selector=i18n.select_locale)
+    limiter.init_app(app)
 
     from app import cli, panel, public
 

@@ -29,6 +29,10 @@ _ENV_KEYS = {
     "TOCSIN_REDISPATCH_SECONDS": "REDISPATCH_SECONDS",
     "TOCSIN_RETRY_WINDOW_SECONDS": "RETRY_WINDOW_SECONDS",
     "TOCSIN_RETRY_BASE_SECONDS": "RETRY_BASE_SECONDS",
+    "TOCSIN_RATELIMIT_STORAGE_URL": "RATELIMIT_STORAGE_URI",
+    "TOCSIN_SUBSCRIBE_IP_LIMIT": "SUBSCRIBE_IP_LIMIT",
+    "TOCSIN_SUBSCRIBE_ADDRESS_LIMIT": "SUBSCRIBE_ADDRESS_LIMIT",
+    "TOCSIN_PROXIES": "PROXIES",
 }
 
 _NUMBERS = {
@@ -38,6 +42,7 @@ _NUMBERS = {
     "REDISPATCH_SECONDS": int,
     "RETRY_WINDOW_SECONDS": int,
     "RETRY_BASE_SECONDS": float,
+    "PROXIES": int,
 }
 
 
@@ -60,6 +65,13 @@ def defaults(instance_path: str) -> dict[str, object]:
         "RETRY_WINDOW_SECONDS": 3 * 24 * 3600,
         "RETRY_BASE_SECONDS": 60.0,
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        # Public sign-up forms: attempts per client address and per submitted address.
+        "SUBSCRIBE_IP_LIMIT": "20 per hour",
+        "SUBSCRIBE_ADDRESS_LIMIT": "5 per hour",
+        # A person needs a moment to type an address; a form sent faster is a bot's.
+        "SUBSCRIBE_MIN_SECONDS": 2.0,
+        # Reverse proxies in front of the web process whose X-Forwarded-For is trusted.
+        "PROXIES": 0,
         "WTF_CSRF_TIME_LIMIT": None,
     }
 
@@ -80,6 +92,16 @@ def from_environment(environ: os._Environ[str] | dict[str, str]) -> dict[str, ob
         except ValueError:
             raise ConfigError(f"{env_name} must be a number, not {raw!r}") from None
     return settings
+
+
+def rate_limit_storage(config: dict[str, object]) -> str:
+    """Where rate-limit counters live: as set, else Redis when the broker is Redis (shared by
+    every web process), else this process's memory (the embedded single web process)."""
+    chosen = config.get("RATELIMIT_STORAGE_URI")
+    if chosen:
+        return str(chosen)
+    broker = str(config.get("BROKER_URL", ""))
+    return broker if broker.startswith(("redis://", "rediss://")) else "memory://"
 
 
 def check(config: dict[str, object]) -> None:

@@ -22,15 +22,21 @@ def supported(tag: str | None) -> str | None:
     return primary if primary in PUBLIC_LANGUAGES else None
 
 
-def speak(*candidates: str | None) -> str:
+def speak(*candidates: str | None, default: str | None = None) -> str:
     """Make the current page speak the first supported of ``candidates``, else the browser's
-    best, else English; return the language chosen."""
+    best, else ``default`` (a list's language), else English; return the language chosen."""
     chosen = next((s for s in map(supported, candidates) if s), None)
     if chosen is None and has_request_context():
         chosen = supported(request.accept_languages.best_match(PUBLIC_LANGUAGES))
-    g.page_language = chosen or "en"
+    g.page_language = chosen or supported(default) or "en"
     refresh()  # Flask-Babel caches the locale per request
     return g.page_language
+
+
+def forget_language() -> None:
+    """Drop this request's choice so the next ``speak`` (or the selector) decides afresh."""
+    g.pop("page_language", None)
+    refresh()
 
 
 def select_locale() -> str:

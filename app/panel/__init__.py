@@ -101,4 +101,5 @@ from app.panel import (  # noqa: E402,F401  (registers the routes)
     catcher,
     layouts,
     reports,
+    signup,
 )

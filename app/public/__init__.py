@@ -5,18 +5,26 @@ from __future__ import annotations
 
 import json
 
-from flask import Blueprint, Response, abort, render_template, request, url_for
+from flask import Blueprint, Response, abort, current_app, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 
 from app.errors import InvalidInput, NotFound
-from app.extensions import csrf
-from app.i18n import PUBLIC_LANGUAGES, speak
+from app.extensions import csrf, limiter
+from app.i18n import PUBLIC_LANGUAGES, forget_language, speak
 from app.languages import NAMES, normalize_tag
+from app.models import MailingList
 from app.services import archive, preferences, reports, subscriptions
 from app.services.tokens import InvalidToken, tokens
 
 blueprint = Blueprint("public", __name__)
+
+
+@blueprint.before_request
+def _fresh_language() -> None:
+    """Each request picks its own language (an app context, and its ``g``, may outlive one
+    request, as in tests)."""
+    forget_language()
 
 
 def _invalid(exc: InvalidToken) -> ResponseReturnValue:
@@ -199,3 +207,85 @@ def report(token: str) -> ResponseReturnValue:
         error_field=field,
         done=done,
     ), (422 if error else 200)
+
+
+def _submitted_address() -> str:
+    """Rate-limit key: the address typed in the form, as typed (known or not alike)."""
+    return "address:" + request.form.get("email", "").strip().lower()
+
+
+@blueprint.errorhandler(429)
+def _too_many(_error: Exception) -> ResponseReturnValue:
+    speak(request.form.get("language") or None)
+    return render_template("public/too_many.html"), 429
+
+
+@blueprint.route("/s/<slug>", methods=["GET", "POST"])
+@csrf.exempt  # the form may be embedded on a partner's site; double opt-in is the proof
+@limiter.limit(lambda: str(current_app.config["SUBSCRIBE_IP_LIMIT"]), methods=["POST"])
+@limiter.limit(
+    lambda: str(current_app.config["SUBSCRIBE_ADDRESS_LIMIT"]),
+    methods=["POST"],
+    key_func=_submitted_address,
+)
+def subscribe(slug: str) -> ResponseReturnValue:
+    """A public list's sign-up form. Whatever the address (new, waiting, subscribed,
+    suppressed), the answer is the same page, status and headers."""
+    try:
+        mailing_list = subscriptions.public_list(slug)
+    except NotFound:
+        abort(404)
+    form = {key: request.form.get(key, "") for key in ("email", "name", "language")}
+    current = speak(form["language"] or None, default=mailing_list.default_language)
+    page = {
+        "current": current,
+        "mailing_list": mailing_list,
+        "values": form,
+        "languages": [(tag, NAMES.get(tag, tag)) for tag in PUBLIC_LANGUAGES],
+        "started": tokens().form_started(),
+    }
+    if request.method == "GET":
+        return render_template("public/subscribe.html", **page)
+    age = tokens().form_age(request.form.get("started", ""))
+    if request.form.get("website"):  # the honeypot: people never see this field
+        return _signed_up(mailing_list)
+    if age is None:  # an embedded form, or a stale page: one more click on our own form
+        return render_template("public/subscribe.html", one_more_step=True, **page)
+    if age < float(current_app.config["SUBSCRIBE_MIN_SECONDS"]):
+        return _signed_up(mailing_list)
+    try:
+        subscriptions.sign_up(mailing_list, form["email"], form["name"], form["language"])
+    except InvalidInput:
+        error = _("Please give a valid email address.")
+        return render_template("public/subscribe.html", error=error, **page), 422
+    return _signed_up(mailing_list)
+
+
+def _signed_up(mailing_list: MailingList) -> ResponseReturnValue:
+    return render_template("public/signed_up.html", mailing_list=mailing_list)
+
+
+@blueprint.route("/c/<token>", methods=["GET", "POST"])
+@csrf.exempt  # the signed token is the proof
+def confirm(token: str) -> ResponseReturnValue:
+    """GET shows a button (link scanners only look); POST confirms. Idempotent."""
+    if request.method == "GET":
+        try:
+            subscriber_uid, _lists = tokens().read_confirm(token, subscriptions.CONFIRM_MAX_AGE)
+        except InvalidInput as exc:
+            speak()
+            return render_template("public/invalid.html", message=str(exc)), 400
+        speak(subscriptions.language_of(subscriber_uid))
+        return render_template("public/confirm.html", done=False)
+    try:
+        subscriber, lists = subscriptions.confirm(token)
+    except InvalidInput as exc:
+        speak()
+        return render_template("public/invalid.html", message=str(exc)), 400
+    speak(subscriber.language)
+    return render_template(
+        "public/confirm.html",
+        done=True,
+        lists=lists,
+        preferences_token=tokens().preferences(subscriber.uid),
+    )

@@ -3,23 +3,30 @@ every message links to."""
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 from datetime import timedelta
 
 from flask import current_app
 from sqlalchemy import select, update
 
+from app.errors import InvalidInput, NotFound
 from app.extensions import db
+from app.languages import normalize_tag
 from app.models import (
     Campaign,
+    ListVisibility,
     MailingList,
+    OptIn,
     OutboxKind,
     Subscriber,
+    SubscriberStatus,
     Subscription,
     SubscriptionStatus,
 )
 from app.models.base import utcnow
 from app.services import outbox, suppressions
+from app.services.subscribers import clean_name, normalize_email
 from app.services.tokens import InvalidToken, tokens
 
 
@@ -100,6 +107,11 @@ def request_confirmation(subscriber: Subscriber, lists: list[MailingList]) -> bo
     return True
 
 
+def language_of(subscriber_uid: str) -> str | None:
+    """The language of the subscriber with this uid (for pages before anything changes)."""
+    return db.session.scalar(select(Subscriber.language).where(Subscriber.uid == subscriber_uid))
+
+
 def confirm(token: str) -> tuple[Subscriber, list[MailingList]]:
     """Confirm the subscriptions a double opt-in link names. Idempotent; a link for lists the
     person has since left does not bring them back."""
@@ -122,3 +134,83 @@ def confirm(token: str) -> tuple[Subscriber, list[MailingList]]:
     db.session.commit()
     lists = list(db.session.scalars(select(MailingList).where(MailingList.id.in_(list_ids))))
     return subscriber, lists
+
+
+class SignUp(enum.StrEnum):
+    """What a public sign-up did. For logs and tests only: the page never tells."""
+
+    NEW = "new"  # a new subscriber, confirmation mail queued (or confirmed: single opt-in)
+    PENDING = "pending"  # already waiting for confirmation; mail re-sent at most once a day
+    ALREADY = "already"  # already confirmed on the list: nothing to do
+    REJOINED = "rejoined"  # had left the list; back to unconfirmed, mail queued
+    BLOCKED = "blocked"  # suppressed or at a blocked domain: nothing happens
+    IGNORED = "ignored"  # a bot (honeypot, too fast): nothing happens
+
+
+def public_list(slug: str) -> MailingList:
+    """Return a public list by slug; private lists do not exist for strangers."""
+    found = db.session.scalar(
+        select(MailingList).where(
+            MailingList.slug == slug, MailingList.visibility == ListVisibility.PUBLIC
+        )
+    )
+    if found is None:
+        raise NotFound("no such list")
+    return found
+
+
+def sign_up(mailing_list: MailingList, email: str, name: str, language: str) -> SignUp:
+    """Subscribe an address through a public form: double opt-in unless the list says single.
+
+    The address is only ever confirmed by its owner; an existing subscriber's name and
+    language are not changed by a stranger's form. Raises ``InvalidInput`` for an address
+    that is not one.
+    """
+    address = normalize_email(email)
+    if suppressions.is_blocked(address):
+        return SignUp.BLOCKED
+    try:
+        language = normalize_tag(language) if language.strip() else mailing_list.default_language
+    except InvalidInput:
+        language = mailing_list.default_language
+    now = utcnow()
+    single = mailing_list.optin == OptIn.SINGLE
+    subscriber = db.session.scalar(select(Subscriber).where(Subscriber.email == address))
+    if subscriber is None:
+        subscriber = Subscriber(
+            email=address,
+            email_hash=tokens().email_hash(address),
+            name=clean_name(name),
+            language=language,
+            consent_source=f"sign-up form: {mailing_list.slug}",
+            consent_at=now,
+            confirmed_at=now if single else None,
+        )
+        db.session.add(subscriber)
+        db.session.flush()
+    elif subscriber.status != SubscriberStatus.ACTIVE:
+        return SignUp.BLOCKED
+    subscription = db.session.scalar(
+        select(Subscription).where(
+            Subscription.subscriber_id == subscriber.id,
+            Subscription.list_id == mailing_list.id,
+        )
+    )
+    if subscription is not None and subscription.status == SubscriptionStatus.CONFIRMED:
+        return SignUp.ALREADY
+    outcome = SignUp.NEW
+    if subscription is None:
+        subscription = Subscription(subscriber_id=subscriber.id, list_id=mailing_list.id)
+        db.session.add(subscription)
+    elif subscription.status == SubscriptionStatus.UNSUBSCRIBED:
+        outcome = SignUp.REJOINED
+    else:
+        outcome = SignUp.PENDING
+    if single:
+        subscription.status, subscription.confirmed_at = SubscriptionStatus.CONFIRMED, now
+        subscription.unsubscribed_at = None
+    else:
+        subscription.status, subscription.unsubscribed_at = SubscriptionStatus.UNCONFIRMED, None
+        request_confirmation(subscriber, [mailing_list])
+    db.session.commit()
+    return outcome

@@ -11,6 +11,7 @@ from flask_babel import gettext as _
 from itsdangerous import BadSignature, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer
 
 from app.errors import InvalidInput
+from app.models.base import utcnow
 
 
 class InvalidToken(InvalidInput):
@@ -34,6 +35,7 @@ class Tokens:
         self._secret = secret.encode()
         self._unsubscribe = URLSafeSerializer(secret, salt="tocsin-unsubscribe")
         self._confirm = URLSafeTimedSerializer(secret, salt="tocsin-confirm")
+        self._form = URLSafeTimedSerializer(secret, salt="tocsin-form")
 
     def unsubscribe(self, subscriber_uid: str, campaign_uid: str) -> str:
         """Return the token of a one-click unsubscribe link for one recipient of a campaign."""
@@ -60,6 +62,18 @@ class Tokens:
         except (BadSignature, ValueError, TypeError):
             raise InvalidToken() from None
         return str(subscriber_uid), [int(i) for i in list_ids]
+
+    def form_started(self) -> str:
+        """Return a token that records when a public form was shown (to spot instant bots)."""
+        return self._form.dumps("form")
+
+    def form_age(self, token: str) -> float | None:
+        """Seconds since the form with this token was shown; ``None`` if forged or a day old."""
+        try:
+            _value, shown = self._form.loads(token, max_age=86400, return_timestamp=True)
+        except (BadSignature, ValueError, TypeError):
+            return None
+        return (utcnow() - shown).total_seconds()
 
     def _signed(self, purpose: str, value: str) -> str:
         """Return ``value.signature``: one HMAC, cheap enough for every message."""

@@ -1,0 +1,230 @@
+"""Public sign-up: double opt-in in the reader's language through the worker, the same answer
+whatever the address, and abuse defences (honeypot, fill time, rate limits, one mail a day)."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+from sqlalchemy import select
+
+from app.extensions import db, limiter
+from app.models import OutboxMessage, Subscriber, Subscription, SubscriptionStatus
+from app.services import lists, subscriptions, suppressions
+from app.services.tokens import tokens
+from tests.support.factories import make_subscriber
+
+
+@pytest.fixture()
+def signup(app):
+    """A public double opt-in list, and settings that let tests sign up without waiting."""
+    limiter.reset()
+    saved = {k: app.config[k] for k in ("SUBSCRIBE_MIN_SECONDS", "SUBSCRIBE_IP_LIMIT")}
+    app.config.update(SUBSCRIBE_MIN_SECONDS=0.0, SUBSCRIBE_IP_LIMIT="1000 per hour")
+    yield lists.create_list(
+        "actions", "Action alerts", visibility="public", description="Calls to act."
+    )
+    app.config.update(saved)
+    limiter.reset()
+
+
+def form_token(client, slug="actions") -> str:
+    page = client.get(f"/s/{slug}").get_data(as_text=True)
+    return re.search(r'name="started" value="([^"]+)"', page).group(1)
+
+
+def post(client, email, *, language="", name="", slug="actions", ip="198.51.100.7", **extra):
+    data = {"email": email, "name": name, "language": language, "started": form_token(client)}
+    return client.post(f"/s/{slug}", data={**data, **extra}, environ_base={"REMOTE_ADDR": ip})
+
+
+def subscription_of(email: str):
+    db.session.expire_all()
+    return db.session.scalar(select(Subscription).join(Subscriber).where(Subscriber.email == email))
+
+
+def wait_for_mail(smtp, count: int, timeout: float = 30):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and len(smtp.messages) < count:
+        time.sleep(0.1)
+    return smtp.messages
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("language", "subject", "button", "confirmed"),
+    [
+        (
+            "uk",
+            "Підтвердіть підписку: Action alerts",
+            "Так, підписати мене",
+            "Підписку підтверджено",
+        ),
+        (
+            "es",
+            "Confirma tu suscripción: Action alerts",
+            "Sí, suscribirme",
+            "Suscripción confirmada",
+        ),
+    ],
+)
+def test_double_opt_in_end_to_end_in_the_readers_language(
+    app, signup, run_worker, smtp, language, subject, button, confirmed
+):
+    client = app.test_client()
+    answer = post(client, "reader@example.org", language=language, name="Reader")
+    assert answer.status_code == 200
+    assert subscription_of("reader@example.org").status == SubscriptionStatus.UNCONFIRMED
+
+    message = wait_for_mail(smtp, 1)[0]
+    assert message["Subject"] == subject and message["Content-Language"] == language
+    text = message.get_body(("plain",)).get_content()
+    link = re.search(r"https://news\.example\.org(/c/\S+?)\)?\s", text).group(1)
+
+    shown = client.get(link)
+    assert button in shown.get_data(as_text=True)  # a GET (a link scanner) confirms nothing
+    assert subscription_of("reader@example.org").status == SubscriptionStatus.UNCONFIRMED
+    done = client.post(link)
+    assert confirmed in done.get_data(as_text=True)
+    assert subscription_of("reader@example.org").status == SubscriptionStatus.CONFIRMED
+    assert client.post(link).status_code == 200  # idempotent
+    assert subscription_of("reader@example.org").status == SubscriptionStatus.CONFIRMED
+
+
+def comparable(response) -> tuple:
+    headers = tuple(sorted((k, v) for k, v in response.headers.items() if k != "Date"))
+    return response.status_code, headers, response.get_data()
+
+
+def test_the_answer_is_the_same_whatever_the_address(app, signup):
+    make_subscriber("member@example.org", lists=[signup])
+    suppressions.block_domain("blocked.example", "spam trap")
+    client = app.test_client()
+    post(client, "waiting@example.org")
+    suppressed = make_subscriber("gone@example.org", lists=[])
+    from app.models import SuppressionReason
+    from app.services.suppressions import suppress_hash
+
+    suppress_hash(db.session.connection(), suppressed.email_hash, SuppressionReason.MANUAL)
+    db.session.commit()
+    answers = {
+        email: comparable(post(client, email))
+        for email in (
+            "new@example.org",
+            "waiting@example.org",
+            "member@example.org",
+            "gone@example.org",
+            "someone@blocked.example",
+        )
+    }
+    assert len(set(answers.values())) == 1, answers.keys()
+    assert subscription_of("member@example.org").status == SubscriptionStatus.CONFIRMED
+    assert subscription_of("gone@example.org") is None
+    assert db.session.scalar(select(Subscriber).where(Subscriber.email.like("%blocked%"))) is None
+
+
+def test_a_strangers_form_changes_nobodys_name_or_language(app, signup):
+    make_subscriber("member@example.org", lists=[], name="Olena", language="uk")
+    post(app.test_client(), "member@example.org", name="Mallory", language="en")
+    member = db.session.scalar(select(Subscriber).where(Subscriber.email == "member@example.org"))
+    assert (member.name, member.language) == ("Olena", "uk")
+
+
+def test_at_most_one_confirmation_mail_a_day_per_address(app, signup):
+    client = app.test_client()
+    for _ in range(3):
+        post(client, "reader@example.org")
+    mails = db.session.scalars(select(OutboxMessage)).all()
+    assert [(m.kind.value, m.to_address) for m in mails] == [("confirm", "reader@example.org")]
+
+
+def test_the_honeypot_and_instant_forms_change_nothing_but_answer_alike(app, signup):
+    client = app.test_client()
+    person = post(client, "person@example.org")
+    bot = post(client, "bot@example.org", website="http://spam.example")
+    app.config["SUBSCRIBE_MIN_SECONDS"] = 5.0
+    fast = post(client, "fast@example.org")
+    assert comparable(bot) == comparable(person) == comparable(fast)
+    assert subscription_of("bot@example.org") is None
+    assert subscription_of("fast@example.org") is None
+    assert subscription_of("person@example.org") is not None
+
+
+def test_rate_limits_stop_a_burst_per_client_and_per_address(app, signup):
+    app.config["SUBSCRIBE_IP_LIMIT"] = "5 per hour"
+    client = app.test_client()
+    codes = [post(client, f"n{i}@example.org").status_code for i in range(7)]
+    assert codes == [200] * 5 + [429] * 2
+    refused = post(client, "n9@example.org", language="uk")
+    assert "Забагато спроб" in refused.get_data(as_text=True)
+    assert subscription_of("n5@example.org") is None
+
+    app.config["SUBSCRIBE_IP_LIMIT"] = "1000 per hour"
+    app.config["SUBSCRIBE_ADDRESS_LIMIT"] = "2 per hour"
+    try:
+        many = [
+            post(client, "target@example.org", ip=f"203.0.113.{i}").status_code for i in range(4)
+        ]
+    finally:
+        app.config["SUBSCRIBE_ADDRESS_LIMIT"] = "5 per hour"
+    assert many == [200, 200, 429, 429]
+
+
+def test_an_embedded_form_gets_one_more_step_on_our_page(app, signup):
+    client = app.test_client()
+    response = client.post(
+        "/s/actions", data={"email": "reader@example.org", "name": "Ana", "language": "fr"}
+    )
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200 and "Encore une étape" in page
+    assert 'value="reader@example.org"' in page and 'name="started" value="' in page
+    assert subscription_of("reader@example.org") is None
+
+
+def test_a_bad_address_is_explained_and_nothing_is_created(app, signup):
+    response = post(app.test_client(), "not an address", language="de")
+    assert response.status_code == 422
+    assert "gültige E-Mail-Adresse" in response.get_data(as_text=True)
+    assert db.session.scalars(select(Subscriber)).all() == []
+
+
+def test_private_lists_have_no_form_and_single_opt_in_lists_need_no_mail(app, signup):
+    lists.create_list("internal", "Internal")
+    client = app.test_client()
+    assert client.get("/s/internal").status_code == 404
+    assert client.get("/s/nothing").status_code == 404
+    lists.create_list("open", "Open list", visibility="public", optin="single")
+    response = post(client, "reader@example.org", slug="open")
+    assert "you are subscribed" in response.get_data(as_text=True)
+    assert subscription_of("reader@example.org").status == SubscriptionStatus.CONFIRMED
+    assert db.session.scalars(select(OutboxMessage)).all() == []
+
+
+def test_confirmation_links_expire_and_forged_ones_do_nothing(app, signup, monkeypatch):
+    post(app.test_client(), "reader@example.org")
+    reader = db.session.scalar(select(Subscriber).where(Subscriber.email == "reader@example.org"))
+    token = tokens().confirm(reader.uid, [signup.id])
+    monkeypatch.setattr(subscriptions, "CONFIRM_MAX_AGE", -1)
+    expired = app.test_client().post(f"/c/{token}", headers={"Accept-Language": "pl"})
+    assert expired.status_code == 400 and "Ten link wygasł" in expired.get_data(as_text=True)
+    assert app.test_client().post(f"/c/{token[:-4]}xxxx").status_code == 400
+    assert subscription_of("reader@example.org").status == SubscriptionStatus.UNCONFIRMED
+
+
+def test_the_panel_shows_the_form_address_and_a_snippet_that_works(app, signup):
+    from app.services import accounts
+    from tests.test_panel_composing import Client
+
+    accounts.create_user("organiser@example.org", "correct horse battery", "owner")
+    page = Client(app).get(f"/lists/{signup.id}/sign-up").get_data(as_text=True)
+    assert "https://news.example.org/s/actions" in page
+    snippet = re.search(r'id="snippet"[^>]*>(.*?)</textarea>', page, re.S).group(1)
+    assert (
+        "&lt;form method=&#34;post&#34; action=&#34;https://news.example.org/s/actions" in snippet
+    )
+    # The snippet's fields are the ones the form reads: it lands on the one-more-step page.
+    response = app.test_client().post(
+        "/s/actions", data={"email": "a@example.org", "name": "A", "language": "en", "website": ""}
+    )
+    assert "One more step" in response.get_data(as_text=True)
