@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from importlib.resources import files
 from typing import Any
@@ -149,7 +149,7 @@ def template_context(
 
 def sample_context(language: str) -> dict[str, Any]:
     """Return the values a template sees for a made-up recipient (checks and previews)."""
-    recipient = Recipient(**{**SAMPLE_RECIPIENT.__dict__, "language": language})
+    recipient = replace(SAMPLE_RECIPIENT, language=language)
     return template_context(recipient, language, SAMPLE_LINKS, "a list", "A campaign")
 
 

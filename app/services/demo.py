@@ -141,6 +141,7 @@ def load(count: int = 200) -> str:
         lists=[partners],
         default_language="en",
         fallbacks=FALLBACKS,
+        archive=True,
     )
     for language in ("en", "uk", "es", "fr", "de"):
         subject, preheader, body = _read_call(language)

@@ -7,7 +7,7 @@ temporary failure is tried again a few times, then the row says why it failed.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -145,8 +145,7 @@ def prepare(row_ids: list[int], config: dict[str, Any]) -> list[Prepared]:
         try:
             if key not in factories:
                 factories[key] = MessageFactory(campaign, config, {row.language}, test=True)
-            recipient = sample_recipient(row.language, None)
-            recipient = type(recipient)(**{**recipient.__dict__, "email": row.to_address})
+            recipient = replace(sample_recipient(row.language), email=row.to_address)
             message = factories[key].build(recipient, utcnow())
         except Exception as exc:  # noqa: BLE001 - any build problem is recorded on the row
             prepared.append(Prepared(row.id, None, f"cannot build the message: {exc}"))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from email import policy
 from email.parser import BytesParser
 
@@ -33,8 +33,8 @@ def sample_recipient(language: str, email: str | None = None) -> Recipient:
         found = db.session.scalars(select(Subscriber).where(Subscriber.email == address)).first()
         if found is None:
             raise NotFound(f"no subscriber has the address {address}")
-        return Recipient(**{**recipient_of(found).__dict__, "language": language})
-    return Recipient(**{**SAMPLE_RECIPIENT.__dict__, "language": language})
+        return replace(recipient_of(found), language=language)
+    return replace(SAMPLE_RECIPIENT, language=language)
 
 
 def preview(campaign: Campaign, language: str, email: str | None = None) -> Preview:
