@@ -95,6 +95,8 @@ def up(host: str, port: int, smtp_port: int, workers: int) -> None:
         f"  Log in as:     {email}\n"
         f"  Password:      {password}\n"
         f"  Mail catcher:  smtp://127.0.0.1:{smtp_port} (shown in the panel: Mail catcher)\n"
+        f"  Sign-up form:  {base_url}/s/supporters (a public list of the demo)\n"
+        f"  Archive:       {base_url}/archive/en/ (once the demo call is sent)\n"
         "  Stop with Ctrl-C.\n"
     )
     manager.loop()
