@@ -59,8 +59,10 @@ def update_subscriber(
     """Check every field, then change the subscriber and their lists in one commit.
 
     Lists not chosen any more are unsubscribed (the row stays, with its time); newly chosen
-    ones are confirmed (the organiser vouches). Becoming active again is refused while the
-    address is suppressed: remove the suppression first, with a reason.
+    ones, and ones the person had left, are confirmed (the organiser vouches: this is where
+    someone who asked by mail to come back is put back); pending ones stay pending.
+    Becoming active again is refused while the address is suppressed: remove the
+    suppression first, with a reason.
     """
     subscriber = get(subscriber_id)
     values = _checked_fields(subscriber, email, name, language, country, group_id, status)
@@ -135,7 +137,7 @@ def _set_lists(subscriber_id: int, chosen: set[int]) -> None:
         if list_id not in chosen and subscription.status != SubscriptionStatus.UNSUBSCRIBED:
             subscription.status = SubscriptionStatus.UNSUBSCRIBED
             subscription.unsubscribed_at = now
-        elif list_id in chosen and subscription.status != SubscriptionStatus.CONFIRMED:
+        elif list_id in chosen and subscription.status == SubscriptionStatus.UNSUBSCRIBED:
             subscription.status = SubscriptionStatus.CONFIRMED
             subscription.confirmed_at = now
     for list_id in chosen - set(current):
@@ -174,3 +176,20 @@ def history(subscriber_id: int) -> dict[str, Any]:
         "latest": latest,
         "reports": reports,
     }
+
+
+def current_list_ids(subscriber_id: int) -> list[int]:
+    """The lists a subscriber is on (pending or confirmed)."""
+    return list(
+        db.session.scalars(
+            select(Subscription.list_id).where(
+                Subscription.subscriber_id == subscriber_id,
+                Subscription.status != SubscriptionStatus.UNSUBSCRIBED,
+            )
+        )
+    )
+
+
+def attributes_text(subscriber: Subscriber) -> str:
+    """The attributes as the edit form shows them: indented JSON, any script as is."""
+    return json.dumps(subscriber.attributes or {}, ensure_ascii=False, indent=1)
