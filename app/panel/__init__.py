@@ -99,6 +99,8 @@ from app.panel import (  # noqa: E402,F401  (registers the routes)
     audience,
     campaigns,
     catcher,
+    groups,
     layouts,
     reports,
+    suppressions,
 )
