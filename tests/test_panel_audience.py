@@ -68,6 +68,15 @@ def test_deleting_the_whole_filter_asks_first_with_the_exact_count(client):
     assert [s.email for s in db.session.scalars(select(Subscriber))] == ["stays@example.org"]
 
 
+def test_a_bad_filter_never_widens_a_bulk_action_to_everyone(client):
+    partners = make_list()
+    make_subscribers(3, lists=[partners])
+    form = {"action": "delete", "scope": "all", "country": "Ukraine", "confirmed": "1"}
+    done = client.post("/subscribers/bulk", data=form, follow_redirects=True)
+    assert any(m.startswith("Nothing changed:") for m in flashed(done)), flashed(done)
+    assert db.session.scalar(select(func.count()).select_from(Subscriber)) == 3
+
+
 def test_blocklisting_checked_subscribers_is_confirmed_first(client):
     partners = make_list()
     a = make_subscriber("a@example.org", lists=[partners])

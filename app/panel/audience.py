@@ -114,7 +114,12 @@ def subscribers_bulk() -> ResponseReturnValue:
     ones are confirmed first on a page that shows the exact count."""
     if not ActionForm().validate_on_submit():
         abort(400)
-    found = _filter_from(request.form)
+    try:
+        # Strict, unlike the page: a bad filter must never widen "all matching" to everyone.
+        found = SubscriberFilter.from_args(request.form)
+    except InvalidInput as exc:
+        flash(f"Nothing changed: {exc}.", "error")
+        return redirect(url_for("panel.subscribers"))
     back = url_for("panel.subscribers", **found.to_args())
     action, whole = request.form.get("action", ""), request.form.get("scope") == "all"
     try:
