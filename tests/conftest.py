@@ -92,11 +92,13 @@ def _clean_tables(request: pytest.FixtureRequest) -> Iterator[None]:
         return
     flask_app: Flask = request.getfixturevalue("app")
     from app.extensions import db
+    from app.services import counts
 
     with flask_app.app_context():
         for table in reversed(db.metadata.sorted_tables):
             db.session.execute(table.delete())
         db.session.commit()
+        counts.invalidate()  # the panel's cached counts describe the rows just deleted
         yield
         db.session.remove()
 

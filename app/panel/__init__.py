@@ -99,7 +99,9 @@ from app.panel import (  # noqa: E402,F401  (registers the routes)
     audience,
     campaigns,
     catcher,
+    groups,
     layouts,
     reports,
     signup,
+    suppressions,
 )

@@ -162,3 +162,61 @@ class VariantForm(FlaskForm):
 class SystemEmailForm(FlaskForm):
     subject = StringField("Subject", validators=[DataRequired(), Length(max=500)])
     body = TextAreaField("Body (Markdown)", validators=[DataRequired()])
+
+
+class SubscriberEditForm(FlaskForm):
+    email = StringField("Email", validators=[DataRequired(), Length(max=320)])
+    name = StringField("Name", validators=[Optional(), Length(max=200)])
+    language = StringField("Language", validators=[DataRequired(), Length(max=35)])
+    country = StringField(
+        "Country", validators=[Optional(), Length(max=40)], description="Two letters, e.g. UA."
+    )
+    group = SelectField("Group", coerce=int, default=0)
+    status = SelectField(
+        "Status",
+        choices=choices([(s, s) for s in ("active", "blocklisted", "bounced", "complained")]),
+    )
+    attributes = TextAreaField(
+        "Attributes", validators=[Optional()], description='A JSON object, e.g. {"city": "Lviv"}.'
+    )
+    lists = CheckboxesField("Lists", coerce=int, description="Unchecked: unsubscribed.")
+
+
+class GroupForm(FlaskForm):
+    name = StringField("Name", validators=[DataRequired(), Length(max=200)])
+    country = StringField(
+        "Country", validators=[Optional(), Length(max=40)], description="Two letters, e.g. UA."
+    )
+    city = StringField("City", validators=[Optional(), Length(max=200)])
+    website = StringField(
+        "Website", validators=[Optional(), Length(max=500)], description="https://…"
+    )
+    languages = StringField(
+        "Languages", validators=[Optional(), Length(max=400)], description="Tags, e.g. 'uk en'."
+    )
+    notes = TextAreaField("Notes", validators=[Optional()])
+
+
+class MergeForm(FlaskForm):
+    other = SelectField("Group to merge into this one", coerce=int)
+
+
+class SuppressForm(FlaskForm):
+    address = StringField("Address", validators=[DataRequired(), Length(max=320)])
+    note = StringField("Note", validators=[Optional(), Length(max=1000)])
+
+
+class UnsuppressForm(FlaskForm):
+    address = StringField("Address", validators=[DataRequired(), Length(max=320)])
+    reason = StringField(
+        "Reason", validators=[Optional(), Length(max=1000)], description="Kept in the log."
+    )
+
+
+class DomainForm(FlaskForm):
+    domain = StringField("Domain", validators=[DataRequired(), Length(max=255)])
+    reason = StringField("Reason", validators=[Optional(), Length(max=1000)])
+
+
+class ReasonForm(FlaskForm):
+    reason = StringField("Reason", validators=[Optional(), Length(max=1000)])

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import re
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from app.errors import Conflict, InvalidInput, NotFound
 from app.extensions import db
 from app.languages import normalize_tag
-from app.models import ListVisibility, MailingList, OptIn, Subscription, SubscriptionStatus
+from app.models import ListVisibility, MailingList, OptIn
+from app.services import counts
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 
@@ -58,17 +59,16 @@ def get_by_slug(slug: str) -> MailingList:
     return found
 
 
+def all_lists() -> list[MailingList]:
+    """Every list, by name."""
+    return list(db.session.scalars(select(MailingList).order_by(MailingList.name)))
+
+
 def lists_with_counts() -> list[tuple[MailingList, int]]:
-    """Return every list with its number of confirmed subscriptions, by name."""
-    confirmed = (
-        select(Subscription.list_id, func.count().label("n"))
-        .where(Subscription.status == SubscriptionStatus.CONFIRMED)
-        .group_by(Subscription.list_id)
-        .subquery()
-    )
-    rows = db.session.execute(
-        select(MailingList, func.coalesce(confirmed.c.n, 0))
-        .outerjoin(confirmed, confirmed.c.list_id == MailingList.id)
-        .order_by(MailingList.name)
-    )
-    return [(row[0], row[1]) for row in rows]
+    """Return every list with its number of confirmed subscriptions, by name.
+
+    The sizes come from ``counts.list_sizes``: cached for a few seconds, not a table scan
+    on every page view.
+    """
+    sizes = counts.list_sizes()
+    return [(m, sizes.get(m.id, 0)) for m in all_lists()]

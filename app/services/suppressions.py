@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import logging
+from dataclasses import dataclass
+
 from sqlalchemy import Connection, delete, select, update
 
 from app.database import insert_or_ignore
-from app.errors import InvalidInput
+from app.errors import InvalidInput, NotFound
 from app.extensions import db
 from app.models import BlockedDomain, Subscriber, SubscriberStatus, Suppression, SuppressionReason
 from app.models.base import utcnow
+from app.services import subscribers
 from app.services.tokens import tokens
 
 
@@ -71,6 +75,7 @@ def block_domain(domain: str, reason: str = "") -> int:
         .values(status=SubscriberStatus.BLOCKLISTED)
     ).rowcount
     db.session.commit()
+    _forget_counts()
     return blocked
 
 
@@ -78,3 +83,124 @@ def unblock_domain(domain: str) -> None:
     """Take a domain off the blocked list (its blocklisted subscribers stay blocklisted)."""
     db.session.execute(delete(BlockedDomain).where(BlockedDomain.domain == domain.strip().lower()))
     db.session.commit()
+
+
+# --- The panel's suppression page ------------------------------------------------------------
+# Suppressions are keyed hashes: the page shows reason, note and date, and works on an
+# address only when the organiser types it. Removing one (or a blocked domain) needs a
+# reason, written to the ``tocsin.audit`` log with the organiser and the hash, never the
+# address; the row itself is gone, so there is nothing else to keep it in.
+
+audit = logging.getLogger("tocsin.audit")
+SUPPRESSIONS_PAGE = 50
+
+
+def recent_suppressions(
+    before_id: int | None = None, reason: str = "", limit: int = SUPPRESSIONS_PAGE
+) -> list[Suppression]:
+    """The newest suppressions first, ``limit`` at a time (keyset on id), maybe by reason."""
+    statement = select(Suppression).order_by(Suppression.id.desc()).limit(limit)
+    if reason:
+        statement = statement.where(Suppression.reason == _reason(reason))
+    if before_id:
+        statement = statement.where(Suppression.id < before_id)
+    return list(db.session.scalars(statement))
+
+
+def _reason(value: str) -> SuppressionReason:
+    try:
+        return SuppressionReason(value)
+    except ValueError:
+        names = ", ".join(r.value for r in SuppressionReason)
+        raise InvalidInput(f"{value!r} is not one of {names}", "reason") from None
+
+
+@dataclass(frozen=True)
+class AddressCheck:
+    """Why an address may not be mailed: its suppression, its blocked domain, or neither."""
+
+    address: str
+    suppression: Suppression | None
+    blocked_domain: BlockedDomain | None
+
+    @property
+    def blocked(self) -> bool:
+        return self.suppression is not None or self.blocked_domain is not None
+
+
+def check_address(email: str) -> AddressCheck:
+    """Look an address up on the suppression list and the blocked domains."""
+    address = subscribers.normalize_email(email)
+    suppression = db.session.scalar(
+        select(Suppression).where(Suppression.email_hash == tokens().email_hash(address))
+    )
+    domain = db.session.scalar(
+        select(BlockedDomain).where(BlockedDomain.domain == domain_of(address))
+    )
+    return AddressCheck(address, suppression, domain)
+
+
+def suppress_address(email: str, note: str = "") -> bool:
+    """Suppress an address by hand; blocklist its subscriber, if any. Return whether it was
+    new to the list (an address suppressed already keeps its first reason)."""
+    address = subscribers.normalize_email(email)
+    email_hash = tokens().email_hash(address)
+    known = db.session.scalar(select(Suppression.id).where(Suppression.email_hash == email_hash))
+    suppress_hash(db.session.connection(), email_hash, SuppressionReason.MANUAL, note.strip())
+    db.session.execute(
+        update(Subscriber)
+        .where(Subscriber.email_hash == email_hash, Subscriber.status == SubscriberStatus.ACTIVE)
+        .values(status=SubscriberStatus.BLOCKLISTED)
+    )
+    db.session.commit()
+    _forget_counts()
+    return known is None
+
+
+def unsuppress_address(email: str, reason: str, by: str = "") -> SuppressionReason:
+    """Take an address off the suppression list, for a stated reason; return why it was on.
+
+    Its subscriber stays blocklisted until an organiser makes them active again.
+    """
+    address = subscribers.normalize_email(email)
+    why = _required(reason)
+    email_hash = tokens().email_hash(address)
+    found = db.session.scalar(select(Suppression).where(Suppression.email_hash == email_hash))
+    if found is None:
+        raise NotFound(f"{address} is not on the suppression list")
+    was = found.reason
+    db.session.delete(found)
+    db.session.commit()
+    audit.info("suppression removed: hash=%s was=%s by=%s reason=%s", email_hash, was, by, why)
+    return was
+
+
+def _required(reason: str) -> str:
+    why = " ".join(reason.split())
+    if not why:
+        raise InvalidInput("say why (it is kept in the log)", "reason")
+    return why[:1000]
+
+
+def blocked_domains() -> list[BlockedDomain]:
+    """Every blocked domain, by name."""
+    return list(db.session.scalars(select(BlockedDomain).order_by(BlockedDomain.domain)))
+
+
+def remove_blocked_domain(domain_id: int, reason: str, by: str = "") -> str:
+    """Unblock a domain for a stated reason (logged); return the domain."""
+    why = _required(reason)
+    found = db.session.get(BlockedDomain, domain_id)
+    if found is None:
+        raise NotFound(f"no blocked domain with id {domain_id}")
+    domain = found.domain
+    unblock_domain(domain)
+    audit.info("domain unblocked: %s by=%s reason=%s", domain, by, why)
+    return domain
+
+
+def _forget_counts() -> None:
+    # Imported here: counts imports subscribers, which imports this module.
+    from app.services import counts
+
+    counts.invalidate()

@@ -1,0 +1,252 @@
+"""Bulk actions on a selection of subscribers: the ids checked on a page, or every subscriber
+passing a filter. Each action is set-based SQL (``… WHERE id IN (SELECT … filter)``), never
+rows loaded into Python, and one commit.
+
+Deleting: a subscriber with no ledger rows is deleted (their subscriptions go with them;
+their reports keep the group and lose the author). One who was ever in a campaign's ledger
+is anonymised instead, like an erasure but without suppressing the address: the row stays
+as ``<uid>@erased.invalid``, blocklisted, with no name, country, group, attributes or
+subscriptions, so campaign counts and delivery history still add up, a running campaign
+skips them, and the address can be added again later. Use "blocklist" to keep an address
+from ever being mailed again.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from sqlalchemy import Select, delete, exists, func, literal, select, update
+
+from app.database import insert_or_ignore
+from app.errors import InvalidInput
+from app.extensions import db
+from app.languages import normalize_tag
+from app.models import (
+    Delivery,
+    MailingList,
+    Report,
+    Subscriber,
+    SubscriberStatus,
+    Subscription,
+    SubscriptionStatus,
+    Suppression,
+    SuppressionReason,
+)
+from app.models.base import utcnow
+from app.services import counts
+from app.services.subscribers import ERASED_DOMAIN, SubscriberFilter, matching
+
+MAX_IDS = 1000
+DELETED_MARK = "deleted:"  # begins the email_hash of a deleted subscriber's anonymous row
+
+
+class BulkAction(enum.StrEnum):
+    ADD_TO_LIST = "add_to_list"
+    REMOVE_FROM_LIST = "remove_from_list"
+    CHANGE_LANGUAGE = "change_language"
+    BLOCKLIST = "blocklist"
+    DELETE = "delete"
+
+
+DESTRUCTIVE = {BulkAction.BLOCKLIST, BulkAction.DELETE}
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Either the ids checked on a page, or (``ids`` empty) everyone passing ``filter``."""
+
+    ids: tuple[int, ...] = ()
+    filter: SubscriberFilter | None = None
+
+    def __post_init__(self) -> None:
+        if not self.ids and self.filter is None:
+            raise InvalidInput("choose at least one subscriber, or the whole filter", "ids")
+        if len(self.ids) > MAX_IDS:
+            raise InvalidInput(f"choose at most {MAX_IDS} subscribers at once", "ids")
+
+    def ids_query(self) -> Select[tuple[int]]:
+        """SELECT of the chosen subscribers' ids (erased rows never)."""
+        if self.ids:
+            return select(Subscriber.id).where(
+                Subscriber.id.in_(self.ids), ~Subscriber.email.endswith(f"@{ERASED_DOMAIN}")
+            )
+        assert self.filter is not None
+        return select(Subscriber.id).where(matching(self.filter))
+
+    def count(self) -> int:
+        """How many subscribers the selection holds right now."""
+        return db.session.scalar(select(func.count()).select_from(self.ids_query().subquery()))
+
+
+def apply(action: BulkAction | str, selection: Selection, *, list_id: int = 0, language: str = ""):
+    """Run one bulk action by name (the panel's entry point); return what the action returns."""
+    try:
+        action = BulkAction(action)
+    except ValueError:
+        raise InvalidInput(f"{action!r} is not a bulk action", "action") from None
+    if action in (BulkAction.ADD_TO_LIST, BulkAction.REMOVE_FROM_LIST):
+        run = add_to_list if action == BulkAction.ADD_TO_LIST else remove_from_list
+        return run(selection, list_id)
+    if action == BulkAction.CHANGE_LANGUAGE:
+        return change_language(selection, language)
+    return blocklist(selection) if action == BulkAction.BLOCKLIST else delete_subscribers(selection)
+
+
+def _list(list_id: int) -> MailingList:
+    found = db.session.get(MailingList, list_id) if list_id else None
+    if found is None:
+        raise InvalidInput("choose a list", "list")
+    return found
+
+
+def _done(n: int) -> int:
+    db.session.commit()
+    counts.invalidate()
+    return n
+
+
+def add_to_list(selection: Selection, list_id: int) -> int:
+    """Subscribe the selection, confirmed, to a list; return how many were added.
+
+    Insert-or-ignore: whoever is on the list already, or left it, keeps their subscription
+    as it is (an unsubscribe is never undone by a bulk action).
+    """
+    mailing_list, now = _list(list_id), utcnow()
+    before = _on_list(mailing_list.id)
+    rows = select(
+        Subscriber.id,
+        literal(mailing_list.id),
+        literal(SubscriptionStatus.CONFIRMED.value),
+        literal(now, type_=Subscription.created_at.type),
+        literal(now, type_=Subscription.confirmed_at.type),
+    ).where(Subscriber.id.in_(selection.ids_query()))
+    columns = ["subscriber_id", "list_id", "status", "created_at", "confirmed_at"]
+    db.session.execute(insert_or_ignore(Subscription.__table__).from_select(columns, rows))
+    # Counted, not rowcount: psycopg reports -1 for INSERT … SELECT.
+    return _done(_on_list(mailing_list.id) - before)
+
+
+def _on_list(list_id: int) -> int:
+    return db.session.scalar(
+        select(func.count()).select_from(Subscription).where(Subscription.list_id == list_id)
+    )
+
+
+def remove_from_list(selection: Selection, list_id: int) -> int:
+    """Unsubscribe the selection from a list (the rows stay, with the time); return how many."""
+    mailing_list = _list(list_id)
+    changed = db.session.execute(
+        update(Subscription)
+        .where(
+            Subscription.list_id == mailing_list.id,
+            Subscription.status != SubscriptionStatus.UNSUBSCRIBED,
+            Subscription.subscriber_id.in_(selection.ids_query()),
+        )
+        .values(status=SubscriptionStatus.UNSUBSCRIBED, unsubscribed_at=utcnow())
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    return _done(changed)
+
+
+def change_language(selection: Selection, language: str) -> int:
+    """Give the selection a language tag; return how many subscribers changed."""
+    if not language.strip():
+        raise InvalidInput("give the new language, such as 'uk' or 'pt-BR'", "language")
+    tag = normalize_tag(language)
+    changed = db.session.execute(
+        update(Subscriber)
+        .where(Subscriber.id.in_(selection.ids_query()), Subscriber.language != tag)
+        .values(language=tag)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    return _done(changed)
+
+
+def blocklist(selection: Selection, note: str = "blocklisted by an organiser") -> int:
+    """Blocklist the selection and suppress their addresses' hashes; return how many changed.
+
+    The hashes are suppressed first, while the filter still sees the rows as they were.
+    """
+    hashes = select(
+        Subscriber.email_hash,
+        literal(SuppressionReason.MANUAL.value),
+        literal(note),
+        literal(utcnow(), type_=Suppression.created_at.type),
+    ).where(Subscriber.id.in_(selection.ids_query()))
+    db.session.execute(
+        insert_or_ignore(Suppression.__table__).from_select(
+            ["email_hash", "reason", "note", "created_at"], hashes
+        )
+    )
+    changed = db.session.execute(
+        update(Subscriber)
+        .where(
+            Subscriber.id.in_(selection.ids_query()),
+            Subscriber.status != SubscriberStatus.BLOCKLISTED,
+        )
+        .values(status=SubscriberStatus.BLOCKLISTED)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    return _done(changed)
+
+
+@dataclass(frozen=True)
+class Deleted:
+    """What a delete did: rows removed, and rows kept anonymous for the ledger's sake."""
+
+    deleted: int
+    anonymised: int
+
+
+def delete_subscribers(selection: Selection) -> Deleted:
+    """Delete the selection; whoever is in a campaign's ledger is anonymised instead."""
+    chosen = selection.ids_query().scalar_subquery()
+    in_ledger = exists().where(Delivery.subscriber_id == Subscriber.id)
+    anonymous = select(Subscriber.id).where(Subscriber.id.in_(chosen), in_ledger)
+    db.session.execute(
+        update(Report)
+        .where(Report.subscriber_id.in_(anonymous))
+        .values(subscriber_id=None)
+        .execution_options(synchronize_session=False)
+    )
+    anonymised = db.session.execute(
+        update(Subscriber)
+        .where(Subscriber.id.in_(anonymous.scalar_subquery()))
+        .values(**_anonymous_values())
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    # After the update: the filter may name a list, so its subscriptions had to stay till now.
+    db.session.execute(
+        delete(Subscription)
+        .where(
+            Subscription.subscriber_id.in_(
+                select(Subscriber.id).where(
+                    Subscriber.email_hash >= DELETED_MARK, Subscriber.email_hash < "deleted;"
+                )
+            )
+        )
+        .execution_options(synchronize_session=False)
+    )
+    # The anonymised rows no longer pass any filter, and they are in the ledger anyway.
+    deleted = db.session.execute(
+        delete(Subscriber)
+        .where(Subscriber.id.in_(selection.ids_query().scalar_subquery()), ~in_ledger)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    db.session.expire_all()
+    return Deleted(_done(deleted), anonymised)
+
+
+def _anonymous_values() -> dict[str, object]:
+    return {
+        "email": Subscriber.uid + f"@{ERASED_DOMAIN}",
+        # Not an address's hash: it can never match a suppression or a later subscriber.
+        "email_hash": DELETED_MARK + Subscriber.uid,
+        "name": "",
+        "country": None,
+        "group_id": None,
+        "attributes": {},
+        "consent_source": "",
+        "status": SubscriberStatus.BLOCKLISTED,
+    }
