@@ -23,7 +23,7 @@ def extracted(tmp_path: Path) -> set[str]:
     """Extract the strings as `make translations` does, into a temporary catalogue."""
     root = TRANSLATIONS.parent.parent
     pot = tmp_path / "messages.pot"
-    arguments = ["-F", str(root / "babel.cfg"), "-k", "_", "-k", "gettext"]
+    arguments = ["-F", str(root / "babel.cfg"), "-k", "_", "-k", "gettext", "-k", "N_"]
     CommandLineInterface().run(["pybabel", "-q", "extract", *arguments, "-o", str(pot), str(root)])
     with pot.open("rb") as handle:
         ids = {m.id for m in read_po(handle) if m.id}

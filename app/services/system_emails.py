@@ -1,6 +1,7 @@
 """System emails (subscription confirmation, goodbye): editable templates, one per language.
 
-Every shipped language has a built-in wording; an organiser's saved wording replaces it.
+Every public-page language has a built-in wording (English here, the others in the
+Flask-Babel catalogues); an organiser's saved wording replaces it.
 A reader gets their language, else its primary language, else English. The messages use
 the built-in layout and the same sandbox as campaigns.
 """
@@ -14,10 +15,12 @@ from email import policy
 from email.parser import BytesParser
 from typing import Any
 
+from flask_babel import force_locale, gettext
 from sqlalchemy import select
 
 from app.errors import InvalidInput
 from app.extensions import db
+from app.i18n import PUBLIC_LANGUAGES
 from app.languages import normalize_tag
 from app.models import SystemEmail
 from app.models.base import utcnow
@@ -36,92 +39,33 @@ class Kind(enum.StrEnum):
 # What each kind's template may use besides the usual values.
 EXTRA_NAMES = {Kind.CONFIRM: {"lists", "confirm_url"}, Kind.GOODBYE: {"lists"}}
 
-BUILT_IN: dict[Kind, dict[str, tuple[str, str]]] = {
-    Kind.CONFIRM: {
-        "en": (
-            "Please confirm: {{ lists }}",
-            "Hello {{ name | default('there') }},\n\n"
-            "someone, hopefully you, asked to receive **{{ lists }}** at this address. "
-            "To confirm, open this link:\n\n[Yes, subscribe me]({{ confirm_url }})\n\n"
-            "If it was not you, ignore this message: you will get nothing more from us.",
+
+def N_(message: str) -> str:  # noqa: N802 - the gettext marker name
+    """Mark a string for the catalogues without translating it here."""
+    return message
+
+
+# English wording; the catalogues (app/translations) hold every other built-in language.
+BUILT_IN: dict[Kind, tuple[str, str]] = {
+    Kind.CONFIRM: (
+        N_("Please confirm: {{ lists }}"),
+        N_(
+            "Hello {{ name | default('there') }},\n\nsomeone, hopefully you, asked to "
+            "receive **{{ lists }}** at this address. To confirm, open this "
+            "link:\n\n[Yes, subscribe me]({{ confirm_url }})\n\nIf it was not you, "
+            "ignore this message: you will get nothing more from us."
         ),
-        "uk": (
-            "Підтвердіть підписку: {{ lists }}",
-            "Вітаємо, {{ name | default('друже') }}!\n\n"
-            "Хтось (сподіваємося, ви) попросив надсилати **{{ lists }}** на цю адресу. "
-            "Щоб підтвердити, відкрийте посилання:\n\n[Так, підписати мене]({{ confirm_url }})\n\n"
-            "Якщо це були не ви, просто проігноруйте цей лист: більше ми нічого не надішлемо.",
+    ),
+    Kind.GOODBYE: (
+        N_("You have left {{ lists }}"),
+        N_(
+            "Hello {{ name | default('there') }},\n\nyou will receive no more mail "
+            "from **{{ lists }}**. If this was a mistake, you can subscribe again "
+            "at any time."
         ),
-        "es": (
-            "Confirma tu suscripción: {{ lists }}",
-            "Hola, {{ name | default('') }}:\n\n"
-            "alguien, esperamos que tú, pidió recibir **{{ lists }}** en esta dirección. "
-            "Para confirmarlo, abre este enlace:\n\n[Sí, suscribirme]({{ confirm_url }})\n\n"
-            "Si no fuiste tú, ignora este mensaje: no recibirás nada más.",
-        ),
-        "fr": (
-            "Confirmez votre abonnement : {{ lists }}",
-            "Bonjour {{ name | default('') }},\n\n"
-            "quelqu'un, vous espérons-le, a demandé à recevoir **{{ lists }}** à cette "
-            "adresse. Pour confirmer, ouvrez ce lien :\n\n"
-            "[Oui, je m'abonne]({{ confirm_url }})\n\n"
-            "Si ce n'était pas vous, ignorez ce message : vous ne recevrez rien d'autre.",
-        ),
-        "de": (
-            "Bitte bestätigen: {{ lists }}",
-            "Hallo {{ name | default('') }},\n\n"
-            "jemand, hoffentlich du, möchte **{{ lists }}** an diese Adresse bekommen. "
-            "Zum Bestätigen öffne diesen Link:\n\n[Ja, ich möchte das]({{ confirm_url }})\n\n"
-            "Warst du es nicht, ignoriere diese Nachricht: Du bekommst nichts weiter von uns.",
-        ),
-        "pl": (
-            "Potwierdź subskrypcję: {{ lists }}",
-            "Dzień dobry {{ name | default('') }},\n\n"
-            "ktoś (mamy nadzieję, że Ty) poprosił o wysyłanie **{{ lists }}** na ten adres. "
-            "Aby potwierdzić, otwórz link:\n\n[Tak, zapisz mnie]({{ confirm_url }})\n\n"
-            "Jeśli to nie Ty, zignoruj tę wiadomość: nic więcej od nas nie dostaniesz.",
-        ),
-    },
-    Kind.GOODBYE: {
-        "en": (
-            "You have left {{ lists }}",
-            "Hello {{ name | default('there') }},\n\n"
-            "you will receive no more mail from **{{ lists }}**. "
-            "If this was a mistake, you can subscribe again at any time.",
-        ),
-        "uk": (
-            "Ви відписалися: {{ lists }}",
-            "Вітаємо, {{ name | default('друже') }}!\n\n"
-            "Ви більше не отримуватимете листів **{{ lists }}**. "
-            "Якщо це помилка, ви можете підписатися знову будь-коли.",
-        ),
-        "es": (
-            "Te has dado de baja: {{ lists }}",
-            "Hola, {{ name | default('') }}:\n\n"
-            "ya no recibirás más correos de **{{ lists }}**. "
-            "Si fue un error, puedes volver a suscribirte cuando quieras.",
-        ),
-        "fr": (
-            "Vous êtes désabonné·e : {{ lists }}",
-            "Bonjour {{ name | default('') }},\n\n"
-            "vous ne recevrez plus de messages de **{{ lists }}**. "
-            "Si c'est une erreur, vous pouvez vous réabonner à tout moment.",
-        ),
-        "de": (
-            "Du hast dich abgemeldet: {{ lists }}",
-            "Hallo {{ name | default('') }},\n\n"
-            "du bekommst keine Nachrichten mehr von **{{ lists }}**. "
-            "War das ein Versehen, kannst du dich jederzeit wieder anmelden.",
-        ),
-        "pl": (
-            "Wypisano Cię: {{ lists }}",
-            "Dzień dobry {{ name | default('') }},\n\n"
-            "nie będziesz już otrzymywać wiadomości **{{ lists }}**. "
-            "Jeśli to pomyłka, możesz zapisać się ponownie w każdej chwili.",
-        ),
-    },
+    ),
 }
-SHIPPED_LANGUAGES = tuple(BUILT_IN[Kind.CONFIRM])
+SHIPPED_LANGUAGES = PUBLIC_LANGUAGES
 
 
 @dataclass(frozen=True)
@@ -153,8 +97,9 @@ def wording(kind: Kind, language: str) -> Wording:
         if candidate in saved:
             row = saved[candidate]
             return Wording(kind, candidate, row.subject, row.body, True)
-        if candidate in BUILT_IN[kind]:
-            subject, body = BUILT_IN[kind][candidate]
+        if candidate in SHIPPED_LANGUAGES:
+            with force_locale(candidate):
+                subject, body = (gettext(text) for text in BUILT_IN[kind])
             return Wording(kind, candidate, subject, body, False)
     raise AssertionError("English is always built in")
 
