@@ -46,32 +46,10 @@ def get(campaign_id: int) -> Campaign:
     return campaign
 
 
-def create_campaign(
-    name: str,
-    *,
-    lists: list[MailingList],
-    default_language: str = "en",
-    from_address: str = "",
-    template: Template | None = None,
-    fallbacks: list[str] | None = None,
-    smtp_server: str | None = None,
-    filters: dict[str, list[Any]] | None = None,
-    archive: bool = False,
-) -> Campaign:
-    """Create a draft campaign addressed to the given lists (narrowed by ``filters``)."""
-    campaign = Campaign(
-        **_settings(
-            name,
-            lists=lists,
-            default_language=default_language,
-            from_address=from_address,
-            template=template,
-            fallbacks=fallbacks,
-            smtp_server=smtp_server,
-            filters=filters,
-            archive=archive,
-        )
-    )
+def create_campaign(name: str, **settings: Any) -> Campaign:
+    """Create a draft campaign addressed to lists (narrowed by filters); the settings and
+    their checks are those of ``_settings``."""
+    campaign = Campaign(**_settings(name, **settings))
     db.session.add(campaign)
     db.session.commit()
     return campaign
