@@ -99,6 +99,7 @@ from app.panel import (  # noqa: E402,F401  (registers the routes)
     audience,
     campaigns,
     catcher,
+    imports,
     layouts,
     reports,
 )
