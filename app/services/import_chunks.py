@@ -14,8 +14,6 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Connection,
-    Integer,
-    String,
     any_,
     bindparam,
     func,
@@ -88,8 +86,7 @@ def _among(column: ColumnElement[Any], values: list[Any]) -> ColumnElement[bool]
     """``column IN values`` with the values as one parameter (a JSON array on SQLite, an
     array on PostgreSQL): thousands of values cost no per-value compilation."""
     if db.session.get_bind().dialect.name == "postgresql":
-        element = Integer() if values and isinstance(values[0], int) else String()
-        return column == any_(bindparam(None, values, type_=postgresql.ARRAY(element)))
+        return column == any_(bindparam(None, values, type_=postgresql.ARRAY(column.type)))
     each = select(literal_column("value")).select_from(func.json_each(json.dumps(values)))
     return column.in_(each.scalar_subquery())
 
