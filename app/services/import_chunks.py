@@ -135,41 +135,47 @@ def _subscribe(context: Context, rows: list[Candidate]) -> Outcome:
     return outcome
 
 
-_COLUMNS = ("uid", "email", "email_hash", "name", "language", "country", "group_id")
-_FIXED = ("attributes", "status", "consent_source", "consent_at", "confirmed_at", "created_at")
+_COLUMNS = ("uid", "email", "email_hash", "name", "language", "country", "group_id", "attributes")
+_FIXED = ("status", "consent_source", "consent_at", "confirmed_at", "created_at")
 
 
 def _insert_subscribers(context: Context, rows: list[Candidate]) -> None:
-    """One executemany for the chunk, straight to the driver: at a million rows, the
-    per-row parameter processing of a compiled statement is a third of the import's time.
+    """One statement for the chunk, straight to the driver: at a million rows, the per-row
+    parameter processing of a compiled statement is a third of the import's time. SQLite
+    gets an executemany; PostgreSQL one INSERT … SELECT FROM unnest(one array a column).
     Values that are the same for every row are converted once by their column types."""
     connection = db.session.connection()
-    mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
-    names = _COLUMNS + _FIXED
-    sql = (
-        f"INSERT INTO subscribers ({', '.join(names)}) "
-        f"VALUES ({', '.join([mark] * len(names))}) ON CONFLICT DO NOTHING"
-    )
     when = _bound("created_at", context.now, connection)
     confirmed = when if context.mode is ImportMode.SUBSCRIBE else None
     fixed = (SubscriberStatus.ACTIVE.value, context.source, when, confirmed, when)
     default = context.default_language
+    values = [
+        (
+            new_uid(),
+            row.email,
+            row.email_hash or context.hasher.email_hash(row.email),
+            row.values.get("name", ""),
+            row.values.get("language", default),
+            row.values.get("country"),
+            row.values.get("group_id"),
+            json.dumps(row.values["attributes"]) if "attributes" in row.values else "{}",
+        )
+        for row in rows
+    ]
+    names = ", ".join(_COLUMNS + _FIXED)
+    if connection.dialect.name == "postgresql":
+        arrays = "%s::varchar[], " * 6 + "%s::integer[], %s::text[]"
+        connection.exec_driver_sql(
+            f"INSERT INTO subscribers ({names}) "
+            "SELECT u, e, h, n, l, c, g, a::json, %s, %s, %s, %s, %s "
+            f"FROM unnest({arrays}) AS t(u, e, h, n, l, c, g, a) ON CONFLICT DO NOTHING",
+            (*fixed, *(list(column) for column in zip(*values, strict=True))),
+        )
+        return
+    marks = ", ".join("?" * (len(_COLUMNS) + len(_FIXED)))
     connection.exec_driver_sql(
-        sql,
-        [
-            (
-                new_uid(),
-                row.email,
-                row.email_hash or context.hasher.email_hash(row.email),
-                row.values.get("name", ""),
-                row.values.get("language", default),
-                row.values.get("country"),
-                row.values.get("group_id"),
-                json.dumps(row.values["attributes"]) if "attributes" in row.values else "{}",
-                *fixed,
-            )
-            for row in rows
-        ],
+        f"INSERT INTO subscribers ({names}) VALUES ({marks}) ON CONFLICT DO NOTHING",
+        [(*row, *fixed) for row in values],
     )
 
 
