@@ -101,6 +101,12 @@ def test_encodings_and_delimiters_are_detected(app, content, encoding, delimiter
     assert (subscriber.email, subscriber.name) == ("ann@example.org", "José Ñoño")
 
 
+def test_a_windows_spreadsheet_file_keeps_its_curly_quotes_and_euro_sign(app):
+    content = "email;name\nann@example.org;“Ann” €\n".encode("cp1252")
+    assert run_import(content, make_list()).encoding == "cp1252"
+    assert db.session.scalar(select(Subscriber.name)) == "“Ann” €"
+
+
 def test_a_semicolon_file_whose_names_hold_commas_is_split_on_semicolons(app):
     job = run_import(b"email;name\na@example.org;Doe, Jane\nb@example.org;Roe, Rick\n", make_list())
     assert job.delimiter == ";"

@@ -25,6 +25,7 @@ FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 MARK_ERRORS = "tocsin-mark"
 _MARKED = re.compile("[\udc00-\udcff]")
 _NON_ASCII = re.compile("[^\x00-\x7f\udc00-\udcff]")
+_C1_BYTES = re.compile(b"[\x80-\x9f]")
 
 
 def _mark_bad_bytes(error: UnicodeError) -> tuple[str, int]:
@@ -50,7 +51,7 @@ class Shape:
 
 
 def detect(path: Path) -> Shape:
-    """Find the encoding (BOM, else UTF-8, else Latin-1) and delimiter of a CSV file."""
+    """Find the encoding (BOM, else UTF-8, else Windows-1252 or Latin-1) and the delimiter."""
     with path.open("rb") as handle:
         head = handle.read(PIECE)
     if not head.strip(b" \t\r\n\x00\xef\xbb\xbf\xff\xfe"):
@@ -88,9 +89,10 @@ def _utf16_without_bom(head: bytes) -> str | None:
 
 def _scan_utf8(path: Path) -> tuple[str, int]:
     """UTF-8 when the file decodes, or when it holds real multi-byte text beside a few bad
-    bytes (those rows are rejected); Latin-1 when nothing in it is UTF-8 beyond ASCII."""
+    bytes (those rows are rejected); else Windows-1252 when it has bytes 0x80-0x9F, else
+    Latin-1."""
     decoder = codecs.getincrementaldecoder("utf-8")(MARK_ERRORS)
-    bad = non_ascii = False
+    bad = non_ascii = windows = False
     lines = carriage = 0
     with path.open("rb") as handle:
         while piece := handle.read(PIECE):
@@ -101,9 +103,13 @@ def _scan_utf8(path: Path) -> tuple[str, int]:
             text = decoder.decode(piece)
             bad = bad or _MARKED.search(text) is not None
             non_ascii = non_ascii or _NON_ASCII.search(text) is not None
+            windows = windows or _C1_BYTES.search(piece) is not None
     bad = bad or _MARKED.search(decoder.decode(b"", final=True)) is not None
-    encoding = "latin-1" if bad and not non_ascii else "utf-8"
-    return encoding, max(lines, carriage)
+    if bad and not non_ascii:
+        # Bytes 0x80-0x9F are control characters in Latin-1 but € “ ” … in Windows-1252,
+        # which is what spreadsheets on Windows write.
+        return ("cp1252" if windows else "latin-1"), max(lines, carriage)
+    return "utf-8", max(lines, carriage)
 
 
 def _count_lines(path: Path, encoding: str) -> int:
