@@ -120,6 +120,65 @@ def subscribers_show(email: str, as_json: bool) -> None:
     )
 
 
+IMPORT_MODES = ["subscribe", "opt_in", "update", "blocklist"]
+
+
+@subscribers_group.command("import")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--list", "list_slug", default="", help="List slug (needed to subscribe).")
+@click.option("--mode", type=click.Choice(IMPORT_MODES), default="subscribe", show_default=True)
+@click.option("--map", "maps", multiple=True, help="COLUMN=FIELD (repeatable); default: by name.")
+@reports_errors
+def subscribers_import(path: str, list_slug: str, mode: str, maps: tuple[str, ...]) -> None:
+    """Import subscribers from a CSV file, here and now, with a progress line."""
+    from app.services import imports, lists
+
+    list_id = lists.get_by_slug(list_slug).id if list_slug else None
+    with open(path, "rb") as source:
+        job = imports.upload(source, path, list_id, mode)
+    mapping = imports.preview(job.id).guessed | _parse_maps(maps)
+    imports.start(job.id, mapping)
+    imports.claim(job.id)
+    done = imports.run(job.id, _show_progress)
+    click.echo("", err=True)
+    report = imports.progress_of(done)
+    click.echo(
+        "imported {imported}, updated {updated}, unchanged {skipped}, rejected {rejected} "
+        "of {processed} rows".format(**report)
+    )
+    if done.rejected or done.processed_rows > done.imported + done.updated + done.skipped:
+        click.echo(f"report: {imports.report_path(done)}")
+
+
+def _parse_maps(maps: tuple[str, ...]) -> dict[str, str]:
+    mapping = {}
+    for item in maps:
+        column, equals, field = item.rpartition("=")
+        if not equals or not column:
+            raise click.BadParameter(f"{item!r} is not COLUMN=FIELD", param_hint="--map")
+        mapping[column] = field
+    return mapping
+
+
+def _show_progress(job: Any) -> None:
+    click.echo(f"\r{job.processed_rows} of about {job.total_rows} rows", nl=False, err=True)
+
+
+@subscribers_group.command("export")
+@click.option("--list", "list_slug", default="", help="Only subscribers of this list.")
+@click.option("--language", default="", help="Only this language (BCP 47 tag).")
+@click.option("--status", default="", help="Only this status (active, blocklisted, ...).")
+@reports_errors
+def subscribers_export(list_slug: str, language: str, status: str) -> None:
+    """Write subscribers as CSV to standard output (cells that look like formulas are
+    neutralised with a leading ')."""
+    from app.services import exports
+
+    chosen = exports.check_filter(list_slug, language, status)
+    for piece in exports.stream(chosen):
+        click.echo(piece, nl=False)
+
+
 @click.group("campaigns")
 def campaigns_group() -> None:
     """Campaigns."""

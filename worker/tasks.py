@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.services import campaigns, ledger, outbox
+from app.services import campaigns, imports, ledger, outbox
 from worker import celery
 from worker.outbox import send_outbox
 from worker.sending import send_range
@@ -20,11 +20,21 @@ def deliver_outbox(row_ids: list[int]) -> None:
     send_outbox(row_ids)
 
 
+# A large file may take longer than a delivery batch's time limit.
+@celery.task(acks_late=True, reject_on_worker_lost=True, time_limit=6 * 3600)
+def run_import(job_id: int) -> None:
+    """Import a claimed CSV job to the end (a worker that dies hands it to the next one,
+    which starts it again from the top: importing is idempotent)."""
+    imports.run(job_id)
+
+
 @celery.task
 def dispatch_deliveries() -> None:
-    """Start scheduled campaigns that are due, then turn the ledger's and the outbox's intent
-    into tasks (runs on beat every few seconds)."""
+    """Start scheduled campaigns that are due, then turn the ledger's, the outbox's and the
+    imports' intent into tasks (runs on beat every few seconds)."""
     campaigns.start_due()
+    for job_id in imports.claim_queued():
+        run_import.delay(job_id)
     if row_ids := outbox.claim_due():
         deliver_outbox.delay(row_ids)
     for batch in ledger.dispatch():

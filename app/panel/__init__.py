@@ -100,6 +100,7 @@ from app.panel import (  # noqa: E402,F401  (registers the routes)
     campaigns,
     catcher,
     groups,
+    imports,
     layouts,
     reports,
     signup,

@@ -1,0 +1,167 @@
+"""Panel pages for CSV imports (upload, column mapping, progress, report) and exports."""
+
+from __future__ import annotations
+
+from flask import (
+    Response,
+    abort,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    stream_with_context,
+    url_for,
+)
+from flask.typing import ResponseReturnValue
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField, FileRequired
+from wtforms import SelectField
+
+from app.errors import NotFound, TocsinError
+from app.languages import NAMES
+from app.models import ImportJob, ImportMode, SubscriberStatus
+from app.panel import blueprint
+from app.panel.forms import ActionForm, choices
+from app.services import exports, import_rows, imports
+from app.services import lists as list_service
+
+MODES = [
+    (ImportMode.SUBSCRIBE.value, "Subscribe, confirmed (they gave consent already)"),
+    (ImportMode.OPT_IN.value, "Subscribe unconfirmed and send each a confirmation mail"),
+    (ImportMode.UPDATE.value, "Update existing subscribers only"),
+    (ImportMode.BLOCKLIST.value, "Blocklist every address"),
+]
+
+
+class ImportForm(FlaskForm):
+    file = FileField("CSV file", validators=[FileRequired()])
+    list_id = SelectField("List", coerce=int, default=0)
+    mode = SelectField("Mode", choices=choices(MODES), default=ImportMode.SUBSCRIBE.value)
+
+
+def _job(job_id: int) -> ImportJob:
+    try:
+        return imports.get(job_id)
+    except NotFound:
+        abort(404)
+
+
+@blueprint.route("/imports", methods=["GET", "POST"])
+def imports_page() -> ResponseReturnValue:
+    """Upload a CSV file (then map its columns), and the latest imports."""
+    form = ImportForm()
+    form.list_id.choices = choices(
+        [(0, "—")] + [(m.id, m.name) for m, _n in list_service.lists_with_counts()]
+    )
+    if form.validate_on_submit():
+        upload = form.file.data
+        try:
+            job = imports.upload(upload.stream, upload.filename, form.list_id.data, form.mode.data)
+        except TocsinError as exc:
+            flash(str(exc), "error")
+        else:
+            return redirect(url_for("panel.import_mapping", job_id=job.id))
+    return render_template("panel/imports.html", form=form, jobs=imports.recent())
+
+
+@blueprint.route("/imports/<int:job_id>/mapping", methods=["GET", "POST"])
+def import_mapping(job_id: int) -> ResponseReturnValue:
+    """Choose what each column holds, seeing a few sample values; then start."""
+    job = _job(job_id)
+    form = ActionForm()
+    if form.validate_on_submit():
+        columns = imports.preview(job_id).columns
+        mapping = {c: request.form.get(f"field-{n}", "ignore") for n, c in enumerate(columns)}
+        mapping |= _attribute_names(columns)
+        try:
+            imports.start(job_id, mapping)
+        except TocsinError as exc:
+            flash(str(exc), "error")
+        else:
+            return redirect(url_for("panel.import_job", job_id=job_id))
+    return render_template(
+        "panel/import_mapping.html",
+        job=job,
+        preview=imports.preview(job_id),
+        fields=import_rows.SINGLE_FIELDS,
+        form=form,
+    )
+
+
+def _attribute_names(columns: list[str]) -> dict[str, str]:
+    """Columns mapped to "attribute": the attribute's name is the one typed beside it."""
+    chosen = {}
+    for number, column in enumerate(columns):
+        if request.form.get(f"field-{number}") == "attribute":
+            name = request.form.get(f"attribute-{number}", "").strip() or column
+            chosen[column] = f"{import_rows.ATTRIBUTE}{name}"
+    return chosen
+
+
+@blueprint.get("/imports/<int:job_id>")
+def import_job(job_id: int) -> ResponseReturnValue:
+    """An import's progress bar while it runs, then its counts and report."""
+    job = _job(job_id)
+    return render_template(
+        "panel/import.html", job=job, state=imports.progress_of(job), form=ActionForm()
+    )
+
+
+@blueprint.get("/imports/<int:job_id>/progress")
+def import_progress(job_id: int) -> ResponseReturnValue:
+    """The import's state as JSON, for the progress bar."""
+    return jsonify(imports.progress_of(_job(job_id)))
+
+
+@blueprint.get("/imports/<int:job_id>/report")
+def import_report(job_id: int) -> ResponseReturnValue:
+    """Download the report: every row not imported as asked, with the reason."""
+    path = imports.report_path(_job(job_id))
+    if not path.exists():
+        abort(404)
+    return send_file(
+        path, mimetype="text/csv", as_attachment=True, download_name=f"import-{job_id}-report.csv"
+    )
+
+
+@blueprint.post("/imports/<int:job_id>/retry")
+def import_retry(job_id: int) -> ResponseReturnValue:
+    """Queue a failed import again."""
+    if ActionForm().validate_on_submit():
+        try:
+            imports.retry(job_id)
+        except TocsinError as exc:
+            flash(str(exc), "error")
+    return redirect(url_for("panel.import_job", job_id=job_id))
+
+
+@blueprint.get("/exports")
+def exports_page() -> ResponseReturnValue:
+    """Choose who to export (list, language, status)."""
+    return render_template(
+        "panel/exports.html",
+        lists=list_service.lists_with_counts(),
+        languages=NAMES,
+        statuses=[s.value for s in SubscriberStatus],
+    )
+
+
+@blueprint.get("/exports/subscribers.csv")
+def export_csv() -> ResponseReturnValue:
+    """The chosen subscribers as CSV, streamed."""
+    try:
+        chosen = exports.check_filter(
+            request.args.get("list", ""),
+            request.args.get("language", ""),
+            request.args.get("status", ""),
+        )
+    except TocsinError as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("panel.exports_page"))
+    return Response(
+        stream_with_context(exports.stream(chosen)),
+        mimetype="text/csv",
+        headers={"Content-Disposition": 'attachment; filename="subscribers.csv"'},
+    )
