@@ -3,10 +3,9 @@
 Generates a CSV file of N rows (default 1,000,000; a few in a thousand are bad or repeated),
 then on each database: imports it with ``tocsin subscribers import`` in a child process
 (its peak RSS is the child's), exports every subscriber of the list in-process, and times
-the search a subscribers page would run on that audience: address prefix and name prefix,
-50 a page, keyset pagination on the address (``WHERE email > :last ORDER BY email``). The
-search query lives here (``search_page``), not in a service: the subscribers page is being
-built elsewhere. Each database's run ends with one line:
+the panel's own subscriber search (``subscribers.search``) on that audience: address prefix,
+name prefix, and a list page filtered by language, 50 a page, first and next keyset pages.
+Each database's run ends with one line:
 
     <database>: import_rows_per_s: A  export_rows_per_s: B  search_p95_ms: C  import_peak_rss_mb: D
 
@@ -122,56 +121,53 @@ def reset_postgres(url: str) -> None:
     engine.dispose()
 
 
-def search_page(kind: str, prefix: str, after: tuple[str, ...] = ()) -> list[tuple]:
-    """One page of the subscribers search, keyset-paginated, 50 a page.
+def search_page(kind: str, prefix: str, after: str | None = None):  # noqa: ANN201
+    """One page (50) of the panel's own subscriber search, ``subscribers.search``.
 
-    ``email``: address prefix, ``WHERE email > :last ORDER BY email``. ``name``: name prefix
-    in the same address order (what the panel was asked for). ``name-ordered``: name prefix
-    in name order, keyset on ``(name, email)``: for comparison, because addresses are often
-    made of names, so the rows of a name prefix sit together in address order and the
-    address-ordered plan may walk most of the table before it finds them."""
-    from sqlalchemy import select, tuple_
+    ``email``: address prefix, keyset on the address. ``name``: name prefix, keyset on
+    (name, id). ``filtered``: no prefix, a language filter on the benchmark list, keyset on
+    the address: the page an organiser opens from a list."""
+    from app.services.subscribers import SubscriberFilter, search
 
-    from app.extensions import db
-    from app.models import Subscriber
+    if kind == "filtered":
+        from app.services.lists import get_by_slug
 
-    column = Subscriber.email if kind == "email" else Subscriber.name
-    statement = select(Subscriber.id, Subscriber.email, Subscriber.name, Subscriber.language)
-    statement = statement.where(column >= prefix, column < prefix + "\uffff")
-    if kind == "name-ordered":
-        if after:
-            statement = statement.where(tuple_(Subscriber.name, Subscriber.email) > after)
-        statement = statement.order_by(Subscriber.name, Subscriber.email)
+        chosen = SubscriberFilter(list_id=get_by_slug("bench").id, language=prefix)
     else:
-        if after:
-            statement = statement.where(Subscriber.email > after[-1])
-        statement = statement.order_by(Subscriber.email)
-    return [tuple(row) for row in db.session.execute(statement.limit(50))]
+        chosen = SubscriberFilter(query=prefix, by=kind)
+    return search(chosen, after=after, limit=50)
 
 
-def time_search(samples: int, kinds: tuple[str, ...] = ("email", "name"), seed: int = 11) -> float:
-    """p95 in ms over first and next pages of random address and name prefixes."""
+def time_search(
+    samples: int, kinds: tuple[str, ...] = ("email", "name", "filtered"), seed: int = 11
+) -> float:
+    """p95 in ms over first and next pages of random prefixes and filters."""
     rng = random.Random(seed)
     timings = []
     for number in range(samples):
         kind = kinds[number % len(kinds)]
         word = rng.choice(FIRST)
-        prefix = word.lower()[: rng.randint(1, 4)] if kind == "email" else word[: rng.randint(1, 4)]
-        if kind != "email" and rng.random() < 0.5:
-            prefix = f"{word} {rng.choice(LAST)[:2]}"
+        if kind == "email":
+            prefix = word.lower()[: rng.randint(1, 4)]
+        elif kind == "filtered":
+            prefix = rng.choice(LANGUAGES)
+        else:
+            prefix = word[: rng.randint(1, 4)]
+            if rng.random() < 0.5:
+                prefix = f"{word} {rng.choice(LAST)[:2]}"
         started = time.perf_counter()
         page = search_page(kind, prefix)
         timings.append(time.perf_counter() - started)
-        if page:
+        if page.after:
             started = time.perf_counter()
-            search_page(kind, prefix, (page[-1][2], page[-1][1]))
+            search_page(kind, prefix, page.after)
             timings.append(time.perf_counter() - started)
     return statistics.quantiles(timings, n=20)[-1] * 1000
 
 
 def search_detail(samples: int) -> str:
     """p95 of each kind of search on its own."""
-    kinds = ("email", "name", "name-ordered")
+    kinds = ("email", "name", "filtered")
     return "  ".join(f"{kind}: {time_search(samples // 2, (kind,)):.1f} ms" for kind in kinds)
 
 
