@@ -13,9 +13,10 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import Enum
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, null, select, update
+from sqlalchemy import Connection, Dialect, Select, bindparam, null, select, update
 
 from app.extensions import db
 from app.models import (
@@ -64,7 +65,7 @@ _RECORD = (
     update(_deliveries)
     .where(
         _deliveries.c.id == bindparam("row_id"),
-        _deliveries.c.status == bindparam("claimed"),  # named: see BatchLedger._combine
+        _deliveries.c.status == bindparam("claimed"),  # named: see _DriverSteps
         _deliveries.c.lease_until == bindparam("lease"),
     )
     .values(
@@ -77,6 +78,80 @@ _RECORD = (
         next_attempt_at=bindparam("next_attempt_at"),
     )
 )
+
+
+class _DriverSteps:
+    """A step's statements, compiled once per batch and run on the driver's own cursor.
+
+    A step runs once a message on the helper thread, which shares the GIL with the send
+    loop; SQLAlchemy's execute path would cost about as much CPU again as the driver's.
+    On PostgreSQL the record and the next check are one statement (a writing CTE), so a
+    step is one round trip; sqlite3 runs them as two.
+    """
+
+    def __init__(self, connection: Connection, check: Select[Any]) -> None:
+        dialect = connection.dialect
+        self.postgres = dialect.name == "postgresql"
+        # psycopg takes %(name)s parameters; sqlite3 takes :name but not SQLAlchemy's qmark.
+        compile_for = dialect if self.postgres else type(dialect)(paramstyle="named")
+        self.record, self.record_constants = _compile(_RECORD, compile_for)
+        self.check, self.check_constants = _compile(check, compile_for)
+        recorded, _ = _compile(_RECORD.returning(_deliveries.c.id), compile_for)
+        self.both = f"WITH recorded AS ({recorded}) {self.check}"
+        # The two compile separately: their parameter names must not meet (the record's are
+        # all named and given per call; the check's literals come along as constants).
+        assert not set(self.record_constants) & set(self.check_constants), "names collide"
+        # Timestamps as SQLAlchemy binds them (SQLite compares the stored text).
+        stamp = _deliveries.c.lease_until.type.dialect_impl(dialect)
+        self.time = stamp.bind_processor(dialect) or (lambda value: value)
+        self.cursor = connection.connection.cursor()
+
+    def run(self, values: dict[str, Any] | None, subscriber_id: int | None) -> Any:
+        """Record (when ``values``), then check ``subscriber_id`` (when given): its row."""
+        cursor = self.cursor
+        if values is not None:
+            values = self._bound(values)
+        if subscriber_id is None:
+            if values is not None:
+                self._execute(self.record, values)
+            return None
+        check = {**self.check_constants, "subscriber_id": subscriber_id}
+        if values is not None and self.postgres:
+            self._execute(self.both, {**values, **check})
+        else:
+            if values is not None:
+                self._execute(self.record, values)
+            self._execute(self.check, check)
+        return cursor.fetchone()
+
+    def _execute(self, sql: str, parameters: dict[str, Any]) -> None:
+        if self.postgres:  # psycopg prepares it once per connection
+            self.cursor.execute(sql, parameters, prepare=True)
+        else:
+            self.cursor.execute(sql, parameters)
+
+    def _bound(self, values: dict[str, Any]) -> dict[str, Any]:
+        time = self.time
+        return {
+            **self.record_constants,
+            **values,
+            "claimed": DeliveryStatus.CLAIMED.value,
+            "status": values["status"].value,
+            "lease": time(values["lease"]),
+            "now": time(values["now"]),
+            "next_attempt_at": time(values["next_attempt_at"]),
+        }
+
+
+def _compile(statement: Any, dialect: Dialect) -> tuple[str, dict[str, Any]]:
+    """Return the statement's SQL and its literal parameters, as the driver takes them."""
+    compiled = statement.compile(dialect=dialect)
+    constants = {
+        name: value.value if isinstance(value, Enum) else value
+        for name, value in compiled.params.items()
+        if value is not None
+    }
+    return str(compiled), constants
 
 
 class BatchLedger:
@@ -94,24 +169,13 @@ class BatchLedger:
         self.connection: Connection = db.engine.connect().execution_options(
             isolation_level="AUTOCOMMIT"
         )
-        self._check = select(
+        check = select(
             select(Campaign.status).where(Campaign.id == campaign_id).scalar_subquery(),
             select(mailable_now(campaign_id))
             .where(Subscriber.id == bindparam("subscriber_id"))
             .scalar_subquery(),
         )
-        self._one_trip = self._combine() if self.connection.dialect.name == "postgresql" else None
-
-    def _combine(self) -> tuple[str, dict[str, Any]]:
-        """PostgreSQL: the record and the next check as one statement (a writing CTE), so a
-        step costs one round trip. Compiled once per batch, run as driver SQL."""
-        dialect = self.connection.dialect
-        record = _RECORD.returning(_deliveries.c.id).compile(dialect=dialect)
-        check = self._check.compile(dialect=dialect)
-        # The two compile separately: their parameter names must not meet (the record's are
-        # all named and given per call; the check's literals come along here).
-        assert not set(record.params) & set(check.params), "parameter names collide"
-        return f"WITH recorded AS ({record}) {check}", dict(check.params)
+        self._steps = _DriverSteps(self.connection, check)
 
     def close(self) -> None:
         """Give the connection back to the pool."""
@@ -137,18 +201,10 @@ class BatchLedger:
     def step(self, outcome: Outcome | None, next_subscriber: int | None) -> Check | None:
         """Record ``outcome``, then check whether the next row may still be sent."""
         values = self._prepare(outcome) if outcome is not None else None
-        if values is not None and next_subscriber is not None and self._one_trip:
-            sql, params = self._one_trip
-            params = {**params, **values, "subscriber_id": next_subscriber}
-            status, mailable = self.connection.exec_driver_sql(sql, params).one()
-            return Check(CampaignStatus(status) if status else None, bool(mailable))
-        if values is not None:
-            self.connection.execute(_RECORD, values)
-        if next_subscriber is None:
+        row = self._steps.run(values, next_subscriber)
+        if row is None:
             return None
-        status, mailable = self.connection.execute(
-            self._check, {"subscriber_id": next_subscriber}
-        ).one()
+        status, mailable = row
         return Check(CampaignStatus(status) if status else None, bool(mailable))
 
     def _prepare(self, outcome: Outcome) -> dict[str, Any]:
