@@ -1,15 +1,14 @@
 """The per-batch send loop.
 
 For each claimed row: send its message up to (not including) the final dot, render the
-next row's message, and meanwhile, on a helper thread, record the previous row's outcome
-and re-check this one. The final dot goes out only once that check said yes (with the next
+next row's message, and meanwhile have the ledger record the previous row's outcome and
+re-check this one. The final dot goes out only once that check said yes (with the next
 message's envelope in the same write, when the server pipelines); otherwise the unfinished
 message is dropped with the connection. See ``app.services.batches`` for the ledger side.
 """
 
 from __future__ import annotations
 
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
@@ -120,15 +119,12 @@ class BatchSender:
         """Send the rows in order; stop at once when the campaign stops sending."""
         book = BatchLedger(self.campaign_id, self.config)
         try:
-            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger") as helper:
-                return self._run(claimed, book, helper)
+            return self._run(claimed, book)
         finally:
             smtp.settle_all()  # nothing half-sent or announced outlives the batch
             book.close()
 
-    def _run(
-        self, claimed: list[ledger.Claimed], book: BatchLedger, helper: ThreadPoolExecutor
-    ) -> int:
+    def _run(self, claimed: list[ledger.Claimed], book: BatchLedger) -> int:
         recipients = book.recipients(claimed)
         # Stop early enough that no row is sent after its lease could have been swept.
         deadline = claimed[0].lease_until - timedelta(seconds=LEASE_MARGIN_SECONDS)
@@ -142,7 +138,7 @@ class BatchSender:
                 return sent
             # Record the previous row and re-check this one while this one is sent up to its
             # final dot and the next one is rendered.
-            check = helper.submit(book.step, pending, row.subscriber_id)
+            check = book.begin_step(pending, row.subscriber_id)
             following = claimed[position + 1] if position + 1 < len(claimed) else None
             try:
                 started = self._begin(built, deadline)
@@ -163,7 +159,7 @@ class BatchSender:
 
     @staticmethod
     def _give_back_after_error(
-        book: BatchLedger, check: Future[Any], pending: Outcome | None, rest: list[ledger.Claimed]
+        book: BatchLedger, check: Any, pending: Outcome | None, rest: list[ledger.Claimed]
     ) -> None:
         """On an unexpected error, keep what is known and hand the rest back, uncounted."""
         smtp.settle_all()  # a message waiting for its final dot is dropped, never finished
@@ -181,7 +177,7 @@ class BatchSender:
         self,
         row: ledger.Claimed,
         started: _Started,
-        check: Future[Any],
+        check: Any,
         upcoming: tuple[composing.Outgoing | None, str] | None,
     ) -> Attempt:
         """Wait for the check, then finish or drop the message; say how the row went."""
