@@ -27,7 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
-PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/bench"
 REDIS_URL = "redis://127.0.0.1:6379/13"
 BODY_SECTIONS = 20_000  # bytes of HTML body: with the layout, about 25 KB of HTML + text
 

@@ -8,7 +8,9 @@ fixed, so the bytes are assembled directly from encoded parts. Tests parse the r
 from __future__ import annotations
 
 import base64
+import functools
 import secrets
+import struct
 from datetime import datetime
 from email.header import Header
 from email.utils import format_datetime, formataddr, parseaddr
@@ -39,11 +41,27 @@ def split_address(value: str) -> tuple[str, str]:
     return parseaddr(clean_header_value(value))
 
 
+@functools.lru_cache(maxsize=256)
+def _lines(count: int) -> struct.Struct:
+    """A struct that cuts ``count`` 76-byte lines off a buffer in one C call."""
+    return struct.Struct("76s" * count)
+
+
+def fold_base64(encoded: bytes) -> bytes:
+    """Return base64 text as CRLF-terminated lines of at most 76 characters (RFC 2045)."""
+    full = len(encoded) // 76
+    # One C call cuts every full line (a Python loop over ~500 slices costs 3-4 times more);
+    # the struct is cached per line count, which varies little within a campaign.
+    lines = _lines(full).unpack_from(encoded)
+    if len(encoded) > full * 76:
+        lines += (encoded[full * 76 :],)
+    return b"\r\n".join(lines) + b"\r\n"
+
+
 def _encode_part(content: str, subtype: str) -> bytes:
-    # One C call for the whole part, then 76-character lines (base64.encodebytes loops in
-    # Python over 57-byte chunks and costs several times more).
-    encoded = base64.b64encode(content.encode("utf-8"))
-    data = b"\r\n".join([encoded[i : i + 76] for i in range(0, len(encoded), 76)]) + b"\r\n"
+    # One C call encodes the whole part (base64.encodebytes loops in Python over 57-byte
+    # chunks and costs several times more), then the lines are cut in one more.
+    data = fold_base64(base64.b64encode(content.encode("utf-8")))
     return (
         f"Content-Type: text/{subtype}; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n"
     ).encode("ascii") + data

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from email import policy
 from email.parser import BytesParser
 
-from emails.mime import build_message, format_address
+from emails.mime import build_message, fold_base64, format_address
 
 
 def build(
@@ -66,3 +66,10 @@ def test_non_ascii_display_name_is_encoded():
     message = parse(build(name="Олена Петренко"))
     assert message["To"].addresses[0].display_name == "Олена Петренко"
     assert message["To"].addresses[0].addr_spec == "ann@example.org"
+
+
+def test_base64_lines_are_folded_at_76_characters_whatever_the_length():
+    for length in (0, 1, 75, 76, 77, 151, 152, 153, 3 * 76, 40_000):
+        encoded = bytes(65 + n % 26 for n in range(length))
+        expected = b"".join(encoded[i : i + 76] + b"\r\n" for i in range(0, length, 76))
+        assert fold_base64(encoded) == (expected or b"\r\n")

@@ -20,6 +20,7 @@ class ScriptedHandler:
 
     def __init__(self) -> None:
         self.delivered: list[bytes] = []
+        self.sessions = 0
 
     async def handle_RCPT(
         self,
@@ -50,9 +51,20 @@ class ScriptedHandler:
         return "250 2.0.0 queued as 1234"
 
 
-@pytest.fixture()
-def server() -> Iterator[tuple[ScriptedHandler, Connection]]:
-    handler = ScriptedHandler()
+class PipeliningHandler(ScriptedHandler):
+    """The same answers, from a server that offers PIPELINING (RFC 2920)."""
+
+    async def handle_EHLO(  # noqa: N802
+        self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
+    ) -> list[str]:
+        session.host_name = hostname
+        self.sessions += 1
+        return [*responses[:-1], "250-PIPELINING", responses[-1]]
+
+
+@pytest.fixture(params=["one command at a time", "pipelining"])
+def server(request: pytest.FixtureRequest) -> Iterator[tuple[ScriptedHandler, Connection]]:
+    handler = PipeliningHandler() if request.param == "pipelining" else ScriptedHandler()
     port = free_port()
     controller = Controller(handler, hostname="127.0.0.1", port=port)
     controller.start()
@@ -92,3 +104,48 @@ def test_no_server_listening_is_a_retry_not_a_crash():
     connection = Connection(SmtpSettings("smtp", "127.0.0.1", free_port(), timeout=2))
     result = connection.send("bounces@example.org", "ok@example.org", MESSAGE)
     assert result.outcome is Outcome.RETRY
+
+
+@pytest.fixture()
+def pipelining() -> Iterator[tuple[ScriptedHandler, Connection]]:
+    handler = PipeliningHandler()
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    connection = Connection(SmtpSettings("smtp", "127.0.0.1", port, timeout=5))
+    yield handler, connection
+    connection.close()
+    controller.stop()
+
+
+def test_the_next_envelope_rides_with_the_final_dot_on_one_session(pipelining):
+    handler, connection = pipelining
+    assert connection.start("bounces@example.org", "ok1@example.org", MESSAGE) is None
+    first = connection.finish(("bounces@example.org", "rcpt-550@example.org"))
+    refused = connection.start("bounces@example.org", "rcpt-550@example.org", MESSAGE)
+    assert connection.start("bounces@example.org", "ok3@example.org", MESSAGE) is None
+    third = connection.finish(("bounces@example.org", "ok4@example.org"))
+    assert connection.start("bounces@example.org", "ok4@example.org", MESSAGE) is None
+    fourth = connection.finish()
+    assert [first.outcome, refused.outcome, third.outcome, fourth.outcome] == [
+        Outcome.SENT,
+        Outcome.BOUNCE,
+        Outcome.SENT,
+        Outcome.SENT,
+    ]
+    assert len(handler.delivered) == 3 and handler.sessions == 1
+
+
+def test_an_announced_envelope_never_used_delivers_nothing(pipelining):
+    handler, connection = pipelining
+    announced = ("bounces@example.org", "ok2@example.org")
+    assert connection.start("bounces@example.org", "ok1@example.org", MESSAGE) is None
+    assert connection.finish(announced).outcome is Outcome.SENT
+    # Another message instead: the session that waits for ok2's data is dropped.
+    assert connection.send("bounces@example.org", "ok3@example.org", MESSAGE).outcome is (
+        Outcome.SENT
+    )
+    assert connection.start("bounces@example.org", "ok4@example.org", MESSAGE) is None
+    assert connection.finish(announced).outcome is Outcome.SENT
+    connection.close()  # waiting for ok2 again: hangs up instead of a QUIT inside DATA
+    assert len(handler.delivered) == 3 and handler.sessions == 2

@@ -96,3 +96,22 @@ def test_only_a_person_pressing_the_button_queues_a_goodbye(app):
     assert [(m.kind, m.to_address) for m in db.session.scalars(select(OutboxMessage))] == [
         (OutboxKind.GOODBYE, "ann@example.org")
     ]
+
+
+def test_unsubscribe_tokens_are_the_ones_itsdangerous_writes_and_read_back():
+    from itsdangerous import URLSafeSerializer
+
+    from app.models.base import new_uid
+    from app.services.tokens import Tokens
+
+    secret = "a-test-secret-key-a-test-secret-key"
+    maker = Tokens(secret)
+    reference = URLSafeSerializer(secret, salt="tocsin-unsubscribe")
+    for _ in range(50):
+        pair = new_uid(), new_uid()
+        assert maker.unsubscribe(*pair) == reference.dumps(list(pair))
+    for pair in [('ä"\\/ü', "x" * 32), ("a" * 32, "a" * 32), ("", "")]:
+        assert maker.read_unsubscribe(maker.unsubscribe(*pair)) == pair
+    assert Tokens("another-secret-another-secret-another").unsubscribe("a", "b") != (
+        maker.unsubscribe("a", "b")
+    )

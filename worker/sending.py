@@ -1,17 +1,17 @@
 """The per-batch send loop.
 
-For each claimed row: render the message, send it up to (not including) the final dot,
-and meanwhile, on a helper thread, record the previous row's outcome and re-check this one.
-The final dot goes out only once that check said yes; otherwise the unfinished message is
-dropped with the connection. See ``app.services.batches`` for the ledger side.
+For each claimed row: send its message up to (not including) the final dot, render the
+next row's message, and meanwhile have the ledger record the previous row's outcome and
+re-check this one. The final dot goes out only once that check said yes (with the next
+message's envelope in the same write, when the server pipelines); otherwise the unfinished
+message is dropped with the connection. See ``app.services.batches`` for the ledger side.
 """
 
 from __future__ import annotations
 
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from flask import current_app
 
@@ -96,6 +96,15 @@ class Attempt:
     defer_reply: str | None = None  # no SMTP server could be reached
 
 
+class _Started(NamedTuple):
+    """A row's message on its way: sent up to its final dot (``connection``), or not."""
+
+    message: composing.Outgoing | None
+    problem: str
+    connection: smtp.Connection | None
+    early: smtp.Result | None  # refused, or never started
+
+
 class BatchSender:
     """Sends one claimed batch; everything per campaign is prepared once, here."""
 
@@ -110,38 +119,39 @@ class BatchSender:
         """Send the rows in order; stop at once when the campaign stops sending."""
         book = BatchLedger(self.campaign_id, self.config)
         try:
-            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger") as helper:
-                return self._run(claimed, book, helper)
+            return self._run(claimed, book)
         finally:
+            smtp.settle_all()  # nothing half-sent or announced outlives the batch
             book.close()
 
-    def _run(
-        self, claimed: list[ledger.Claimed], book: BatchLedger, helper: ThreadPoolExecutor
-    ) -> int:
+    def _run(self, claimed: list[ledger.Claimed], book: BatchLedger) -> int:
         recipients = book.recipients(claimed)
         # Stop early enough that no row is sent after its lease could have been swept.
         deadline = claimed[0].lease_until - timedelta(seconds=LEASE_MARGIN_SECONDS)
         pending: Outcome | None = None
         sent = 0
+        built = self._build(recipients.get(claimed[0].subscriber_id))
         for position, row in enumerate(claimed):
-            rest = claimed[position:]
             if utcnow() >= deadline:
                 book.step(pending, None)
-                book.release(rest, DeliveryStatus.QUEUED)
+                book.release(claimed[position:], DeliveryStatus.QUEUED)
                 return sent
-            # Record the previous row and re-check this one while this one is rendered and
-            # sent up to its final dot.
-            check = helper.submit(book.step, pending, row.subscriber_id)
+            # Record the previous row and re-check this one while this one is sent up to its
+            # final dot and the next one is rendered.
+            check = book.begin_step(pending, row.subscriber_id)
+            following = claimed[position + 1] if position + 1 < len(claimed) else None
             try:
-                attempt = self._attempt(row, recipients.get(row.subscriber_id), check, deadline)
+                started = self._begin(built, deadline)
+                built = self._build(recipients.get(following.subscriber_id)) if following else None
+                attempt = self._conclude(row, started, check, built)
             except BaseException:
-                self._give_back_after_error(book, check, pending, rest)
+                self._give_back_after_error(book, check, pending, claimed[position:])
                 raise
             if attempt.release_to is not None:
-                book.release(rest, attempt.release_to)
+                book.release(claimed[position:], attempt.release_to)
                 return sent
             if attempt.defer_reply is not None:
-                book.defer(rest, UNREACHABLE_DELAY, attempt.defer_reply)
+                book.defer(claimed[position:], UNREACHABLE_DELAY, attempt.defer_reply)
                 return sent
             pending, sent = attempt.outcome, sent + attempt.sent
         book.step(pending, None)
@@ -149,22 +159,29 @@ class BatchSender:
 
     @staticmethod
     def _give_back_after_error(
-        book: BatchLedger, check: Future[Any], pending: Outcome | None, rest: list[ledger.Claimed]
+        book: BatchLedger, check: Any, pending: Outcome | None, rest: list[ledger.Claimed]
     ) -> None:
         """On an unexpected error, keep what is known and hand the rest back, uncounted."""
+        smtp.settle_all()  # a message waiting for its final dot is dropped, never finished
         if check.exception() is not None:  # (waits for the step) it failed: record again
             book.step(pending, None)
         book.release(rest, DeliveryStatus.QUEUED)
 
-    def _attempt(
+    def _begin(self, built: tuple[composing.Outgoing | None, str], deadline: datetime) -> _Started:
+        """Send a row's message up to its final dot (the check is not awaited here)."""
+        message, problem = built
+        connection, early = (None, None) if message is None else self._start(message, deadline)
+        return _Started(message, problem, connection, early)
+
+    def _conclude(
         self,
         row: ledger.Claimed,
-        recipient: composing.Recipient | None,
-        check: Future[Any],
-        deadline: datetime,
+        started: _Started,
+        check: Any,
+        upcoming: tuple[composing.Outgoing | None, str] | None,
     ) -> Attempt:
-        message, problem = self._build(recipient)
-        connection, early = (None, None) if message is None else self._start(message, deadline)
+        """Wait for the check, then finish or drop the message; say how the row went."""
+        message, problem, connection, early = started
         verdict: Check = check.result()
         ready = connection is not None and early is None  # waiting for its final dot
         if verdict.campaign_status != CampaignStatus.SENDING:
@@ -191,8 +208,20 @@ class BatchSender:
             if early.outcome is smtp.Outcome.THROTTLED:
                 return Attempt(release_to=DeliveryStatus.QUEUED)
             return Attempt(defer_reply=early.reply)
-        result = early if early is not None else connection.finish()
+        result = early if early is not None else connection.finish(self._next(connection, upcoming))
         return Attempt(outcome_of(row, message, result), result.outcome is smtp.Outcome.SENT)
+
+    def _next(
+        self, connection: smtp.Connection, upcoming: tuple[composing.Outgoing | None, str] | None
+    ) -> tuple[str, str] | None:
+        """The next message's envelope, when it will start on this same connection."""
+        message = upcoming[0] if upcoming is not None else None
+        first = self.servers[0] if self.servers else None
+        if message is None or first is None or first.limits:
+            return None  # nothing to send, or a throttle decides when it may start
+        if smtp.connection_to(first) is not connection:
+            return None  # this one went to a fallback server; the next tries the first again
+        return message.envelope_from, message.recipient
 
     def _build(
         self, recipient: composing.Recipient | None

@@ -3,7 +3,9 @@
 MAIL, RCPT and DATA get a reply each, so the failing phase is known: a failure before the
 final dot is safe to retry; a lost reply after it is ``unknown`` (the message may have
 arrived). When the server offers PIPELINING (RFC 2920) the three commands go out in one
-write, which saves two round trips a message without losing that knowledge.
+write, which saves two round trips a message without losing that knowledge; and the next
+message's three can follow a final dot in the same write (message content may open a
+group), which saves one more.
 """
 
 from __future__ import annotations
@@ -70,6 +72,10 @@ class Connection:
         self._smtp: smtplib.SMTP | None = None
         self._pipelining = False
         self._sent_on_connection = 0
+        # Between start() and finish() the server is in DATA: only hanging up ends that safely.
+        self._in_data = False
+        # The envelope sent along with the last final dot, whose replies are still unread.
+        self._announced: tuple[str, str] | None = None
 
     def _open(self) -> smtplib.SMTP:
         s = self.settings
@@ -96,6 +102,8 @@ class Connection:
 
     def close(self) -> None:
         """Say QUIT if possible and forget the session."""
+        if self._in_data or self._announced is not None:
+            self._drop()  # a QUIT now would be message content, or would follow a DATA
         if self._smtp is not None:
             try:
                 self._smtp.quit()
@@ -112,8 +120,13 @@ class Connection:
         """Send everything but the final dot; return the refusal, or None when ready.
 
         Between ``start`` and ``finish`` nothing is delivered yet: ``abort`` drops the
-        session and the server forgets the message.
+        session and the server forgets the message. When ``finish`` already announced this
+        envelope, only its replies are read; another envelope means a new session.
         """
+        announced, self._announced = self._announced, None
+        if announced is not None and announced != (envelope_from, recipient):
+            self._drop()  # the server expects the announced message's data
+            announced = None
         try:
             if self._smtp is None or self._sent_on_connection >= self.settings.max_per_connection:
                 self.close()
@@ -122,22 +135,29 @@ class Connection:
             self._drop()
             return Result(Outcome.RETRY, f"cannot reach {self.settings.name}: {exc}", True)
         try:
-            refusal = self._envelope(self._smtp, envelope_from, recipient)
+            refusal = self._envelope(self._smtp, envelope_from, recipient, announced is not None)
             if refusal is not None:
                 return refusal
             # Dot-stuffing; our own messages never need it (base64 bodies), so look first.
             payload = _LEADING_DOT.sub(b"..", data) if b"\n." in data or data[:1] == b"." else data
+            self._in_data = True
             self._smtp.send(payload if payload.endswith(b"\r\n") else payload + b"\r\n")
         except (smtplib.SMTPException, OSError) as exc:
             self._drop()
             return Result(Outcome.RETRY, f"connection lost before the end of data: {exc}")
         return None
 
-    def finish(self) -> Result:
-        """Send the final dot and read the verdict on the message."""
+    def finish(self, then: tuple[str, str] | None = None) -> Result:
+        """Send the final dot and read the verdict on the message.
+
+        ``then``, the next message's (envelope sender, recipient), goes out in the same write
+        when the server pipelines; the next ``start`` with that envelope reads its replies.
+        """
         assert self._smtp is not None, "finish() follows a successful start()"
+        self._in_data = False
+        following = self._announcement(then)
         try:
-            self._smtp.send(b".\r\n")
+            self._smtp.send(b".\r\n" + following)
         except (smtplib.SMTPException, OSError) as exc:
             self._drop()
             return Result(Outcome.RETRY, f"connection lost before the end of data: {exc}")
@@ -147,17 +167,40 @@ class Connection:
             self._drop()
             return Result(Outcome.UNKNOWN, f"no reply after the end of data: {exc}")
         self._sent_on_connection += 1
+        if following:
+            self._announced = then
         return classify(code, message)
+
+    def _announcement(self, then: tuple[str, str] | None) -> bytes:
+        """The commands to send after a final dot, when they may go out before its reply."""
+        if then is None or not self._pipelining:
+            return b""
+        if self._sent_on_connection + 1 >= self.settings.max_per_connection:
+            return b""  # this session ends after the message: start() opens the next one
+        try:
+            return _commands(*then).encode("ascii")
+        except (ValueError, UnicodeEncodeError):
+            return b""  # start() reports the bad address as it always has
+
+    def settle(self) -> None:
+        """Hang up if a message was left unfinished or an envelope unanswered (a batch ends)."""
+        if self._in_data or self._announced is not None:
+            self._drop()
 
     def abort(self) -> None:
         """Hang up in the middle of DATA: the server discards the unfinished message."""
         self._drop()
 
-    def _envelope(self, smtp: smtplib.SMTP, envelope_from: str, recipient: str) -> Result | None:
-        """Issue MAIL, RCPT and DATA; return the refusal, or None once the server said 354."""
+    def _envelope(
+        self, smtp: smtplib.SMTP, envelope_from: str, recipient: str, announced: bool = False
+    ) -> Result | None:
+        """Issue MAIL, RCPT and DATA (or read the replies to the announced ones); return the
+        refusal, or None once the server said 354."""
         commands = [f"MAIL FROM:{_angle(envelope_from)}", f"RCPT TO:{_angle(recipient)}", "DATA"]
-        if self._pipelining:
-            smtp.send("".join(f"{command}\r\n" for command in commands))
+        if announced:
+            replies = [smtp.getreply() for _ in commands]
+        elif self._pipelining:
+            smtp.send(_commands(envelope_from, recipient))
             replies = [smtp.getreply() for _ in commands]
         else:
             replies = []
@@ -186,6 +229,13 @@ class Connection:
         if self._smtp is not None:
             self._smtp.close()
         self._smtp = None
+        self._in_data = False
+        self._announced = None
+
+
+def _commands(envelope_from: str, recipient: str) -> str:
+    """MAIL, RCPT and DATA for one message, as one pipelined group."""
+    return f"MAIL FROM:{_angle(envelope_from)}\r\nRCPT TO:{_angle(recipient)}\r\nDATA\r\n"
 
 
 _connections: dict[SmtpSettings, Connection] = {}
@@ -196,6 +246,12 @@ def connection_to(settings: SmtpSettings) -> Connection:
     if settings not in _connections:
         _connections[settings] = Connection(settings)
     return _connections[settings]
+
+
+def settle_all() -> None:
+    """Hang up every connection left mid-message or with an unanswered envelope."""
+    for connection in _connections.values():
+        connection.settle()
 
 
 def close_all() -> None:

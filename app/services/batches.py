@@ -1,8 +1,9 @@
 """One claimed batch's conversation with the ledger, on a connection of its own.
 
-The send loop runs these steps on a helper thread while it renders and talks SMTP, so the
-database round trips overlap the network ones. Each ``step`` is one transaction: record the
-previous message's outcome, then check that the next row may still be sent (campaign still
+The send loop starts each step before it renders and talks SMTP, so the database round
+trips overlap the network ones (``app.services.statements``: PostgreSQL sends it through
+libpq and collects it later; SQLite runs it on a helper thread). A step records the
+previous message's outcome, then checks that the next row may still be sent (campaign still
 sending, subscriber still active, confirmed and unsuppressed). The loop waits for that step
 before it sends the next message's final dot, so at most one accepted message per
 connection is ever waiting for its ledger write.
@@ -11,11 +12,12 @@ connection is ever waiting for its ledger write.
 from __future__ import annotations
 
 import random
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, null, select, update
+from sqlalchemy import Connection, bindparam, func, select, update
 
 from app.extensions import db
 from app.models import (
@@ -31,6 +33,7 @@ from app.models import (
 from app.models.base import utcnow
 from app.services.composing import Recipient
 from app.services.ledger import Claimed, mailable_now
+from app.services.statements import InFlight, PostgresSteps, SqliteSteps
 from app.services.suppressions import suppress_hash
 
 BACKOFF_CAP_SECONDS = 6 * 3600
@@ -58,25 +61,12 @@ class Check:
     mailable: bool
 
 
-_deliveries = Delivery.__table__
-# One statement for every outcome; a retry sets next_attempt_at, everything else clears it.
-_RECORD = (
-    update(_deliveries)
-    .where(
-        _deliveries.c.id == bindparam("row_id"),
-        _deliveries.c.status == bindparam("claimed"),  # named: see BatchLedger._combine
-        _deliveries.c.lease_until == bindparam("lease"),
-    )
-    .values(
-        status=bindparam("status"),
-        smtp_reply=bindparam("reply"),
-        lease_until=null(),
-        updated_at=bindparam("now"),
-        language=bindparam("language"),
-        message_id=bindparam("message_id"),
-        next_attempt_at=bindparam("next_attempt_at"),
-    )
-)
+def _check_of(row: Any) -> Check | None:
+    """The check's row (campaign status, mailable) as a ``Check``."""
+    if row is None:
+        return None
+    status, mailable = row
+    return Check(CampaignStatus(status) if status else None, bool(mailable))
 
 
 class BatchLedger:
@@ -94,31 +84,34 @@ class BatchLedger:
         self.connection: Connection = db.engine.connect().execution_options(
             isolation_level="AUTOCOMMIT"
         )
-        self._check = select(
+        check = select(
             select(Campaign.status).where(Campaign.id == campaign_id).scalar_subquery(),
             select(mailable_now(campaign_id))
             .where(Subscriber.id == bindparam("subscriber_id"))
             .scalar_subquery(),
         )
-        self._one_trip = self._combine() if self.connection.dialect.name == "postgresql" else None
-
-    def _combine(self) -> tuple[str, dict[str, Any]]:
-        """PostgreSQL: the record and the next check as one statement (a writing CTE), so a
-        step costs one round trip. Compiled once per batch, run as driver SQL."""
-        dialect = self.connection.dialect
-        record = _RECORD.returning(_deliveries.c.id).compile(dialect=dialect)
-        check = self._check.compile(dialect=dialect)
-        # The two compile separately: their parameter names must not meet (the record's are
-        # all named and given per call; the check's literals come along here).
-        assert not set(record.params) & set(check.params), "parameter names collide"
-        return f"WITH recorded AS ({record}) {check}", dict(check.params)
+        postgres = self.connection.dialect.name == "postgresql"
+        self._postgres = PostgresSteps(self.connection, check) if postgres else None
+        self._sqlite = None if postgres else SqliteSteps(self.connection, check)
+        self._helper: ThreadPoolExecutor | None = None
+        self._in_flight: InFlight | None = None
 
     def close(self) -> None:
-        """Give the connection back to the pool."""
+        """Give the connection back to the pool (with no result left unread on it)."""
+        self._settle()
+        if self._helper is not None:
+            self._helper.shutdown()
         self.connection.close()
+
+    def _settle(self) -> None:
+        """Read the step still in flight, if any, before the connection runs anything else."""
+        if self._in_flight is not None:
+            self._in_flight.exception()  # its holder still sees any error in result()
+            self._in_flight = None
 
     def recipients(self, claimed: list[Claimed]) -> dict[int, Recipient]:
         """Fetch the batch's recipients in one query (the rows are re-checked one by one)."""
+        self._settle()
         rows = self.connection.execute(
             select(
                 Subscriber.id,
@@ -135,22 +128,27 @@ class BatchLedger:
         ).all()
         return {row[0]: Recipient(*row[1:]) for row in rows}
 
+    def begin_step(
+        self, outcome: Outcome | None, next_subscriber: int | None
+    ) -> InFlight | Future[Check | None]:
+        """Start ``step``; its ``result()`` is the check, to read just before the final dot.
+
+        PostgreSQL: sent now, collected by ``result()``; SQLite: run on a helper thread."""
+        if self._postgres is None:
+            if self._helper is None:
+                self._helper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger")
+            return self._helper.submit(self.step, outcome, next_subscriber)
+        self._settle()
+        values = self._prepare(outcome) if outcome is not None else None
+        self._in_flight = self._postgres.send(values, next_subscriber, _check_of)
+        return self._in_flight
+
     def step(self, outcome: Outcome | None, next_subscriber: int | None) -> Check | None:
         """Record ``outcome``, then check whether the next row may still be sent."""
+        if self._postgres is not None:
+            return self.begin_step(outcome, next_subscriber).result()
         values = self._prepare(outcome) if outcome is not None else None
-        if values is not None and next_subscriber is not None and self._one_trip:
-            sql, params = self._one_trip
-            params = {**params, **values, "subscriber_id": next_subscriber}
-            status, mailable = self.connection.exec_driver_sql(sql, params).one()
-            return Check(CampaignStatus(status) if status else None, bool(mailable))
-        if values is not None:
-            self.connection.execute(_RECORD, values)
-        if next_subscriber is None:
-            return None
-        status, mailable = self.connection.execute(
-            self._check, {"subscriber_id": next_subscriber}
-        ).one()
-        return Check(CampaignStatus(status) if status else None, bool(mailable))
+        return _check_of(self._sqlite.run(values, next_subscriber))  # type: ignore[union-attr]
 
     def _prepare(self, outcome: Outcome) -> dict[str, Any]:
         """Run the outcome's side effects and return the parameters of its row's record."""
@@ -219,6 +217,7 @@ class BatchLedger:
     def _hand_back(self, rows: list[Claimed], **values: Any) -> None:
         if not rows:
             return
+        self._settle()
         self.connection.execute(
             update(Delivery)
             .where(

@@ -38,7 +38,8 @@ class RecordingHandler(MaildirHandler):
     ``behaviour`` maps a recipient to a rule: ``rcpt:REPLY`` (answer RCPT so),
     ``rcpt-once:REPLY`` (only the first time), ``data:REPLY`` (refuse after the final dot),
     ``drop-after-dot`` (take the message, then hang up without a reply) or ``stall:SECONDS``
-    (take the message, reply that much later). ``delay`` slows every message down.
+    (take the message, reply that much later). ``delay`` slows every message down. It
+    offers PIPELINING, as production relays do, so the client's pipelined paths run.
     """
 
     def __init__(self, maildir: Path) -> None:
@@ -48,6 +49,12 @@ class RecordingHandler(MaildirHandler):
         self.behaviour: dict[str, str] = {}
         self.delay = 0.0
         self._used_once: set[str] = set()
+
+    async def handle_EHLO(  # noqa: N802
+        self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
+    ) -> list[str]:
+        session.host_name = hostname
+        return [*responses[:-1], "250-PIPELINING", responses[-1]]
 
     async def handle_RCPT(  # noqa: N802
         self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
