@@ -83,3 +83,23 @@ def test_bad_test_send_requests_are_refused_and_queue_nothing(app, addresses, la
     with pytest.raises(InvalidInput, match=message):
         outbox.queue_test_sends(campaign, addresses, languages)
     assert db.session.scalars(select(OutboxMessage)).all() == []
+
+
+def test_a_row_whose_worker_keeps_dying_is_given_up_not_retried_forever(app):
+    from datetime import timedelta
+
+    from app.models.base import utcnow
+
+    campaign = make_campaign({"en": "Hello"})
+    outbox.queue_test_sends(campaign, ["a@example.org", "b@example.org"], ["en"])
+    rows = db.session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)).all()
+    rows[0].status, rows[0].attempts = OutboxStatus.CLAIMED, outbox.MAX_ATTEMPTS
+    rows[0].lease_until = utcnow() - timedelta(seconds=1)
+    rows[1].status, rows[1].attempts = OutboxStatus.CLAIMED, 1
+    rows[1].lease_until = utcnow() - timedelta(seconds=1)
+    db.session.commit()
+    assert rows[0].id not in outbox.claim_due()  # (a running worker's dispatcher may race us)
+    db.session.expire_all()
+    given_up, retried = (db.session.get(OutboxMessage, row.id) for row in rows)
+    assert given_up.status == OutboxStatus.FAILED and "gave up" in given_up.reply
+    assert retried.attempts >= 2  # claimed again, by us or by the dispatcher

@@ -82,10 +82,18 @@ def recent(campaign_id: int, limit: int = 20) -> list[OutboxMessage]:
 def claim_due(now: datetime | None = None, limit: int = CLAIM_LIMIT) -> list[int]:
     """Take a lease on queued rows (and rows whose lease lapsed); return their ids."""
     now = now or utcnow()
-    due = or_(
-        OutboxMessage.status == OutboxStatus.QUEUED,
-        and_(OutboxMessage.status == OutboxStatus.CLAIMED, OutboxMessage.lease_until < now),
+    lapsed = and_(OutboxMessage.status == OutboxStatus.CLAIMED, OutboxMessage.lease_until < now)
+    # A row whose worker died while sending it, every time, is given up on, not retried forever.
+    db.session.execute(
+        update(OutboxMessage)
+        .where(lapsed, OutboxMessage.attempts >= MAX_ATTEMPTS)
+        .values(
+            status=OutboxStatus.FAILED,
+            lease_until=None,
+            reply="gave up: the worker stopped while sending it, every time",
+        )
     )
+    due = or_(OutboxMessage.status == OutboxStatus.QUEUED, lapsed)
     ids = list(
         db.session.scalars(
             select(OutboxMessage.id).where(due).order_by(OutboxMessage.id).limit(limit)
