@@ -119,9 +119,14 @@ class SafeTemplate:
                 raise RenderError(f"{what}: 'self' is not available")
             unknown = meta.find_undeclared_variables(tree) - (names or frozenset())
             if names is not None and unknown:
+                first = min(
+                    (node.lineno for node in tree.find_all(nodes.Name) if node.name in unknown),
+                    default=None,
+                )
                 raise RenderError(
                     f"{what}: unknown value {', '.join(sorted(unknown))}; "
-                    f"available: {', '.join(sorted(names))}"
+                    f"available: {', '.join(sorted(names))}",
+                    first,
                 )
             self._template = env.from_string(_bound_loops(tree))
         except TemplateSyntaxError as exc:

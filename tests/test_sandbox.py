@@ -56,9 +56,9 @@ def test_template_injection_is_refused_with_a_clear_error(attack, where):
     assert "<class" not in message and "built-in" not in message  # nothing leaked
 
 
-def test_unknown_values_name_what_is_available():
-    with pytest.raises(RenderError, match=r"unknown value nmae; available: .*name"):
-        compile_and_render("Hi {{ nmae }}")
+def test_unknown_values_name_what_is_available_and_where():
+    with pytest.raises(RenderError, match=r"unknown value nmae; available: .*name.*\(line 3\)"):
+        compile_and_render("Hi,\n\n{{ nmae }}")
 
 
 def test_every_documented_value_is_available():
