@@ -29,7 +29,7 @@ from app.models import (
 from app.models.base import utcnow
 from app.services import ledger
 from app.services.composing import compile_source, sample_context
-from app.services.subscribers import normalize_email
+from app.services.subscribers import is_country_code, normalize_email
 from app.zones import zone_named
 from emails.errors import RenderError
 from emails.mime import format_address, split_address
@@ -134,7 +134,7 @@ def clean_filters(filters: dict[str, Any]) -> dict[str, list[Any]]:
         cleaned["languages"] = sorted({normalize_tag(str(tag)) for tag in languages})
     if countries := filters.get("countries"):
         codes = sorted({str(code).strip().upper() for code in countries})
-        bad = [code for code in codes if len(code) != 2 or not code.isalpha()]
+        bad = [code for code in codes if not is_country_code(code)]
         if bad:
             raise InvalidInput(
                 f"{', '.join(bad)}: countries are two-letter codes such as UA or AR", "countries"

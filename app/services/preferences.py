@@ -21,21 +21,17 @@ from app.models import (
     Delivery,
     ListVisibility,
     MailingList,
-    OutboxKind,
     Report,
     Subscriber,
-    SubscriberStatus,
     Subscription,
     SubscriptionStatus,
     SuppressionReason,
 )
 from app.models.base import utcnow
-from app.services import outbox
-from app.services.subscribers import clean_name
+from app.services import subscriptions
+from app.services.subscribers import ERASED_DOMAIN, anonymised_values, clean_name
 from app.services.suppressions import suppress_hash
 from app.services.tokens import InvalidToken, tokens
-
-ERASED_DOMAIN = "erased.invalid"
 
 
 @dataclass(frozen=True)
@@ -131,12 +127,7 @@ def leave_everything(token: str) -> Subscriber:
             )
             .values(status=SubscriptionStatus.UNSUBSCRIBED, unsubscribed_at=utcnow())
         )
-        outbox.queue_system_email(
-            OutboxKind.GOODBYE,
-            subscriber.email,
-            subscriber.language,
-            {"lists": ", ".join(left), "name": subscriber.name or ""},
-        )
+        subscriptions.queue_goodbye(subscriber, list(left))
     db.session.commit()
     return subscriber
 
@@ -213,14 +204,11 @@ def erase(token: str) -> None:
         "erased at their request",
     )
     placeholder = f"{subscriber.uid}@{ERASED_DOMAIN}"
-    subscriber.email = placeholder
-    subscriber.email_hash = tokens().email_hash(placeholder)
-    subscriber.name = ""
-    subscriber.country = None
-    subscriber.group_id = None
-    subscriber.attributes = {}
-    subscriber.consent_source = ""
-    subscriber.status = SubscriberStatus.BLOCKLISTED
+    db.session.execute(
+        update(Subscriber)
+        .where(Subscriber.id == subscriber.id)
+        .values(**anonymised_values(tokens().email_hash(placeholder)))
+    )
     db.session.execute(
         update(Subscription)
         .where(Subscription.subscriber_id == subscriber.id)
@@ -230,6 +218,7 @@ def erase(token: str) -> None:
         update(Report).where(Report.subscriber_id == subscriber.id).values(subscriber_id=None)
     )
     db.session.commit()
+    db.session.expire(subscriber)
 
 
 def _iso(value: Any) -> str | None:

@@ -35,7 +35,12 @@ from app.models import (
 )
 from app.models.base import utcnow
 from app.services import counts
-from app.services.subscribers import ERASED_DOMAIN, SubscriberFilter, matching
+from app.services.subscribers import (
+    ERASED_DOMAIN,
+    SubscriberFilter,
+    anonymised_values,
+    matching,
+)
 
 MAX_IDS = 1000
 DELETED_MARK = "deleted:"  # begins the email_hash of a deleted subscriber's anonymous row
@@ -213,7 +218,7 @@ def delete_subscribers(selection: Selection) -> Deleted:
     anonymised = db.session.execute(
         update(Subscriber)
         .where(Subscriber.id.in_(anonymous.scalar_subquery()))
-        .values(**_anonymous_values())
+        .values(**anonymised_values(DELETED_MARK + Subscriber.uid))
         .execution_options(synchronize_session=False)
     ).rowcount
     # After the update: the filter may name a list, so its subscriptions had to stay till now.
@@ -236,17 +241,3 @@ def delete_subscribers(selection: Selection) -> Deleted:
     ).rowcount
     db.session.expire_all()
     return Deleted(_done(deleted), anonymised)
-
-
-def _anonymous_values() -> dict[str, object]:
-    return {
-        "email": Subscriber.uid + f"@{ERASED_DOMAIN}",
-        # Not an address's hash: it can never match a suppression or a later subscriber.
-        "email_hash": DELETED_MARK + Subscriber.uid,
-        "name": "",
-        "country": None,
-        "group_id": None,
-        "attributes": {},
-        "consent_source": "",
-        "status": SubscriberStatus.BLOCKLISTED,
-    }

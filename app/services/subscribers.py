@@ -50,10 +50,30 @@ def clean_name(name: str) -> str:
     return cleaned
 
 
+def is_country_code(code: str) -> bool:
+    """Whether ``code`` (already in capitals) is an ISO 3166 alpha-2 shaped code."""
+    return len(code) == 2 and code.isascii() and code.isalpha()
+
+
+def anonymised_values(email_hash: Any) -> dict[str, Any]:
+    """Column values that strip a subscriber's row of personal data (an erasure, or a
+    delete that must keep the ledger whole): the address becomes ``<uid>@erased.invalid``."""
+    return {
+        "email": Subscriber.uid + f"@{ERASED_DOMAIN}",
+        "email_hash": email_hash,
+        "name": "",
+        "country": None,
+        "group_id": None,
+        "attributes": {},
+        "consent_source": "",
+        "status": SubscriberStatus.BLOCKLISTED,
+    }
+
+
 def clean_country(country: str) -> str:
     """Return an ISO 3166 alpha-2 code in capitals, or raise a clear error."""
     code = country.strip().upper()
-    if len(code) != 2 or not code.isascii() or not code.isalpha():
+    if not is_country_code(code):
         raise InvalidInput(f"{country!r} is not a two-letter country code such as UA", "country")
     return code
 

@@ -65,15 +65,19 @@ def unsubscribe(token: str, goodbye: bool = False) -> UnsubscribeTarget:
         .values(status=SubscriptionStatus.UNSUBSCRIBED, unsubscribed_at=utcnow())
     ).rowcount
     if goodbye and ended:
-        subscriber = target.subscriber
-        outbox.queue_system_email(
-            OutboxKind.GOODBYE,
-            subscriber.email,
-            subscriber.language,
-            {"lists": ", ".join(m.name for m in target.lists), "name": subscriber.name or ""},
-        )
+        queue_goodbye(target.subscriber, [m.name for m in target.lists])
     db.session.commit()
     return target
+
+
+def queue_goodbye(subscriber: Subscriber, list_names: list[str]) -> None:
+    """Queue the goodbye email for lists a person has just left; the caller commits."""
+    outbox.queue_system_email(
+        OutboxKind.GOODBYE,
+        subscriber.email,
+        subscriber.language,
+        {"lists": ", ".join(list_names), "name": subscriber.name or ""},
+    )
 
 
 CONFIRM_MAX_AGE = 7 * 24 * 3600  # a confirmation link works for a week
