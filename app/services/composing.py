@@ -164,6 +164,28 @@ class Outgoing:
     data: bytes
 
 
+@dataclass(frozen=True)
+class Sender:
+    """Who a message is from: its From header, address, domain and DKIM key (if any)."""
+
+    header: str
+    address: str
+    domain: str
+    dkim: DkimKey | None
+
+    @classmethod
+    def of(cls, from_value: str, config: dict[str, Any]) -> Sender:
+        """Read ``Name <address>`` and the DKIM settings (the key is loaded once a process)."""
+        name, address = split_address(from_value)
+        domain = address.rpartition("@")[2] or "localhost"
+        key = dkim_key(
+            str(config.get("DKIM_DOMAIN") or domain),
+            str(config.get("DKIM_SELECTOR") or ""),
+            str(config.get("DKIM_KEY") or ""),
+        )
+        return cls(format_address(name, address), address, domain, key)
+
+
 class MessageFactory:
     """Everything per campaign is prepared once here; ``build`` is the per-recipient path."""
 
@@ -185,16 +207,9 @@ class MessageFactory:
         self.tokens = Tokens(config["SECRET_KEY"])
         self.base_url = str(config["BASE_URL"]).rstrip("/")
         self.archive_url = f"{self.base_url}/archive/{campaign.uid}" if campaign.archive else ""
-        self.sender = campaign.from_address or str(config["MAIL_FROM"])
-        sender_name, self.sender_address = split_address(self.sender)
-        self.sender_header = format_address(sender_name, self.sender_address)
-        self.domain = self.sender_address.rpartition("@")[2] or "localhost"
+        sender = Sender.of(campaign.from_address or str(config["MAIL_FROM"]), config)
+        self.sender_header, self.domain, self.dkim_key = sender.header, sender.domain, sender.dkim
         self.bounce_domain = str(config.get("BOUNCE_DOMAIN") or self.domain)
-        self.dkim_key = dkim_key(
-            str(config.get("DKIM_DOMAIN") or self.domain),
-            str(config.get("DKIM_SELECTOR") or ""),
-            str(config.get("DKIM_KEY") or ""),
-        )
         self.list_names = ", ".join(sorted(m.name for m in campaign.lists))
         self.list_id = f"{campaign.lists[0].slug}.{self.domain}" if campaign.lists else self.domain
         self.default_language = campaign.default_language

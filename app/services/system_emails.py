@@ -24,10 +24,10 @@ from app.i18n import PUBLIC_LANGUAGES
 from app.languages import normalize_tag
 from app.models import SystemEmail
 from app.models.base import utcnow
-from app.services.composing import DEFAULT_LAYOUT, Outgoing, dkim_key
+from app.services.composing import DEFAULT_LAYOUT, Outgoing, Sender
 from emails.dkim import sign as dkim_sign
 from emails.errors import RenderError
-from emails.mime import build_message, format_address, split_address
+from emails.mime import build_message, format_address
 from emails.rendering import CONTEXT_NAMES, CompiledVariant, VariantSource
 
 
@@ -165,12 +165,10 @@ def build(
     rendered = compiled(kind, text.language, text.subject, text.body).render(
         {"email": to_address, "language": language, "attributes": {}, **values}
     )
-    sender = str(config["MAIL_FROM"])
-    sender_name, sender_address = split_address(sender)
-    domain = sender_address.rpartition("@")[2] or "localhost"
-    message_id = f"<{secrets.token_hex(16)}@{domain}>"
+    sender = Sender.of(str(config["MAIL_FROM"]), config)
+    message_id = f"<{secrets.token_hex(16)}@{sender.domain}>"
     data = build_message(
-        sender=format_address(sender_name, sender_address),
+        sender=sender.header,
         recipient=format_address(str(values.get("name", "")), to_address),
         subject=rendered.subject,
         text=rendered.text,
@@ -179,14 +177,9 @@ def build(
         date=utcnow(),
         extra_headers={"Content-Language": text.language, "Auto-Submitted": "auto-generated"},
     )
-    key = dkim_key(
-        str(config.get("DKIM_DOMAIN") or domain),
-        str(config.get("DKIM_SELECTOR") or ""),
-        str(config.get("DKIM_KEY") or ""),
-    )
-    if key is not None:
-        data = dkim_sign(data, key)
-    return Outgoing(text.language, message_id, sender_address, to_address, data)
+    if sender.dkim is not None:
+        data = dkim_sign(data, sender.dkim)
+    return Outgoing(text.language, message_id, sender.address, to_address, data)
 
 
 def preview(kind: Kind, language: str, config: dict[str, Any]) -> tuple[str, str]:
