@@ -12,7 +12,13 @@ from app.errors import NotFound
 from app.extensions import db
 from app.models import Campaign, Subscriber
 from app.models.base import utcnow
-from app.services.composing import SAMPLE_RECIPIENT, Recipient, factory_for, recipient_of
+from app.services.composing import (
+    SAMPLE_RECIPIENT,
+    Outgoing,
+    Recipient,
+    factory_for,
+    recipient_of,
+)
 from app.services.subscribers import normalize_email
 
 
@@ -45,6 +51,11 @@ def preview(campaign: Campaign, language: str, email: str | None = None) -> Prev
     factory = factory_for(campaign, preview_languages={language})
     outgoing = factory.build(recipient, utcnow())
     assert outgoing is not None  # the variant was just compiled
+    return read_message(outgoing, recipient.email)
+
+
+def read_message(outgoing: Outgoing, recipient: str) -> Preview:
+    """Parse an assembled message back into what a preview shows."""
     message = BytesParser(policy=policy.default).parsebytes(outgoing.data)
     html = message.get_body(("html",))
     text = message.get_body(("plain",))
@@ -54,5 +65,5 @@ def preview(campaign: Campaign, language: str, email: str | None = None) -> Prev
         html=html.get_content() if html else "",
         text=text.get_content() if text else "",
         headers=[(k, str(v)) for k, v in message.items()],
-        recipient=recipient.email,
+        recipient=recipient,
     )

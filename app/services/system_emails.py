@@ -11,8 +11,6 @@ from __future__ import annotations
 import enum
 import secrets
 from dataclasses import dataclass
-from email import policy
-from email.parser import BytesParser
 from typing import Any
 
 from flask_babel import force_locale, gettext
@@ -25,6 +23,7 @@ from app.languages import normalize_tag
 from app.models import SystemEmail
 from app.models.base import utcnow
 from app.services.composing import DEFAULT_LAYOUT, Outgoing, Sender
+from app.services.previews import read_message
 from emails.dkim import sign as dkim_sign
 from emails.errors import RenderError
 from emails.mime import build_message, format_address
@@ -185,6 +184,5 @@ def build(
 def preview(kind: Kind, language: str, config: dict[str, Any]) -> tuple[str, str]:
     """Return the subject and HTML a reader of ``language`` would get, with sample values."""
     sample = build(kind, language, "reader@example.org", sample_values(kind, language), config)
-    message = BytesParser(policy=policy.default).parsebytes(sample.data)
-    html = message.get_body(("html",))
-    return str(message["Subject"]), html.get_content() if html is not None else ""
+    shown = read_message(sample, "reader@example.org")
+    return shown.subject, shown.html
