@@ -211,6 +211,42 @@ def test_an_existing_subscriber_joins_the_list_but_keeps_their_own_details(app):
     assert {s.list_id for s in db.session.scalars(select(Subscription))} == {partners.id, other.id}
 
 
+def test_an_address_that_signs_up_while_its_chunk_is_written_counts_as_known(app, monkeypatch):
+    partners = make_list()
+    real_insert = import_chunks._insert_subscribed
+
+    def sign_up_first(context, rows):
+        make_subscriber("bob@example.org", lists=[], language="uk", name="Bob's own")
+        return real_insert(context, rows)
+
+    monkeypatch.setattr(import_chunks, "_insert_subscribed", sign_up_first)
+    job = run_import(b"email,name\nann@example.org,Ann\nbob@example.org,Bob\n", partners)
+    assert (job.imported, job.updated, job.rejected) == (1, 1, 0)
+    assert state()["subscriptions"] == [
+        ("ann@example.org", partners.id, SubscriptionStatus.CONFIRMED),
+        ("bob@example.org", partners.id, SubscriptionStatus.CONFIRMED),
+    ]
+    bob = db.session.scalar(select(Subscriber).where(Subscriber.email == "bob@example.org"))
+    assert (bob.name, bob.language) == ("Bob's own", "uk")
+
+
+def test_a_row_the_database_skips_for_another_reason_is_reported_not_lost(app, monkeypatch):
+    partners = make_list()
+    taken = make_subscriber("old@example.org", lists=[]).uid
+    real_uids = import_chunks.new_uids
+    # A clash of the random public ids (in practice, never): the insert skips that row.
+    monkeypatch.setattr(import_chunks, "new_uids", lambda count: [taken, *real_uids(count - 1)])
+    job = run_import(b"email\nann@example.org\nbob@example.org\n", partners)
+    assert (job.imported, job.rejected) == (1, 1)
+    assert [(r["line"], r["reason"]) for r in report_of(job)] == [
+        ("2", "not stored: it changed while importing; import the file again")
+    ]
+    assert emails() == {"old@example.org", "bob@example.org"}
+    assert state()["subscriptions"] == [
+        ("bob@example.org", partners.id, SubscriptionStatus.CONFIRMED)
+    ]  # and not the subscriber whose uid it clashed with
+
+
 def test_whole_file_problems_are_refused_and_create_nothing(app):
     partners = make_list()
     files_before = set(imports.folder().iterdir())

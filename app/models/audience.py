@@ -70,7 +70,8 @@ class Subscriber(db.Model):
     uid: Mapped[str] = mapped_column(String(32), unique=True, default=new_uid)
     email: Mapped[str] = mapped_column(String(320), unique=True)
     # Keyed hash of the address: joins against suppressions without storing addresses there.
-    email_hash: Mapped[str] = mapped_column(String(64), index=True)
+    # Not indexed: suppressions are probed by it, a subscriber is found by the address.
+    email_hash: Mapped[str] = mapped_column(String(64))
     name: Mapped[str] = mapped_column(String(200), default="")
     language: Mapped[str] = mapped_column(String(35), default="en")
     # ISO 3166 alpha-2; when empty, the group's country stands for the subscriber's.

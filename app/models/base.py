@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import enum
 import secrets
 from datetime import UTC, datetime
@@ -21,6 +22,15 @@ def utcnow() -> datetime:
 def new_uid() -> str:
     """Return a random public identifier: what tokens and URLs carry instead of row ids."""
     return secrets.token_urlsafe(16)
+
+
+def new_uids(count: int) -> list[str]:
+    """``count`` identifiers like ``new_uid``'s, from one read of the system's randomness."""
+    raw = secrets.token_bytes(16 * count)
+    return [
+        base64.urlsafe_b64encode(raw[i : i + 16]).rstrip(b"=").decode()
+        for i in range(0, 16 * count, 16)
+    ]
 
 
 def str_enum(enum_class: type[enum.Enum]) -> Enum:

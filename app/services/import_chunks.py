@@ -12,17 +12,17 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    JSON,
     ColumnElement,
     Connection,
-    any_,
-    bindparam,
+    Text,
+    cast,
     func,
     literal,
     literal_column,
     select,
     update,
 )
-from sqlalchemy.dialects import postgresql
 
 from app.database import insert_or_ignore
 from app.extensions import db
@@ -37,7 +37,7 @@ from app.models import (
     Suppression,
     SuppressionReason,
 )
-from app.models.base import UTCDateTime, new_uid
+from app.models.base import UTCDateTime, new_uids
 from app.services import subscriptions, suppressions
 from app.services.import_rows import Candidate
 from app.services.tokens import Tokens
@@ -83,34 +83,69 @@ def write(context: Context, rows: list[Candidate]) -> Outcome:
 
 
 def _among(column: ColumnElement[Any], values: list[Any]) -> ColumnElement[bool]:
-    """``column IN values`` with the values as one parameter (a JSON array on SQLite, an
-    array on PostgreSQL): thousands of values cost no per-value compilation."""
+    """``column IN values`` with the values as one JSON array parameter, which the database
+    takes apart (SQLite's ``json_each``, PostgreSQL's ``json_array_elements_text``):
+    thousands of values cost one ``json.dumps``, not a bound parameter each."""
+    payload = json.dumps(values)
     if db.session.get_bind().dialect.name == "postgresql":
-        return column == any_(bindparam(None, values, type_=postgresql.ARRAY(column.type)))
-    each = select(literal_column("value")).select_from(func.json_each(json.dumps(values)))
+        each = select(cast(literal_column("value"), column.type)).select_from(
+            func.json_array_elements_text(cast(literal(payload, Text()), JSON))
+        )
+    else:
+        each = select(literal_column("value")).select_from(func.json_each(payload))
     return column.in_(each.scalar_subquery())
 
 
-def _hashes(context: Context, rows: list[Candidate]) -> dict[str, str]:
-    return {row.email: row.email_hash or context.hasher.email_hash(row.email) for row in rows}
+def prepare(context: Context, rows: list[Candidate]) -> None:
+    """The part of writing a chunk that needs no database, which the checking thread does
+    ahead of the writes: each new subscriber's public id and the JSON of its row."""
+    if context.mode not in (ImportMode.SUBSCRIBE, ImportMode.OPT_IN):
+        return
+    default = context.default_language
+    for row, uid in zip(rows, new_uids(len(rows)), strict=True):
+        values = row.values
+        row.uid = uid
+        row.stored = json.dumps(
+            (
+                uid,
+                row.email,
+                row.email_hash,
+                values.get("name", ""),
+                values.get("language", default),
+                values.get("country"),
+                values.get("group_id"),
+                # As text, the way the JSON column type writes it (SQLite would minify).
+                json.dumps(values.get("attributes", {})),
+            )
+        )
 
 
-def _mailable(context: Context, rows: list[Candidate], outcome: Outcome) -> list[Candidate]:
-    """Drop (and report) suppressed addresses and addresses at blocked domains."""
-    hashes = _hashes(context, rows)
+def _outside_blocked_domains(
+    context: Context, rows: list[Candidate], outcome: Outcome
+) -> list[Candidate]:
+    kept = []
+    for row in rows:
+        if (domain := suppressions.domain_of(row.email)) in context.blocked_domains:
+            outcome.refused.append((row, f"the domain {domain} is blocked"))
+        else:
+            kept.append(row)
+    return kept
+
+
+def _unsuppressed(rows: list[Candidate], outcome: Outcome) -> list[Candidate]:
+    """Drop (and report) suppressed addresses."""
+    if not rows:
+        return rows
     found = db.session.execute(
         select(Suppression.email_hash, Suppression.reason).where(
-            _among(Suppression.email_hash, list(hashes.values()))
+            _among(Suppression.email_hash, [row.email_hash for row in rows])
         )
     )
     suppressed = {email_hash: reason for email_hash, reason in found}
     kept = []
     for row in rows:
-        domain = suppressions.domain_of(row.email)
-        if (reason := suppressed.get(hashes[row.email])) is not None:
+        if (reason := suppressed.get(row.email_hash)) is not None:
             outcome.refused.append((row, f"the address is suppressed ({reason.value})"))
-        elif domain in context.blocked_domains:
-            outcome.refused.append((row, f"the domain {domain} is blocked"))
         else:
             kept.append(row)
     return kept
@@ -118,65 +153,86 @@ def _mailable(context: Context, rows: list[Candidate], outcome: Outcome) -> list
 
 def _subscribe(context: Context, rows: list[Candidate]) -> Outcome:
     """New addresses become subscribers; everyone valid gets a subscription to the list
-    (confirmed, or unconfirmed with an opt-in mail). Existing details are left alone."""
+    (confirmed, or unconfirmed with an opt-in mail). Existing details are left alone.
+
+    A chunk of new addresses (a first import) is one insert and reads nothing back. When
+    some rows were not inserted (stored already, suppressed, or taken by a sign-up
+    meanwhile) the chunk's stored rows are read to find out which, and why."""
     outcome = Outcome()
-    rows = _mailable(context, rows, outcome)
-    known = _existing(rows)
-    fresh = [row for row in rows if row.email not in known]
-    created: set[int] = set()
-    if fresh:
-        _insert_subscribers(context, fresh)
-        # Rows that lost a race with a sign-up for the same address count as known.
-        inserted = _existing(fresh)
-        created = {i for email, (i, _s) in inserted.items()} - {i for i, _s in known.values()}
-        outcome.imported = len(created)
-        known |= inserted
-    _subscriptions(context, rows, known, created, outcome)
+    rows = _outside_blocked_domains(context, rows, outcome)
+    if not rows:
+        return outcome
+    known: dict[str, Stored] = {}
+    created = rows
+    if _insert_subscribed(context, rows) < len(rows):
+        stored = _existing(rows)
+        created = [r for r in rows if r.email in stored and stored[r.email].uid == r.uid]
+        mine = {row.email for row in created}
+        rest = _unsuppressed([row for row in rows if row.email not in mine], outcome)
+        known = {row.email: stored[row.email] for row in rest if row.email in stored}
+        outcome.refused += [
+            (row, "not stored: it changed while importing; import the file again")
+            for row in rest
+            if row.email not in stored
+        ]
+    outcome.imported = len(created)
+    if created and context.mode is ImportMode.OPT_IN:
+        _request_confirmations(context, Subscriber.uid, [row.uid for row in created])
+    _subscriptions(context, [row for row in rows if row.email in known], known, outcome)
     return outcome
 
 
 _COLUMNS = ("uid", "email", "email_hash", "name", "language", "country", "group_id", "attributes")
 _FIXED = ("status", "consent_source", "consent_at", "confirmed_at", "created_at")
+_SUBSCRIPTION = "subscriber_id, list_id, status, created_at, confirmed_at"
 
 
-def _insert_subscribers(context: Context, rows: list[Candidate]) -> None:
-    """One statement for the chunk, straight to the driver: at a million rows, the per-row
-    parameter processing of a compiled statement is a third of the import's time. SQLite
-    gets an executemany; PostgreSQL one INSERT … SELECT FROM unnest(one array a column).
-    Values that are the same for every row are converted once by their column types."""
+def _insert_subscribed(context: Context, rows: list[Candidate]) -> int:
+    """Insert the chunk's new subscribers and subscribe each one inserted to the list; skip
+    addresses stored already and suppressed ones. Return how many were inserted.
+
+    The rows go as one JSON array (made by ``prepare``) that the database takes apart
+    (SQLite's ``json_each``, PostgreSQL's ``json_array_elements``): no per-row parameter
+    work in Python, and on SQLite one step of the statement, so the thread that checks the
+    next chunk runs meanwhile. PostgreSQL subscribes the inserted rows in the same
+    statement; SQLite, which has no INSERT in a WITH, finds them by the uids they were
+    given."""
     connection = db.session.connection()
     when = _bound("created_at", context.now, connection)
-    confirmed = when if context.mode is ImportMode.SUBSCRIBE else None
+    status, confirmed_at = _new_subscription(context)
+    confirmed = when if confirmed_at else None
     fixed = (SubscriberStatus.ACTIVE.value, context.source, when, confirmed, when)
-    default = context.default_language
-    values = [
-        (
-            new_uid(),
-            row.email,
-            row.email_hash or context.hasher.email_hash(row.email),
-            row.values.get("name", ""),
-            row.values.get("language", default),
-            row.values.get("country"),
-            row.values.get("group_id"),
-            json.dumps(row.values["attributes"]) if "attributes" in row.values else "{}",
-        )
-        for row in rows
-    ]
+    payload = "[" + ",".join(row.stored for row in rows) + "]"
     names = ", ".join(_COLUMNS + _FIXED)
+    subscribed = (context.list_id, status.value, when, confirmed)
     if connection.dialect.name == "postgresql":
-        arrays = "%s::varchar[], " * 6 + "%s::integer[], %s::text[]"
+        fields = [f"r->>{n}" for n in range(6)] + ["(r->>6)::integer", "(r->>7)::json"]
+        return connection.exec_driver_sql(
+            f"WITH created AS (INSERT INTO subscribers ({names}) "
+            f"SELECT {', '.join(fields)}, %s, %s, %s, %s, %s "
+            "FROM json_array_elements(%s::json) AS r WHERE NOT EXISTS "
+            "(SELECT FROM suppressions WHERE email_hash = r->>2) "
+            "ON CONFLICT DO NOTHING RETURNING id) "
+            f"INSERT INTO subscriptions ({_SUBSCRIPTION}) SELECT id, %s, %s, %s, %s FROM created",
+            (*fixed, payload, *subscribed),
+        ).rowcount
+    fields = [f"json_extract(value, '$[{n}]')" for n in range(len(_COLUMNS))]
+    inserted = connection.exec_driver_sql(
+        f"INSERT INTO subscribers ({names}) SELECT {', '.join(fields)}, ?, ?, ?, ?, ? "
+        "FROM json_each(?) WHERE NOT EXISTS "
+        "(SELECT 1 FROM suppressions WHERE email_hash = json_extract(value, '$[2]')) "
+        "ON CONFLICT DO NOTHING",
+        (*fixed, payload),
+    ).rowcount
+    if inserted:
+        # A row with this run's fresh uid and its address is one this statement inserted.
         connection.exec_driver_sql(
-            f"INSERT INTO subscribers ({names}) "
-            "SELECT u, e, h, n, l, c, g, a::json, %s, %s, %s, %s, %s "
-            f"FROM unnest({arrays}) AS t(u, e, h, n, l, c, g, a) ON CONFLICT DO NOTHING",
-            (*fixed, *(list(column) for column in zip(*values, strict=True))),
+            f"INSERT INTO subscriptions ({_SUBSCRIPTION}) SELECT s.id, ?, ?, ?, ? "
+            "FROM json_each(?) AS r JOIN subscribers AS s "
+            "ON s.uid = json_extract(r.value, '$[0]') AND s.email = json_extract(r.value, '$[1]')",
+            (*subscribed, payload),
         )
-        return
-    marks = ", ".join("?" * (len(_COLUMNS) + len(_FIXED)))
-    connection.exec_driver_sql(
-        f"INSERT INTO subscribers ({names}) VALUES ({marks}) ON CONFLICT DO NOTHING",
-        [(*row, *fixed) for row in values],
-    )
+    return inserted
 
 
 def _bound(column: str, value: object, connection: Connection) -> object:
@@ -186,26 +242,38 @@ def _bound(column: str, value: object, connection: Connection) -> object:
     return processor(value) if processor else value
 
 
-def _existing(rows: list[Candidate]) -> dict[str, tuple[int, SubscriberStatus]]:
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """What a chunk needs of a subscriber already in the database."""
+
+    id: int
+    status: SubscriberStatus
+    uid: str
+
+
+def _existing(rows: list[Candidate]) -> dict[str, Stored]:
+    """The chunk's addresses that are stored already."""
     if not rows:
         return {}
+    table = Subscriber.__table__
     found = db.session.execute(
-        select(Subscriber.email, Subscriber.id, Subscriber.status).where(
-            _among(Subscriber.email, [row.email for row in rows])
+        select(table.c.email, table.c.id, table.c.status, table.c.uid).where(
+            _among(table.c.email, [row.email for row in rows])
         )
     )
-    return {email: (subscriber_id, status) for email, subscriber_id, status in found}
+    return {
+        email: Stored(subscriber_id, SubscriberStatus(status), uid)
+        for email, subscriber_id, status, uid in found
+    }
 
 
 def _subscriptions(
-    context: Context,
-    rows: list[Candidate],
-    known: dict[str, tuple[int, SubscriberStatus]],
-    created: set[int],
-    outcome: Outcome,
+    context: Context, rows: list[Candidate], known: dict[str, Stored], outcome: Outcome
 ) -> None:
-    """Subscribe every active subscriber of the chunk to the list, once."""
-    ids = [known[row.email][0] for row in rows]
+    """Subscribe the chunk's subscribers that were stored before it to the list, once."""
+    if not rows:
+        return
+    ids = [known[row.email].id for row in rows]
     found = db.session.execute(
         select(Subscription.subscriber_id, Subscription.status).where(
             Subscription.list_id == context.list_id, _among(Subscription.subscriber_id, ids)
@@ -213,37 +281,24 @@ def _subscriptions(
     )
     current = {subscriber_id: status for subscriber_id, status in found}
     confirm = context.mode is ImportMode.SUBSCRIBE
-    status = SubscriptionStatus.CONFIRMED if confirm else SubscriptionStatus.UNCONFIRMED
     new, to_confirm = [], []
     for row in rows:
-        subscriber_id, subscriber_status = known[row.email]
-        state = current.get(subscriber_id)
-        if subscriber_status is not SubscriberStatus.ACTIVE:
-            outcome.refused.append((row, f"the subscriber is {subscriber_status.value}"))
+        stored = known[row.email]
+        state = current.get(stored.id)
+        if stored.status is not SubscriberStatus.ACTIVE:
+            outcome.refused.append((row, f"the subscriber is {stored.status.value}"))
         elif state is SubscriptionStatus.UNSUBSCRIBED:
             outcome.refused.append((row, "they left this list; an import does not bring back"))
         elif state is None:
-            new.append(subscriber_id)
-            outcome.updated += subscriber_id not in created
+            new.append(stored.id)
+            outcome.updated += 1
         elif state is SubscriptionStatus.UNCONFIRMED and confirm:
-            to_confirm.append(subscriber_id)
+            to_confirm.append(stored.id)
             outcome.updated += 1
         else:
             outcome.skipped += 1
     if new:
-        table = Subscriber.__table__
-        chosen = select(
-            table.c.id,
-            literal(context.list_id),
-            literal(status.value),
-            literal(context.now, UTCDateTime()),
-            literal(context.now if confirm else None, UTCDateTime()),
-        ).where(_among(table.c.id, new))
-        db.session.execute(
-            insert_or_ignore(Subscription.__table__).from_select(
-                ["subscriber_id", "list_id", "status", "created_at", "confirmed_at"], chosen
-            )
-        )
+        _add_subscriptions(context, new)
     if to_confirm:
         db.session.execute(
             update(Subscription)
@@ -254,18 +309,41 @@ def _subscriptions(
             )
             .values(status=SubscriptionStatus.CONFIRMED, confirmed_at=context.now)
         )
-    if new and not confirm:
-        _request_confirmations(context, new)
 
 
-def _request_confirmations(context: Context, subscriber_ids: list[int]) -> None:
+def _add_subscriptions(context: Context, subscriber_ids: list[int]) -> None:
+    """Subscribe stored subscribers to the list (confirmed, or unconfirmed with an opt-in
+    mail), in one statement."""
+    status, confirmed_at = _new_subscription(context)
+    table = Subscriber.__table__
+    chosen = select(
+        table.c.id,
+        literal(context.list_id),
+        literal(status.value),
+        literal(context.now, UTCDateTime()),
+        literal(confirmed_at, UTCDateTime()),
+    ).where(_among(table.c.id, subscriber_ids))
+    db.session.execute(
+        insert_or_ignore(Subscription.__table__).from_select(_SUBSCRIPTION.split(", "), chosen)
+    )
+    if confirmed_at is None:
+        _request_confirmations(context, Subscriber.id, subscriber_ids)
+
+
+def _new_subscription(context: Context) -> tuple[SubscriptionStatus, datetime | None]:
+    """The status and confirmation time of the subscriptions an import adds: confirmed in
+    ``subscribe`` mode (the organiser vouches), unconfirmed in ``opt_in``."""
+    if context.mode is ImportMode.SUBSCRIBE:
+        return SubscriptionStatus.CONFIRMED, context.now
+    return SubscriptionStatus.UNCONFIRMED, None
+
+
+def _request_confirmations(context: Context, key: Any, values: list[Any]) -> None:
     """Queue a double opt-in mail to each newly subscribed address (at most one a day)."""
     mailing_list = db.session.get(MailingList, context.list_id)
     if mailing_list is None:
         return
-    for subscriber in db.session.scalars(
-        select(Subscriber).where(Subscriber.id.in_(subscriber_ids))
-    ):
+    for subscriber in db.session.scalars(select(Subscriber).where(_among(key, values))):
         subscriptions.request_confirmation(subscriber, [mailing_list])
 
 
@@ -312,27 +390,26 @@ def _columns(names: tuple[str, ...]) -> list[Any]:
 def _blocklist(context: Context, rows: list[Candidate]) -> Outcome:
     """Suppress every address (kept only as its keyed hash) and blocklist its subscriber."""
     outcome = Outcome()
-    hashes = _hashes(context, rows)
     already = set(
         db.session.scalars(
             select(Suppression.email_hash).where(
-                _among(Suppression.email_hash, list(hashes.values()))
+                _among(Suppression.email_hash, [row.email_hash for row in rows])
             )
         )
     )
     connection = db.session.connection()
     for row in rows:
-        if hashes[row.email] in already:
+        if row.email_hash in already:
             outcome.skipped += 1
             continue
         suppressions.suppress_hash(
-            connection, hashes[row.email], SuppressionReason.MANUAL, context.source
+            connection, row.email_hash, SuppressionReason.MANUAL, context.source
         )
         outcome.imported += 1
     db.session.execute(
         update(Subscriber)
         .where(
-            _among(Subscriber.email_hash, list(hashes.values())),
+            _among(Subscriber.email, [row.email for row in rows]),
             Subscriber.status == SubscriberStatus.ACTIVE,
         )
         .values(status=SubscriberStatus.BLOCKLISTED)

@@ -144,6 +144,8 @@ class Candidate:
     values: dict[str, Any]
     warnings: list[str] = field(default_factory=list)
     email_hash: str = ""
+    uid: str = ""  # the public id a new subscriber gets
+    stored: str = ""  # the row as JSON, for the insert of new subscribers
 
 
 class SeenAddresses:

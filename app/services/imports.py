@@ -22,6 +22,7 @@ from app.errors import Conflict, InvalidInput, NotFound
 from app.extensions import db
 from app.models import Group, ImportJob, ImportMode, ImportStatus, MailingList
 from app.models.base import utcnow
+from app.pipeline import read_ahead
 from app.services import csv_files, import_chunks, import_rows
 from app.services.tokens import tokens
 
@@ -246,19 +247,22 @@ def _run(job: ImportJob, progress: Progress) -> None:
     if db.session.get_bind().dialect.name == "sqlite":
         # Random inserts into the address and uid indexes want more than SQLite's 2 MB cache,
         # and fewer, larger checkpoints write each touched index page fewer times.
-        db.session.execute(text("PRAGMA cache_size = -32768"))
+        db.session.execute(text("PRAGMA cache_size = -16384"))
         db.session.execute(text("PRAGMA wal_autocheckpoint = 8192"))
     context = _context(job)
     groups = {name.casefold(): i for i, name in db.session.execute(select(Group.id, Group.name))}
     records = _open_records(job)
     columns = _header_of(next(records, None))
     checker = import_rows.RowChecker(columns, job.mapping, context.default_language, groups)
-    seen = import_rows.SeenAddresses()
-    with report_path(job).open("w", encoding="utf-8", newline="") as handle:
+    checked = _checked(records, checker, context)
+    with (
+        report_path(job).open("w", encoding="utf-8", newline="") as handle,
+        read_ahead(checked) as chunks,
+    ):
         report = csv_files.writer(handle)
         report.writerow(REPORT_HEADER + columns)
-        for chunk in _batched(records):
-            lines = _run_chunk(job, context, checker, seen, chunk)
+        for chunk in chunks:
+            lines = _write_chunk(job, context, chunk)
             db.session.commit()
             report.writerows(lines)
             handle.flush()
@@ -283,32 +287,52 @@ def _batched(records: Iterator[csv_files.Record]) -> Iterator[list[csv_files.Rec
         yield chunk
 
 
-def _run_chunk(
-    job: ImportJob,
-    context: import_chunks.Context,
+ReportLine = tuple[int, str, str, list[str]]
+
+
+@dataclass
+class Checked:
+    """A chunk of records after every check that needs no database."""
+
+    records: int
+    lines: list[ReportLine]  # the rows rejected so far, for the report
+    candidates: list[import_rows.Candidate]
+
+
+def _checked(
+    records: Iterator[csv_files.Record],
     checker: import_rows.RowChecker,
-    seen: import_rows.SeenAddresses,
-    chunk: list[csv_files.Record],
-) -> list[list[str]]:
-    """Check and write one chunk; move the job's counters; return the report's lines."""
-    lines: list[tuple[int, str, str, list[str]]] = []
-    candidates: list[import_rows.Candidate] = []
-    for record in chunk:
-        if record.problem:
-            lines.append((record.line, "rejected", record.problem, []))
-            continue
-        try:
-            candidate = checker.check(record.line, record.cells)
-        except import_rows.RowRejected as exc:
-            lines.append((record.line, "rejected", _spanning(record, str(exc)), record.cells))
-            continue
-        candidate.email_hash = context.hasher.email_hash(candidate.email)
-        if not seen.add(candidate.email_hash):
-            lines.append(
-                (record.line, "rejected", "the address is earlier in the file", record.cells)
-            )
-            continue
-        candidates.append(candidate)
+    context: import_chunks.Context,
+) -> Iterator[Checked]:
+    """Check the file chunk by chunk (run ahead of the writes, in a thread: nothing here
+    touches the database or the application)."""
+    seen = import_rows.SeenAddresses()
+    for chunk in _batched(records):
+        lines: list[ReportLine] = []
+        candidates: list[import_rows.Candidate] = []
+        for record in chunk:
+            if record.problem:
+                lines.append((record.line, "rejected", record.problem, []))
+                continue
+            try:
+                candidate = checker.check(record.line, record.cells)
+            except import_rows.RowRejected as exc:
+                lines.append((record.line, "rejected", _spanning(record, str(exc)), record.cells))
+                continue
+            candidate.email_hash = context.hasher.email_hash(candidate.email)
+            if not seen.add(candidate.email_hash):
+                lines.append(
+                    (record.line, "rejected", "the address is earlier in the file", record.cells)
+                )
+                continue
+            candidates.append(candidate)
+        import_chunks.prepare(context, candidates)
+        yield Checked(len(chunk), lines, candidates)
+
+
+def _write_chunk(job: ImportJob, context: import_chunks.Context, chunk: Checked) -> list[list[str]]:
+    """Write one checked chunk; move the job's counters; return the report's lines."""
+    candidates, lines = chunk.candidates, chunk.lines
     outcome = import_chunks.write(context, candidates)
     refused = {id(row) for row, _reason in outcome.refused}
     lines += [(row.line, "rejected", reason, row.cells) for row, reason in outcome.refused]
@@ -317,7 +341,7 @@ def _run_chunk(
         for row in candidates
         if row.warnings and id(row) not in refused
     ]
-    job.processed_rows += len(chunk)
+    job.processed_rows += chunk.records
     job.imported += outcome.imported
     job.updated += outcome.updated
     job.skipped += outcome.skipped

@@ -226,8 +226,11 @@ def delete_subscribers(selection: Selection) -> Deleted:
         delete(Subscription)
         .where(
             Subscription.subscriber_id.in_(
+                # Anonymised rows are blocklisted: the status index finds the few.
                 select(Subscriber.id).where(
-                    Subscriber.email_hash >= DELETED_MARK, Subscriber.email_hash < "deleted;"
+                    Subscriber.status == SubscriberStatus.BLOCKLISTED,
+                    Subscriber.email_hash >= DELETED_MARK,
+                    Subscriber.email_hash < "deleted;",
                 )
             )
         )

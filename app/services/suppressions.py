@@ -149,7 +149,7 @@ def suppress_address(email: str, note: str = "") -> bool:
     suppress_hash(db.session.connection(), email_hash, SuppressionReason.MANUAL, note.strip())
     db.session.execute(
         update(Subscriber)
-        .where(Subscriber.email_hash == email_hash, Subscriber.status == SubscriberStatus.ACTIVE)
+        .where(Subscriber.email == address, Subscriber.status == SubscriberStatus.ACTIVE)
         .values(status=SubscriberStatus.BLOCKLISTED)
     )
     db.session.commit()
