@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import time
 import tracemalloc
 
 import pytest
@@ -27,6 +28,7 @@ from app.services import import_chunks, import_rows, imports, suppressions
 from app.services.subscribers import normalize_email
 from app.services.tokens import tokens
 from tests.support.factories import make_group, make_list, make_subscriber
+from tests.test_signup import wait_for_mail
 
 
 def run_import(
@@ -329,6 +331,28 @@ def test_opt_in_mode_subscribes_unconfirmed_and_mails_each_new_address_once(app)
     ]
     run_import(content, partners, mode="opt_in")
     assert db.session.scalar(select(func.count()).select_from(OutboxMessage)) == 2
+
+
+@pytest.mark.slow
+def test_the_worker_runs_a_queued_opt_in_import_and_each_address_gets_its_mail(
+    app, run_worker, smtp
+):
+    partners = make_list(name="Action alerts")
+    content = "email,name,language\nann@example.org,Ann,uk\nbob@example.org,Bob,es\nbad,Bad,en\n"
+    job = imports.upload(io.BytesIO(content.encode()), "people.csv", partners.id, "opt_in")
+    imports.start(job.id, {"email": "email", "name": "name", "language": "language"})
+    deadline = time.monotonic() + 60  # the dispatcher claims it, a worker runs it
+    while time.monotonic() < deadline and job.status is not ImportStatus.DONE:
+        time.sleep(0.2)
+        db.session.expire_all()
+        job = imports.get(job.id)
+    assert (job.status, job.imported, job.rejected) == (ImportStatus.DONE, 2, 1)
+    assert [r["line"] for r in report_of(job)] == ["4"]
+    messages = wait_for_mail(smtp, 2)
+    assert sorted((m["To"], m["Content-Language"]) for m in messages) == [
+        ("Ann <ann@example.org>", "uk"),
+        ("Bob <bob@example.org>", "es"),
+    ]
 
 
 def test_update_mode_changes_known_subscribers_only(app):
