@@ -33,6 +33,7 @@ _ENV_KEYS = {
     "TOCSIN_SUBSCRIBE_IP_LIMIT": "SUBSCRIBE_IP_LIMIT",
     "TOCSIN_SUBSCRIBE_ADDRESS_LIMIT": "SUBSCRIBE_ADDRESS_LIMIT",
     "TOCSIN_PROXIES": "PROXIES",
+    "TOCSIN_IMPORT_KEEP_DAYS": "IMPORT_KEEP_DAYS",
 }
 
 _NUMBERS = {
@@ -43,6 +44,7 @@ _NUMBERS = {
     "RETRY_WINDOW_SECONDS": int,
     "RETRY_BASE_SECONDS": float,
     "PROXIES": int,
+    "IMPORT_KEEP_DAYS": float,
 }
 
 
@@ -72,6 +74,8 @@ def defaults(instance_path: str) -> dict[str, object]:
         "SUBSCRIBE_MIN_SECONDS": 2.0,
         # Reverse proxies in front of the web process whose X-Forwarded-For is trusted.
         "PROXIES": 0,
+        # Finished imports (their reports hold addresses) are forgotten after this many days.
+        "IMPORT_KEEP_DAYS": 30.0,
         "WTF_CSRF_TIME_LIMIT": None,
     }
 

@@ -172,6 +172,31 @@ def test_panel_upload_map_run_and_download_the_report(client):
     )
 
 
+def test_panel_deletes_a_finished_import_with_its_files_but_not_a_running_one(client):
+    partners = make_list()
+    done = run_import(b"email\nann@example.org\nbad\n", partners)
+    assert not imports.upload_path(done).exists()  # the file goes once every row is accounted
+    report = imports.report_path(done)
+    assert report.exists()
+    assert client.get(f"/imports/{done.id}/mapping").headers["Location"] == f"/imports/{done.id}"
+    assert "Delete this import" in text(client.get(f"/imports/{done.id}"))
+    response = client.post(f"/imports/{done.id}/delete", follow_redirects=True)
+    assert f"Import {done.id} is deleted" in text(response)
+    assert not report.exists() and db.session.get(ImportJob, done.id) is None
+    assert client.get(f"/imports/{done.id}").status_code == 404
+    assert db.session.scalar(select(Subscriber.email)) == "ann@example.org"  # the rows stay
+
+    running = imports.upload(
+        io.BytesIO(b"email\nbob@example.org\n"), "r.csv", partners.id, "subscribe"
+    )
+    imports.start(running.id, {"email": "email"})
+    assert imports.claim(running.id)
+    assert "Delete this import" not in text(client.get(f"/imports/{running.id}"))
+    response = client.post(f"/imports/{running.id}/delete", follow_redirects=True)
+    assert "is running; delete it once it has finished" in text(response)
+    assert imports.upload_path(running).exists()
+
+
 def test_panel_refuses_a_bad_upload_and_a_bad_mapping_with_the_reason(client):
     partners = make_list()
     response = client.post(
@@ -199,23 +224,3 @@ def test_panel_export_streams_csv_with_neutralised_cells(client):
     assert parse(response.get_data(as_text=True))[0]["name"] == "'@Ann"
     response = client.get("/exports/subscribers.csv?status=nonsense", follow_redirects=True)
     assert "&#39;nonsense&#39; is not a subscriber status" in text(response)
-
-
-@pytest.mark.slow
-def test_the_dispatcher_hands_a_queued_import_to_a_worker(app, run_worker):
-    import time
-
-    partners = make_list()
-    job = imports.upload(
-        io.BytesIO(b"email\na@example.org\nb@example.org\n"), "w.csv", partners.id, "subscribe"
-    )
-    imports.start(job.id, {"email": "email"})
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        db.session.expire_all()
-        if db.session.get(ImportJob, job.id).status is ImportStatus.DONE:
-            break
-        db.session.rollback()
-        time.sleep(0.1)
-    done = db.session.get(ImportJob, job.id)
-    assert (done.status, done.imported) == (ImportStatus.DONE, 2), run_worker.log_tail()

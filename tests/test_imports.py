@@ -7,6 +7,7 @@ import csv
 import io
 import time
 import tracemalloc
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -24,6 +25,7 @@ from app.models import (
     Suppression,
     SuppressionReason,
 )
+from app.models.base import utcnow
 from app.services import import_chunks, import_rows, imports, suppressions
 from app.services.subscribers import normalize_email
 from app.services.tokens import tokens
@@ -303,6 +305,31 @@ def test_a_crash_part_way_fails_the_job_with_how_far_it_got_and_a_rerun_finishes
     assert [r["line"] for r in report_of(done)] == ["9"]
     assert len(emails()) == 7
     assert db.session.scalar(select(func.count()).select_from(Subscription)) == 7
+
+
+def test_old_imports_are_forgotten_with_their_files_and_recent_ones_kept(app):
+    partners = make_list()
+    old = run_import(b"email\nann@example.org\nbad\n", partners)
+    recent = run_import(b"email\nbob@example.org\n", partners)
+    abandoned = imports.upload(io.BytesIO(b"email\nzed@example.org\n"), "z.csv", None, "update")
+    running = imports.upload(io.BytesIO(b"email\nmax@example.org\n"), "m.csv", None, "update")
+    imports.start(running.id, {"email": "email"})
+    assert imports.claim(running.id)
+    month_ago = utcnow() - timedelta(days=31)
+    old.finished_at = running.finished_at = month_ago
+    uploaded_as = imports.upload_path(abandoned)
+    abandoned.created_at = month_ago
+    db.session.commit()
+    uploaded_as.rename(imports.upload_path(abandoned))  # its file's name carries the time
+    files = [imports.upload_path(abandoned), imports.report_path(old)]
+    assert all(path.exists() for path in files)
+
+    assert imports.forget_old(0) == 0  # 0 keeps everything
+    assert imports.forget_old() == 2  # IMPORT_KEEP_DAYS, 30 by default
+    assert set(db.session.scalars(select(ImportJob.id))) == {recent.id, running.id}
+    assert not any(path.exists() for path in files)
+    assert imports.report_path(recent).exists()
+    assert emails() == {"ann@example.org", "bob@example.org"}  # subscribers are not touched
 
 
 def test_a_job_is_claimed_once_and_only_when_queued(app):

@@ -30,9 +30,10 @@ def run_import(job_id: int) -> None:
 
 @celery.task
 def dispatch_deliveries() -> None:
-    """Start scheduled campaigns that are due, then turn the ledger's, the outbox's and the
-    imports' intent into tasks (runs on beat every few seconds)."""
+    """Start scheduled campaigns that are due, forget old imports, then turn the ledger's,
+    the outbox's and the imports' intent into tasks (runs on beat every few seconds)."""
     campaigns.start_due()
+    imports.forget_old()
     for job_id in imports.claim_queued():
         run_import.delay(job_id)
     if row_ids := outbox.claim_due():

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import (
     Response,
     abort,
+    current_app,
     flash,
     jsonify,
     redirect,
@@ -21,7 +22,7 @@ from wtforms import SelectField
 
 from app.errors import NotFound, TocsinError
 from app.languages import NAMES
-from app.models import ImportJob, ImportMode, SubscriberStatus
+from app.models import ImportJob, ImportMode, ImportStatus, SubscriberStatus
 from app.panel import blueprint
 from app.panel.forms import ActionForm, choices
 from app.services import exports, import_rows, imports
@@ -70,6 +71,8 @@ def imports_page() -> ResponseReturnValue:
 def import_mapping(job_id: int) -> ResponseReturnValue:
     """Choose what each column holds, seeing a few sample values; then start."""
     job = _job(job_id)
+    if job.status not in (ImportStatus.UPLOADED, ImportStatus.QUEUED):
+        return redirect(url_for("panel.import_job", job_id=job_id))
     form = ActionForm()
     if form.validate_on_submit():
         columns = imports.preview(job_id).columns
@@ -105,7 +108,11 @@ def import_job(job_id: int) -> ResponseReturnValue:
     """An import's progress bar while it runs, then its counts and report."""
     job = _job(job_id)
     return render_template(
-        "panel/import.html", job=job, state=imports.progress_of(job), form=ActionForm()
+        "panel/import.html",
+        job=job,
+        state=imports.progress_of(job),
+        form=ActionForm(),
+        keep_days=float(current_app.config["IMPORT_KEEP_DAYS"]),
     )
 
 
@@ -135,6 +142,19 @@ def import_retry(job_id: int) -> ResponseReturnValue:
         except TocsinError as exc:
             flash(str(exc), "error")
     return redirect(url_for("panel.import_job", job_id=job_id))
+
+
+@blueprint.post("/imports/<int:job_id>/delete")
+def import_delete(job_id: int) -> ResponseReturnValue:
+    """Forget an import: its row, its file and its report."""
+    if ActionForm().validate_on_submit():
+        try:
+            imports.delete(job_id)
+        except TocsinError as exc:
+            flash(str(exc), "error")
+            return redirect(url_for("panel.import_job", job_id=job_id))
+        flash(f"Import {job_id} is deleted, with its file and its report.", "info")
+    return redirect(url_for("panel.imports_page"))
 
 
 @blueprint.get("/exports")

@@ -12,11 +12,12 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import BinaryIO
 
 from flask import current_app
-from sqlalchemy import select, text, update
+from sqlalchemy import or_, select, text, update
 
 from app.errors import Conflict, InvalidInput, NotFound
 from app.extensions import db
@@ -270,6 +271,8 @@ def _run(job: ImportJob, progress: Progress) -> None:
     job.status, job.finished_at = ImportStatus.DONE, utcnow()
     job.total_rows = job.processed_rows
     db.session.commit()
+    # Every row is in the database or the report now: the copy of the file is not needed.
+    upload_path(job).unlink(missing_ok=True)
     progress(job)
 
 
@@ -362,6 +365,45 @@ def _spanning(record: csv_files.Record, reason: str) -> str:
     if record.last_line > record.line:
         return f"{reason} (this row runs from line {record.line} to {record.last_line})"
     return reason
+
+
+def delete(job_id: int) -> None:
+    """Forget an import: its row, its uploaded file and its report. A running one stays."""
+    job = get(job_id)
+    if job.status is ImportStatus.RUNNING:
+        raise Conflict(f"import {job_id} is running; delete it once it has finished")
+    _forget(job)
+    db.session.commit()
+
+
+def forget_old(keep_days: float | None = None) -> int:
+    """Forget imports that finished (or were uploaded and never started) more than
+    ``keep_days`` (``IMPORT_KEEP_DAYS``; 0 keeps them) ago, so that files of addresses do not
+    pile up; return how many."""
+    if keep_days is None:
+        keep_days = float(current_app.config["IMPORT_KEEP_DAYS"])
+    if keep_days <= 0:
+        return 0
+    before = utcnow() - timedelta(days=keep_days)
+    old = db.session.scalars(
+        select(ImportJob).where(
+            or_(
+                ImportJob.finished_at < before,
+                (ImportJob.status == ImportStatus.UPLOADED) & (ImportJob.created_at < before),
+            ),
+            ImportJob.status != ImportStatus.RUNNING,
+        )
+    ).all()
+    for job in old:
+        _forget(job)
+    db.session.commit()
+    return len(old)
+
+
+def _forget(job: ImportJob) -> None:
+    upload_path(job).unlink(missing_ok=True)
+    report_path(job).unlink(missing_ok=True)
+    db.session.delete(job)
 
 
 def progress_of(job: ImportJob) -> dict[str, object]:
