@@ -10,7 +10,8 @@ import tracemalloc
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
+from sqlalchemy.orm import Session
 
 from app.errors import InvalidInput
 from app.extensions import db
@@ -395,6 +396,51 @@ def test_update_mode_changes_known_subscribers_only(app):
         ("3", "not a subscriber; update mode adds nobody")
     ]
     assert (job.updated, job.rejected, emails()) == (1, 1, {"ann@example.org"})
+
+
+def test_a_warning_is_reported_only_for_values_that_were_written(app):
+    partners = make_list(default_language="uk")
+    make_subscriber("old@example.org", lists=[], language="pl")
+    content = b"email,language,country\nnew@example.org,xx-!!,UA\nold@example.org,xx-!!,UA\n"
+    first = run_import(content, partners)
+    assert [(r["line"], r["reason"]) for r in report_of(first)] == [
+        ("2", "unknown language 'xx-!!'; imported as uk")  # old's details were left alone
+    ]
+    again = run_import(content, partners)
+    assert (again.skipped, report_of(again)) == (2, [])
+    update = run_import(b"email,country\nold@example.org,Ukraine\n", mode="update")
+    assert [r["reason"] for r in report_of(update)] == [
+        "'Ukraine' is not a two-letter country code; unchanged"
+    ]
+    old = db.session.scalar(select(Subscriber).where(Subscriber.email == "old@example.org"))
+    assert (old.language, old.country) == ("pl", None)
+
+
+def test_report_lines_are_written_before_their_chunk_commits(app):
+    """A crash between the two must not leave stored rows missing from the report: a
+    commit that fails finds the chunk's lines in the report already."""
+    partners = make_list()
+
+    def fail_the_chunk(session):
+        if any(isinstance(o, ImportJob) and o.processed_rows for o in session.dirty):
+            raise RuntimeError("the disk is full")
+
+    event.listen(Session, "before_commit", fail_the_chunk)
+    try:
+        with pytest.raises(RuntimeError):
+            run_import(b"email\nann@example.org\nbad\n", partners)
+    finally:
+        event.remove(Session, "before_commit", fail_the_chunk)
+    job = db.session.scalar(select(ImportJob))
+    assert (job.status, job.processed_rows, emails()) == (ImportStatus.FAILED, 0, set())
+    assert [r["line"] for r in report_of(job)] == ["3"]
+
+
+def test_report_header_cells_that_start_like_a_formula_are_neutralised(app):
+    job = run_import(b'email,=HYPERLINK("http://x")\nbad,1\n', make_list())
+    with imports.report_path(job).open(encoding="utf-8", newline="") as handle:
+        header = next(csv.reader(handle))
+    assert header == ["line", "outcome", "reason", "email", '\'=HYPERLINK("http://x")']
 
 
 def test_blocklist_mode_suppresses_and_later_imports_refuse_those_addresses(app):

@@ -64,6 +64,8 @@ class Outcome:
     updated: int = 0
     skipped: int = 0
     refused: list[tuple[Candidate, str]] = field(default_factory=list)
+    # Rows whose mapped values went into the database: only their warnings are news.
+    written: list[Candidate] = field(default_factory=list)
 
 
 def blocked_domains() -> frozenset[str]:
@@ -176,6 +178,7 @@ def _subscribe(context: Context, rows: list[Candidate]) -> Outcome:
             if row.email not in stored
         ]
     outcome.imported = len(created)
+    outcome.written = created
     if created and context.mode is ImportMode.OPT_IN:
         _request_confirmations(context, Subscriber.uid, [row.uid for row in created])
     _subscriptions(context, [row for row in rows if row.email in known], known, outcome)
@@ -373,6 +376,7 @@ def _update(rows: list[Candidate]) -> Outcome:
             merged = {**(stored.attributes or {}), **attributes}
             if merged != stored.attributes:
                 change["attributes"] = merged
+        outcome.written.append(row)
         if change:
             changes.append({"id": stored.id, **change})
             outcome.updated += 1

@@ -190,12 +190,20 @@ class RowChecker:
         self,
         header: list[str],
         mapping: dict[str, str],
-        default_language: str,
+        default_language: str | None,
         groups: dict[str, int],
     ) -> None:
+        """``default_language`` is what a new subscriber gets when the cell is not a
+        language; None when rows only update stored subscribers (a bad cell changes
+        nothing)."""
         self.columns = [(header.index(column), column, f) for column, f in mapping.items()]
         self.default_language = default_language
         self.groups = groups
+        self.instead = {
+            "language": f"imported as {default_language}" if default_language else "unchanged",
+            "country": "left empty" if default_language else "unchanged",
+            "group": "imported without a group" if default_language else "group unchanged",
+        }
 
     def check(self, line: int, cells: list[str]) -> Candidate:
         """Return the row's values; raise ``RowRejected`` with the reason when it is refused."""
@@ -243,15 +251,17 @@ class RowChecker:
             try:
                 values["language"] = language_of(value)
             except InvalidInput:
-                warnings.append(f"unknown language {value!r}; imported as {self.default_language}")
+                warnings.append(f"unknown language {value!r}; {self.instead['language']}")
         elif target == "country":
             try:
                 values["country"] = clean_country(value)
             except InvalidInput:
-                warnings.append(f"{value!r} is not a two-letter country code; left empty")
+                warnings.append(
+                    f"{value!r} is not a two-letter country code; {self.instead['country']}"
+                )
         elif target == "group":
             if (group_id := self.groups.get(value.casefold())) is None:
-                warnings.append(f"no group named {value!r}; imported without a group")
+                warnings.append(f"no group named {value!r}; {self.instead['group']}")
             else:
                 values["group_id"] = group_id
         elif target == "attributes":

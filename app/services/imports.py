@@ -254,19 +254,24 @@ def _run(job: ImportJob, progress: Progress) -> None:
     groups = {name.casefold(): i for i, name in db.session.execute(select(Group.id, Group.name))}
     records = _open_records(job)
     columns = _header_of(next(records, None))
-    checker = import_rows.RowChecker(columns, job.mapping, context.default_language, groups)
+    creates = job.mode in (ImportMode.SUBSCRIBE, ImportMode.OPT_IN)
+    checker = import_rows.RowChecker(
+        columns, job.mapping, context.default_language if creates else None, groups
+    )
     checked = _checked(records, checker, context)
     with (
         report_path(job).open("w", encoding="utf-8", newline="") as handle,
         read_ahead(checked) as chunks,
     ):
         report = csv_files.writer(handle)
-        report.writerow(REPORT_HEADER + columns)
+        report.writerow(REPORT_HEADER + [csv_files.neutralise(name) for name in columns])
         for chunk in chunks:
             lines = _write_chunk(job, context, chunk)
-            db.session.commit()
+            # The lines go out before the commit: a crash between the two leaves lines of
+            # rows not stored (a run again rewrites the report), never stored rows unlisted.
             report.writerows(lines)
             handle.flush()
+            db.session.commit()
             progress(job)
     job.status, job.finished_at = ImportStatus.DONE, utcnow()
     job.total_rows = job.processed_rows
@@ -337,12 +342,11 @@ def _write_chunk(job: ImportJob, context: import_chunks.Context, chunk: Checked)
     """Write one checked chunk; move the job's counters; return the report's lines."""
     candidates, lines = chunk.candidates, chunk.lines
     outcome = import_chunks.write(context, candidates)
-    refused = {id(row) for row, _reason in outcome.refused}
     lines += [(row.line, "rejected", reason, row.cells) for row, reason in outcome.refused]
     lines += [
         (row.line, "imported with a warning", "; ".join(row.warnings), row.cells)
-        for row in candidates
-        if row.warnings and id(row) not in refused
+        for row in outcome.written
+        if row.warnings
     ]
     job.processed_rows += chunk.records
     job.imported += outcome.imported
