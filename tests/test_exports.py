@@ -12,6 +12,7 @@ from sqlalchemy import func, select, update
 from app.extensions import db
 from app.models import ImportJob, ImportStatus, Subscriber
 from app.services import exports, imports
+from app.services.subscribers import anonymised_values
 from tests.support.factories import make_list, make_subscriber
 from tests.test_imports import run_import
 from tests.test_panel_composing import Client, text
@@ -219,8 +220,29 @@ def test_panel_export_streams_csv_with_neutralised_cells(client):
     partners = make_list()
     run_import(b"email,name\nann@example.org,@Ann\n", partners)
     assert "Download CSV" in text(client.get("/exports"))
-    response = client.get(f"/exports/subscribers.csv?list={partners.slug}&language=en")
+    response = client.get(f"/exports/subscribers.csv?list={partners.id}&language=en")
     assert response.mimetype == "text/csv"
     assert parse(response.get_data(as_text=True))[0]["name"] == "'@Ann"
     response = client.get("/exports/subscribers.csv?status=nonsense", follow_redirects=True)
-    assert "&#39;nonsense&#39; is not a subscriber status" in text(response)
+    assert "&#39;nonsense&#39; is not one of active" in text(response)
+
+
+def test_the_subscribers_page_exports_what_its_filter_shows_and_never_erased_rows(client):
+    partners = make_list()
+    make_subscriber("olena@example.org", lists=[partners], name="Olena", country="UA")
+    make_subscriber("oleg@example.org", lists=[partners], name="Oleg", country="PL")
+    make_subscriber("anna@example.org", lists=[partners], name="Anna", country="UA")
+    gone = make_subscriber("olga@example.org", lists=[partners], name="Olga", country="UA")
+    db.session.execute(
+        update(Subscriber).where(Subscriber.id == gone.id).values(**anonymised_values("x"))
+    )
+    db.session.commit()
+    page = text(client.get(f"/subscribers?q=ol&country=UA&list={partners.id}"))
+    link = re.search(r'href="(/exports/subscribers\.csv\?[^"]+)" id="export"', page).group(1)
+    exported = parse(client.get(link.replace("&amp;", "&")).get_data(as_text=True))
+    assert [(r["email"], r["subscription"]) for r in exported] == [
+        ("olena@example.org", "confirmed")
+    ]
+    everyone = parse(client.get("/exports/subscribers.csv").get_data(as_text=True))
+    assert not [r for r in everyone if r["email"].endswith("@erased.invalid")]
+    assert len(everyone) == 3

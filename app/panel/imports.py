@@ -27,6 +27,7 @@ from app.panel import blueprint
 from app.panel.forms import ActionForm, choices
 from app.services import exports, import_rows, imports
 from app.services import lists as list_service
+from app.services.subscribers import SubscriberFilter
 
 MODES = [
     (ImportMode.SUBSCRIBE.value, "Subscribe, confirmed (they gave consent already)"),
@@ -170,13 +171,10 @@ def exports_page() -> ResponseReturnValue:
 
 @blueprint.get("/exports/subscribers.csv")
 def export_csv() -> ResponseReturnValue:
-    """The chosen subscribers as CSV, streamed."""
+    """The subscribers a filter picks (the export page's, or the subscriber page's), as CSV,
+    streamed."""
     try:
-        chosen = exports.check_filter(
-            request.args.get("list", ""),
-            request.args.get("language", ""),
-            request.args.get("status", ""),
-        )
+        chosen = SubscriberFilter.from_args(request.args)
     except TocsinError as exc:
         flash(str(exc), "error")
         return redirect(url_for("panel.exports_page"))

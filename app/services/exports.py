@@ -8,16 +8,16 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, Text, cast, func, select, type_coerce
 
 from app.errors import InvalidInput
 from app.extensions import db
-from app.languages import normalize_tag
-from app.models import Group, MailingList, Subscriber, SubscriberStatus, Subscription
+from app.models import Group, MailingList, Subscriber, Subscription
 from app.services import csv_files
+from app.services.subscribers import SubscriberFilter, matching
 
 COLUMNS = [
     "email",
@@ -34,25 +34,17 @@ COLUMNS = [
 PIECE_ROWS = 2000
 
 
-@dataclass(frozen=True)
-class Filter:
-    """Who to export: subscribers of a list (any subscription status), a language, a status."""
-
-    list_id: int | None = None
-    language: str | None = None
-    status: str | None = None
-
-
-def check_filter(list_slug: str = "", language: str = "", status: str = "") -> Filter:
-    """A filter from form or command-line values; raise ``InvalidInput`` on a bad one."""
+def check_filter(list_slug: str = "", language: str = "", status: str = "") -> SubscriberFilter:
+    """A filter from command-line values (a list by its slug); raise ``InvalidInput`` on a
+    bad one."""
     list_id = None
     if list_slug:
         list_id = db.session.scalar(select(MailingList.id).where(MailingList.slug == list_slug))
         if list_id is None:
             raise InvalidInput(f"no list with slug {list_slug!r}", "list")
-    if status and status not in {s.value for s in SubscriberStatus}:
-        raise InvalidInput(f"{status!r} is not a subscriber status", "status")
-    return Filter(list_id, normalize_tag(language) if language else None, status or None)
+    return SubscriberFilter.from_args(
+        {"list": str(list_id or ""), "language": language, "status": status}
+    )
 
 
 def _utc_text(column: ColumnElement[Any], dialect: str) -> ColumnElement[str]:
@@ -62,8 +54,12 @@ def _utc_text(column: ColumnElement[Any], dialect: str) -> ColumnElement[str]:
     return func.strftime("%Y-%m-%dT%H:%M:%SZ", column)  # SQLite keeps UTC text
 
 
-def _statement(chosen: Filter) -> Select:
-    """Every column as text from the database, so that a row needs no conversion here."""
+def _statement(chosen: SubscriberFilter) -> Select:
+    """Every column as text from the database, so that a row needs no conversion here.
+
+    The subscriber page's filter (``subscribers.matching``: erased rows never), except that
+    a list means everyone with a subscription to it, whatever its status (a column says
+    which)."""
     dialect = db.session.get_bind().dialect.name
     subscriber, subscription = Subscriber.__table__.c, Subscription.__table__.c
     groups = Group.__table__
@@ -89,19 +85,16 @@ def _statement(chosen: Filter) -> Select:
             (subscription.subscriber_id == subscriber.id)
             & (subscription.list_id == chosen.list_id),
         )
-    if chosen.language:
-        statement = statement.where(subscriber.language == chosen.language)
-    if chosen.status:
-        statement = statement.where(subscriber.status == chosen.status)
+    statement = statement.where(matching(replace(chosen, list_id=None)))
     return statement.order_by(subscriber.id)
 
 
-def header(chosen: Filter) -> list[str]:
+def header(chosen: SubscriberFilter) -> list[str]:
     """The export's column names."""
     return COLUMNS + (["subscription"] if chosen.list_id is not None else [])
 
 
-def rows(chosen: Filter) -> Iterator[list[str | None]]:
+def rows(chosen: SubscriberFilter) -> Iterator[list[str | None]]:
     """Every subscriber the filter picks, by id, as CSV cells (fetched a piece at a time),
     each cell that starts like a formula neutralised (``csv_files.neutralise``)."""
     result = db.session.execute(_statement(chosen).execution_options(yield_per=PIECE_ROWS))
@@ -110,7 +103,7 @@ def rows(chosen: Filter) -> Iterator[list[str | None]]:
         yield [f"'{v}" if v and v[0] in formula else v for v in row]
 
 
-def stream(chosen: Filter) -> Iterator[str]:
+def stream(chosen: SubscriberFilter) -> Iterator[str]:
     """The export as CSV text, in pieces of a few thousand rows: header first."""
     buffer = io.StringIO()
     out = csv_files.writer(buffer)
