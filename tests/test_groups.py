@@ -84,6 +84,13 @@ def test_merge_moves_subscribers_and_reports_and_joins_languages_and_notes(app):
     )
     db.session.commit()
     absorb_id = absorb.id
+    # A draft that names only the absorbed group would reach the kept group's members too.
+    with pytest.raises(Conflict, match=r"would reach Kyiv aid's members too.*change them first"):
+        groups.merge_groups(keep.id, absorb_id)
+    assert db.session.get(Group, absorb_id) is not None
+    campaigns.update_campaign(
+        campaign.id, campaign.name, lists=[partners], filters={"groups": [keep.id, absorb_id]}
+    )
     groups.merge_groups(keep.id, absorb_id)
     db.session.expire_all()
     assert db.session.get(Group, absorb_id) is None

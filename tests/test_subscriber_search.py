@@ -8,7 +8,8 @@ from sqlalchemy import update
 from app.errors import InvalidInput
 from app.extensions import db
 from app.models import Subscriber, SubscriberStatus, Subscription, SubscriptionStatus
-from app.services import counts, preferences, subscribers
+from app.services import counts, groups, preferences, subscribers
+from app.services.groups import GroupFields
 from app.services.subscribers import SubscriberFilter, search
 from tests.support.factories import make_group, make_list, make_subscriber, make_subscribers
 
@@ -143,3 +144,18 @@ def test_totals_are_capped_cached_and_dropped_by_our_own_writes(app, monkeypatch
     counts.invalidate()
     assert counts.list_sizes() == {partners.id: 15}
     assert str(counts.total(SubscriberFilter(query="late"))) == "3"
+
+
+def test_group_sizes_are_cached_and_dropped_when_a_group_changes(app):
+    partners = make_list()
+    kyiv = groups.create_group(GroupFields(name="Kyiv aid"))
+    lviv = groups.create_group(GroupFields(name="Lviv aid"))
+    make_subscriber("a@example.org", lists=[partners], group=kyiv)
+    assert [(g.name, n) for g, n in groups.groups_with_counts()] == [
+        ("Kyiv aid", 1),
+        ("Lviv aid", 0),
+    ]
+    make_subscriber("b@example.org", lists=[partners], group=kyiv)  # not through a service
+    assert counts.group_sizes() == {kyiv.id: 1}  # cached: no count on every page view
+    groups.merge_groups(lviv.id, kyiv.id)
+    assert [(g.name, n) for g, n in groups.groups_with_counts()] == [("Lviv aid", 2)]

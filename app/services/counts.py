@@ -1,10 +1,10 @@
 """Counts the panel shows on every page view, without scanning the table each time.
 
-List sizes and a filter's total are kept per process for ``TTL_SECONDS`` and dropped at once
-by any write made through this process's services (``invalidate``). Another web process may
-show a number up to ``TTL_SECONDS`` old. A filter's total is counted up to ``CAP`` rows
-only: past that the panel says "more than 10,000"; a bulk action's confirmation counts
-exactly, once.
+List and group sizes and a filter's total are kept per process for ``TTL_SECONDS`` and
+dropped at once by any write made through this process's services (``invalidate``). Another
+web process may show a number up to ``TTL_SECONDS`` old. A filter's total is counted up to
+``CAP`` rows only: past that the panel says "more than 10,000"; a bulk action's
+confirmation counts exactly, once.
 """
 
 from __future__ import annotations
@@ -70,6 +70,20 @@ def list_sizes() -> dict[int, int]:
         return {list_id: n for list_id, n in rows}
 
     return _cached("list_sizes", compute)
+
+
+def group_sizes() -> dict[int, int]:
+    """Subscribers per group id (groups with none are absent)."""
+
+    def compute() -> dict[int, int]:
+        rows = db.session.execute(
+            select(Subscriber.group_id, func.count())
+            .where(Subscriber.group_id.is_not(None))
+            .group_by(Subscriber.group_id)
+        )
+        return {group_id: n for group_id, n in rows}
+
+    return _cached("group_sizes", compute)
 
 
 def total(f: SubscriberFilter) -> Total:

@@ -5,7 +5,8 @@ A group named in the filters of a campaign that has not finished cannot be delet
 campaign would silently reach a different audience. Merging B into A moves B's
 subscribers and reports to A, adds B's languages to A's, appends B's notes, fills A's
 empty country, city and website from B's, points campaign filters naming B at A, and
-deletes B, in one transaction.
+deletes B, in one transaction; it is refused, like a delete, while a campaign that has not
+finished names B but not A (it would reach A's members too).
 """
 
 from __future__ import annotations
@@ -36,19 +37,9 @@ def all_groups() -> list[Group]:
 
 
 def groups_with_counts() -> list[tuple[Group, int]]:
-    """Every group with its number of subscribers, by name (one grouped query)."""
-    sizes = (
-        select(Subscriber.group_id, func.count().label("n"))
-        .where(Subscriber.group_id.is_not(None))
-        .group_by(Subscriber.group_id)
-        .subquery()
-    )
-    rows = db.session.execute(
-        select(Group, func.coalesce(sizes.c.n, 0))
-        .outerjoin(sizes, sizes.c.group_id == Group.id)
-        .order_by(Group.name)
-    )
-    return [(row[0], row[1]) for row in rows]
+    """Every group with its number of subscribers, by name (sizes from ``counts``)."""
+    sizes = counts.group_sizes()
+    return [(group, sizes.get(group.id, 0)) for group in all_groups()]
 
 
 def get(group_id: int) -> Group:
@@ -172,6 +163,16 @@ def merge_groups(keep_id: int, absorb_id: int) -> Group:
     if keep_id == absorb_id:
         raise InvalidInput("choose another group to merge into this one", "other")
     keep, absorb = get(keep_id), get(absorb_id)
+    widened = [
+        c.name
+        for c in _campaigns_naming(absorb_id)
+        if c.status not in FINISHED and keep_id not in (c.filters or {}).get("groups", [])
+    ]
+    if widened:
+        raise Conflict(
+            f"{', '.join(sorted(widened))} would reach {keep.name}'s members too, having "
+            f"named only {absorb.name} in its filters: change them first"
+        )
     db.session.execute(
         update(Subscriber).where(Subscriber.group_id == absorb_id).values(group_id=keep_id)
     )
