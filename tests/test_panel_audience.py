@@ -9,7 +9,14 @@ import pytest
 from sqlalchemy import func, select
 
 from app.extensions import db
-from app.models import Group, Subscriber, SubscriberStatus, Subscription, Suppression
+from app.models import (
+    Group,
+    MailingList,
+    Subscriber,
+    SubscriberStatus,
+    Subscription,
+    Suppression,
+)
 from app.services import accounts, subscribers, suppressions
 from app.services.groups import GroupFields, create_group
 from tests.support.factories import make_group, make_list, make_subscriber, make_subscribers
@@ -24,6 +31,32 @@ def client(app):
 
 def listed(response) -> list[str]:
     return re.findall(r'<td><a href="/subscribers/\d+">([^<]+)</a></td>', text(response))
+
+
+def test_a_list_is_created_and_its_settings_changed_with_its_default_language(client):
+    fields = {"name": "Partners", "visibility": "public", "optin": "single"}
+    client.post("/lists", {**fields, "slug": "partners", "default_language": "uk"})
+    partners = db.session.scalar(select(MailingList))
+    assert (partners.default_language, partners.optin.value) == ("uk", "single")
+    page = text(client.get(f"/lists/{partners.id}"))
+    assert 'value="uk"' in page and "<code>partners</code>" in page
+    bad = client.post(f"/lists/{partners.id}", {**fields, "default_language": "not a tag!"})
+    assert "is not a language tag" in text(bad)
+    saved = client.post(
+        f"/lists/{partners.id}",
+        {**fields, "name": "Partner groups", "optin": "double", "default_language": "pt_br"},
+        follow_redirects=True,
+    )
+    assert "Saved the list Partner groups." in text(saved)
+    db.session.expire_all()
+    partners = db.session.get(MailingList, partners.id)
+    assert (partners.name, partners.slug, partners.default_language, partners.optin.value) == (
+        "Partner groups",
+        "partners",
+        "pt-BR",
+        "double",
+    )
+    assert client.get("/lists/999").status_code == 404
 
 
 def test_the_subscribers_page_filters_counts_and_pages_by_keyset(client):

@@ -38,6 +38,7 @@ def lists() -> ResponseReturnValue:
                 description=form.description.data or "",
                 visibility=form.visibility.data or "private",
                 optin=form.optin.data or "double",
+                default_language=form.default_language.data or "en",
             )
         except TocsinError as exc:
             flash(str(exc), "error")
@@ -45,6 +46,36 @@ def lists() -> ResponseReturnValue:
             flash(f"Created the list {created.name}.", "info")
             return redirect(url_for("panel.lists"))
     return render_template("panel/lists.html", rows=list_service.lists_with_counts(), form=form)
+
+
+@blueprint.route("/lists/<int:list_id>", methods=["GET", "POST"])
+def list_settings(list_id: int) -> ResponseReturnValue:
+    """A list's settings: name, description, visibility, opt-in, default language."""
+    try:
+        mailing_list = list_service.get(list_id)
+    except NotFound:
+        abort(404)
+    form = ListForm(obj=mailing_list)
+    del form.slug  # the slug stays: links and commands name the list by it
+    if request.method == "GET":
+        form.visibility.data = mailing_list.visibility.value
+        form.optin.data = mailing_list.optin.value
+    if form.validate_on_submit():
+        try:
+            list_service.update_list(
+                list_id,
+                form.name.data or "",
+                description=form.description.data or "",
+                visibility=form.visibility.data or "private",
+                optin=form.optin.data or "double",
+                default_language=form.default_language.data or "",
+            )
+        except TocsinError as exc:
+            flash(str(exc), "error")
+        else:
+            flash(f"Saved the list {mailing_list.name}.", "info")
+            return redirect(url_for("panel.lists"))
+    return render_template("panel/list_settings.html", mailing_list=mailing_list, form=form)
 
 
 def _filter_from(args: MultiDict[str, str]) -> SubscriberFilter:

@@ -44,6 +44,13 @@ class ListForm(FlaskForm):
     optin = SelectField(
         "Opt-in", choices=choices([("double", "Double opt-in"), ("single", "Single opt-in")])
     )
+    default_language = StringField(
+        "Default language",
+        default="en",
+        description="For sign-up pages and mails when neither the reader nor the browser "
+        "names a language Tocsin speaks; a BCP 47 tag such as uk or pt-BR.",
+        validators=[DataRequired(), Length(max=35)],
+    )
 
 
 class SubscriberForm(FlaskForm):

@@ -30,25 +30,58 @@ def create_list(
         raise InvalidInput(
             f"{slug!r} is not a slug: use lowercase letters, digits and dashes", "slug"
         )
+    settings = _settings(name, description, visibility, optin, default_language)
+    if db.session.scalar(select(MailingList).where(MailingList.slug == slug)):
+        raise Conflict(f"a list with slug {slug!r} exists already")
+    mailing_list = MailingList(slug=slug, **settings)
+    db.session.add(mailing_list)
+    db.session.commit()
+    return mailing_list
+
+
+def update_list(
+    list_id: int,
+    name: str,
+    *,
+    description: str,
+    visibility: str,
+    optin: str,
+    default_language: str,
+) -> MailingList:
+    """Change a list's settings (not its slug: links and commands use it)."""
+    mailing_list = get(list_id)
+    settings = _settings(name, description, visibility, optin, default_language)
+    for key, value in settings.items():
+        setattr(mailing_list, key, value)
+    db.session.commit()
+    return mailing_list
+
+
+def _settings(
+    name: str, description: str, visibility: str, optin: str, default_language: str
+) -> dict[str, object]:
+    """A list's settings, checked; raise ``InvalidInput`` naming the bad field."""
     if not name.strip():
         raise InvalidInput("a list needs a name", "name")
     try:
         visibility_value, optin_value = ListVisibility(visibility), OptIn(optin)
     except ValueError as exc:
         raise InvalidInput(str(exc)) from None
-    if db.session.scalar(select(MailingList).where(MailingList.slug == slug)):
-        raise Conflict(f"a list with slug {slug!r} exists already")
-    mailing_list = MailingList(
-        slug=slug,
-        name=name.strip(),
-        description=description,
-        visibility=visibility_value,
-        optin=optin_value,
-        default_language=normalize_tag(default_language),
-    )
-    db.session.add(mailing_list)
-    db.session.commit()
-    return mailing_list
+    return {
+        "name": name.strip(),
+        "description": description,
+        "visibility": visibility_value,
+        "optin": optin_value,
+        "default_language": normalize_tag(default_language),
+    }
+
+
+def get(list_id: int) -> MailingList:
+    """Return the list with this id or raise ``NotFound``."""
+    found = db.session.get(MailingList, list_id)
+    if found is None:
+        raise NotFound(f"no list with id {list_id}")
+    return found
 
 
 def get_by_slug(slug: str) -> MailingList:
