@@ -66,3 +66,12 @@ def test_a_bad_smtp_url_stops_the_start():
         config.check(settings(SMTP_URL="smtp://relay.example.org?rate=fast"))
     with pytest.raises(ConfigError, match="different"):
         config.check(settings(SMTP_URL="smtp://a.example.org smtp://b.example.org"))
+
+
+def test_rate_limit_counters_live_in_redis_when_the_broker_is_redis():
+    from app.config import rate_limit_storage
+
+    assert rate_limit_storage({"BROKER_URL": "redis://cache:6379/0"}) == "redis://cache:6379/0"
+    assert rate_limit_storage({"BROKER_URL": "sqla+sqlite:///x.db"}) == "memory://"
+    chosen = {"BROKER_URL": "amqp://mq", "RATELIMIT_STORAGE_URI": "redis://r"}
+    assert rate_limit_storage(chosen) == "redis://r"

@@ -12,6 +12,7 @@ from app.extensions import db
 from app.models import (
     Group,
     MailingList,
+    Report,
     Subscriber,
     SubscriberStatus,
     Subscription,
@@ -19,7 +20,13 @@ from app.models import (
 )
 from app.services import accounts, subscribers, suppressions
 from app.services.groups import GroupFields, create_group
-from tests.support.factories import make_group, make_list, make_subscriber, make_subscribers
+from tests.support.factories import (
+    make_campaign,
+    make_group,
+    make_list,
+    make_subscriber,
+    make_subscribers,
+)
 from tests.test_panel_composing import Client, flashed, text
 
 
@@ -190,14 +197,29 @@ def test_group_pages_create_edit_merge_and_delete(client):
     refused = client.post("/groups", data={"name": "Lviv", "website": "lviv.example"})
     assert any("is not a web address" in m for m in flashed(refused))
     old = create_group(GroupFields(name="Kyiv old", languages="ru"))
-    make_subscriber("a@example.org", group=old, lists=[partners])
+    member = make_subscriber("a@example.org", group=old, lists=[partners])
+    campaign = make_campaign({"en": "Hi"}, lists=[partners])
+    db.session.add(
+        Report(
+            campaign_id=campaign.id,
+            subscriber_id=member.id,
+            group_id=old.id,
+            language="en",
+            title="Vigil at the station",
+            place="Kyiv",
+        )
+    )
+    db.session.commit()
+    assert "Vigil at the station" in text(client.get(f"/groups/{old.id}"))
     page = text(client.get(f"/groups/{kyiv.id}"))
     assert "Delete Kyiv aid (its 0 subscribers stay, with no group)" in page
+    assert "Vigil at the station" not in page
     merged = client.post(
         f"/groups/{kyiv.id}/merge", data={"other": str(old.id)}, follow_redirects=True
     )
     assert "Merged Kyiv old into this group." in flashed(merged)
-    assert "a@example.org" in text(merged)
+    reported = text(merged).split("Reported back")[1]
+    assert "a@example.org" in text(merged) and "Vigil at the station" in reported
     gone = client.post(f"/groups/{kyiv.id}/delete", follow_redirects=True)
     assert "Deleted Kyiv aid; its 1 subscribers stay, with no group." in flashed(gone)
     assert subscribers.find("a@example.org").group_id is None
