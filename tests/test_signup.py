@@ -171,6 +171,15 @@ def test_rate_limits_stop_a_burst_per_client_and_per_address(app, signup):
     assert many == [200, 200, 429, 429]
 
 
+def test_the_too_many_page_speaks_the_lists_language_when_the_form_names_none(app, signup):
+    lists.create_list("akcje", "Akcje", visibility="public", default_language="uk")
+    app.config["SUBSCRIBE_IP_LIMIT"] = "1 per hour"
+    client = app.test_client()
+    assert post(client, "a@example.org", slug="akcje").status_code == 200
+    refused = post(client, "b@example.org", slug="akcje")
+    assert refused.status_code == 429 and "Забагато спроб" in refused.get_data(as_text=True)
+
+
 def test_an_embedded_form_gets_one_more_step_on_our_page(app, signup):
     client = app.test_client()
     response = client.post(
