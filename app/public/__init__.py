@@ -305,3 +305,6 @@ def confirm(token: str) -> ResponseReturnValue:
         lists=confirmed,
         preferences_token=tokens().preferences(subscriber.uid),
     )
+
+
+from app.public import errors  # noqa: E402, F401  (registers the error pages)
