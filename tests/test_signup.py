@@ -3,6 +3,7 @@ whatever the address, and abuse defences (honeypot, fill time, rate limits, one 
 
 from __future__ import annotations
 
+import html
 import re
 import time
 
@@ -234,6 +235,28 @@ def test_the_panel_shows_the_form_address_and_a_snippet_that_works(app, signup):
     )
     # The snippet's fields are the ones the form reads: it lands on the one-more-step page.
     response = app.test_client().post(
-        "/s/actions", data={"email": "a@example.org", "name": "A", "language": "en", "website": ""}
+        "/s/actions", data={"email": "a@example.org", "name": "A", "website": ""}
     )
     assert "One more step" in response.get_data(as_text=True)
+
+
+def test_the_snippet_speaks_the_lists_language_and_leaves_the_readers_to_the_browser(app):
+    from app.services import accounts
+    from tests.test_panel_composing import Client
+
+    accounts.create_user("organiser@example.org", "correct horse battery", "owner")
+    ukrainian = lists.create_list("akcje", "Akcje", visibility="public", default_language="uk")
+    page = Client(app).get(f"/lists/{ukrainian.id}/sign-up").get_data(as_text=True)
+    snippet = html.unescape(re.search(r'id="snippet"[^>]*>(.*?)</textarea>', page, re.S).group(1))
+    assert "Ваша адреса електронної пошти" in snippet and "Підписатися: Akcje" in snippet
+    assert set(re.findall(r'name="([^"]+)"', snippet)) == {"email", "name", "website"}
+
+    # Posted from a partner's site, the form names no language: the browser's, else the list's.
+    fields = {"email": "reader@example.org", "name": "Ana", "website": ""}
+    client = app.test_client()
+    spanish = client.post("/s/akcje", data=fields, headers={"Accept-Language": "es"})
+    assert "Un paso más" in spanish.get_data(as_text=True)
+    assert '<option value="es" selected>' in spanish.get_data(as_text=True)
+    default = client.post("/s/akcje", data=fields)
+    assert '<option value="uk" selected>' in default.get_data(as_text=True)
+    assert subscription_of("reader@example.org") is None
