@@ -6,12 +6,15 @@ from __future__ import annotations
 import html
 import re
 import time
+from datetime import timedelta
 
 import pytest
+from itsdangerous import URLSafeTimedSerializer
 from sqlalchemy import select
 
 from app.extensions import db, limiter
 from app.models import OutboxMessage, Subscriber, Subscription, SubscriptionStatus
+from app.models.base import utcnow
 from app.services import lists, subscriptions, suppressions
 from app.services.tokens import tokens
 from tests.support.factories import make_subscriber
@@ -150,6 +153,31 @@ def test_the_honeypot_and_instant_forms_change_nothing_but_answer_alike(app, sig
     assert subscription_of("bot@example.org") is None
     assert subscription_of("fast@example.org") is None
     assert subscription_of("person@example.org") is not None
+
+
+def test_the_minimum_fill_time_counts_milliseconds(app, signup):
+    app.config["SUBSCRIBE_MIN_SECONDS"] = 2.0
+    client = app.test_client()
+
+    def post_after(seconds: float, email: str):
+        started = tokens().form_started(utcnow() - timedelta(seconds=seconds))
+        data = {"email": email, "name": "", "language": "", "started": started}
+        return client.post("/s/actions", data=data)
+
+    person = post_after(2.1, "person@example.org")
+    fast = post_after(1.2, "fast@example.org")
+    assert comparable(fast) == comparable(person)
+    assert subscription_of("fast@example.org") is None
+    assert subscription_of("person@example.org") is not None
+    assert db.session.scalars(select(Subscriber.email)).all() == ["person@example.org"]
+
+
+def test_a_form_token_from_before_milliseconds_asks_for_one_more_click(app, signup):
+    older = URLSafeTimedSerializer(app.config["SECRET_KEY"], salt="tocsin-form").dumps("form")
+    assert tokens().form_age(older) is None
+    data = {"email": "reader@example.org", "name": "", "language": "", "started": older}
+    page = app.test_client().post("/s/actions", data=data).get_data(as_text=True)
+    assert "One more step" in page and subscription_of("reader@example.org") is None
 
 
 def test_rate_limits_stop_a_burst_per_client_and_per_address(app, signup):
