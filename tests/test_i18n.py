@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 from pathlib import Path
 
@@ -9,8 +10,11 @@ import pytest
 from babel.messages.frontend import CommandLineInterface
 from babel.messages.pofile import read_po
 from babel.support import Translations
+from flask_babel import force_locale, gettext
 
 from app.i18n import PUBLIC_LANGUAGES
+from app.services import archive
+from app.services.tokens import tokens
 from tests.support.factories import make_campaign, make_list, make_subscriber
 from tests.test_unsubscribe import unsubscribe_path
 
@@ -77,3 +81,81 @@ def test_an_invalid_link_is_explained_in_the_browsers_language(app):
 def test_the_panel_stays_in_english(app):
     page = app.test_client().get("/login", headers={"Accept-Language": "uk"})
     assert "Log in" in page.get_data(as_text=True) or "Email" in page.get_data(as_text=True)
+
+
+def title_of(page) -> str:
+    return html.unescape(re.search(r"<title>(.*?)</title>", page.get_data(as_text=True)).group(1))
+
+
+def translated(text: str, language: str) -> str:
+    with force_locale(language):
+        return gettext(text)
+
+
+@pytest.mark.parametrize(("browser", "expected"), [(None, "uk"), ("es", "es"), ("ka", "uk")])
+def test_without_their_language_the_browser_decides_then_the_lists_language(app, browser, expected):
+    first = make_list(default_language="uk")
+    second = make_list(default_language="de")  # a later list does not decide
+    maria = make_subscriber("maria@example.org", language="pt-BR", lists=[first, second])
+    campaign = make_campaign({"en": "Hello"}, lists=[second, first])
+    pages = {
+        unsubscribe_path(campaign, maria): "Unsubscribe",
+        f"/p/{tokens().preferences(maria.uid)}": "Your subscription",
+        f"/r/{tokens().report(maria.uid, campaign.uid)}": "Tell us about your action",
+        f"/c/{tokens().confirm(maria.uid, [second.id, first.id])}": "Confirm your subscription",
+    }
+    client = app.test_client()
+    headers = {"Accept-Language": browser} if browser else {}
+    for path, title in pages.items():
+        page = client.get(path, headers=headers)
+        assert page.status_code == 200, path
+        assert title_of(page) == translated(title, expected), path
+
+
+def test_a_confirmation_speaks_the_lists_language_and_a_listless_reader_gets_english(app):
+    ukrainian = make_list(default_language="uk")
+    maria = make_subscriber("maria@example.org", language="pt-BR", lists=[])
+    client = app.test_client()
+    done = client.post(f"/c/{tokens().confirm(maria.uid, [ukrainian.id])}")
+    assert title_of(done) == translated("Confirm your subscription", "uk")
+    preferences = client.get(f"/p/{tokens().preferences(maria.uid)}")
+    assert title_of(preferences) == "Your subscription"
+
+
+def test_public_error_pages_are_translated_and_keep_their_status(app, monkeypatch):
+    client = app.test_client()
+    missing = client.get("/s/no-such-list", headers={"Accept-Language": "uk"})
+    assert missing.status_code == 404
+    assert title_of(missing) == translated("Page not found", "uk") == "Сторінку не знайдено"
+    assert 'lang="uk"' in missing.get_data(as_text=True)
+    not_routed = client.get("/u/a/b", headers={"Accept-Language": "pl"})
+    assert not_routed.status_code == 404 and title_of(not_routed) == "Nie znaleziono strony"
+    wrong = client.put("/s/no-such-list", headers={"Accept-Language": "de"})
+    assert wrong.status_code == 405 and title_of(wrong) == translated("Not allowed", "de")
+    assert "POST" in wrong.headers["Allow"]
+
+    # The view knew the reader and their list before it refused the request.
+    ukrainian = make_list(default_language="uk")
+    maria = make_subscriber("maria@example.org", language="pt-BR", lists=[ukrainian])
+    odd = client.post(f"/p/{tokens().preferences(maria.uid)}", data={"action": "dance"})
+    assert odd.status_code == 400 and title_of(odd) == translated("Bad request", "uk")
+
+    def broken(_language):
+        raise RuntimeError("the archive is unreadable")
+
+    monkeypatch.setattr(archive, "entries", broken)
+    monkeypatch.setitem(app.config, "PROPAGATE_EXCEPTIONS", False)
+    failed = client.get("/archive/es/", headers={"Accept-Language": "fr"})
+    assert failed.status_code == 500
+    assert title_of(failed) == translated("Something went wrong", "es")
+
+
+def test_the_panels_error_pages_are_untouched(app):
+    from app.services import accounts
+    from tests.test_panel_composing import Client
+
+    accounts.create_user("organiser@example.org", "correct horse battery", "owner")
+    missing = Client(app).get("/lists/999999/sign-up", headers={"Accept-Language": "uk"})
+    assert missing.status_code == 404 and title_of(missing) == "404 Not Found"
+    unknown = app.test_client().get("/no-such-page", headers={"Accept-Language": "uk"})
+    assert unknown.status_code == 404 and title_of(unknown) == "404 Not Found"

@@ -3,14 +3,18 @@ whatever the address, and abuse defences (honeypot, fill time, rate limits, one 
 
 from __future__ import annotations
 
+import html
 import re
 import time
+from datetime import timedelta
 
 import pytest
+from itsdangerous import URLSafeTimedSerializer
 from sqlalchemy import select
 
 from app.extensions import db, limiter
 from app.models import OutboxMessage, Subscriber, Subscription, SubscriptionStatus
+from app.models.base import utcnow
 from app.services import lists, subscriptions, suppressions
 from app.services.tokens import tokens
 from tests.support.factories import make_subscriber
@@ -151,6 +155,31 @@ def test_the_honeypot_and_instant_forms_change_nothing_but_answer_alike(app, sig
     assert subscription_of("person@example.org") is not None
 
 
+def test_the_minimum_fill_time_counts_milliseconds(app, signup):
+    app.config["SUBSCRIBE_MIN_SECONDS"] = 2.0
+    client = app.test_client()
+
+    def post_after(seconds: float, email: str):
+        started = tokens().form_started(utcnow() - timedelta(seconds=seconds))
+        data = {"email": email, "name": "", "language": "", "started": started}
+        return client.post("/s/actions", data=data)
+
+    person = post_after(2.1, "person@example.org")
+    fast = post_after(1.2, "fast@example.org")
+    assert comparable(fast) == comparable(person)
+    assert subscription_of("fast@example.org") is None
+    assert subscription_of("person@example.org") is not None
+    assert db.session.scalars(select(Subscriber.email)).all() == ["person@example.org"]
+
+
+def test_a_form_token_from_before_milliseconds_asks_for_one_more_click(app, signup):
+    older = URLSafeTimedSerializer(app.config["SECRET_KEY"], salt="tocsin-form").dumps("form")
+    assert tokens().form_age(older) is None
+    data = {"email": "reader@example.org", "name": "", "language": "", "started": older}
+    page = app.test_client().post("/s/actions", data=data).get_data(as_text=True)
+    assert "One more step" in page and subscription_of("reader@example.org") is None
+
+
 def test_rate_limits_stop_a_burst_per_client_and_per_address(app, signup):
     app.config["SUBSCRIBE_IP_LIMIT"] = "5 per hour"
     client = app.test_client()
@@ -169,6 +198,15 @@ def test_rate_limits_stop_a_burst_per_client_and_per_address(app, signup):
     finally:
         app.config["SUBSCRIBE_ADDRESS_LIMIT"] = "5 per hour"
     assert many == [200, 200, 429, 429]
+
+
+def test_the_too_many_page_speaks_the_lists_language_when_the_form_names_none(app, signup):
+    lists.create_list("akcje", "Akcje", visibility="public", default_language="uk")
+    app.config["SUBSCRIBE_IP_LIMIT"] = "1 per hour"
+    client = app.test_client()
+    assert post(client, "a@example.org", slug="akcje").status_code == 200
+    refused = post(client, "b@example.org", slug="akcje")
+    assert refused.status_code == 429 and "Забагато спроб" in refused.get_data(as_text=True)
 
 
 def test_an_embedded_form_gets_one_more_step_on_our_page(app, signup):
@@ -225,6 +263,28 @@ def test_the_panel_shows_the_form_address_and_a_snippet_that_works(app, signup):
     )
     # The snippet's fields are the ones the form reads: it lands on the one-more-step page.
     response = app.test_client().post(
-        "/s/actions", data={"email": "a@example.org", "name": "A", "language": "en", "website": ""}
+        "/s/actions", data={"email": "a@example.org", "name": "A", "website": ""}
     )
     assert "One more step" in response.get_data(as_text=True)
+
+
+def test_the_snippet_speaks_the_lists_language_and_leaves_the_readers_to_the_browser(app):
+    from app.services import accounts
+    from tests.test_panel_composing import Client
+
+    accounts.create_user("organiser@example.org", "correct horse battery", "owner")
+    ukrainian = lists.create_list("akcje", "Akcje", visibility="public", default_language="uk")
+    page = Client(app).get(f"/lists/{ukrainian.id}/sign-up").get_data(as_text=True)
+    snippet = html.unescape(re.search(r'id="snippet"[^>]*>(.*?)</textarea>', page, re.S).group(1))
+    assert "Ваша адреса електронної пошти" in snippet and "Підписатися: Akcje" in snippet
+    assert set(re.findall(r'name="([^"]+)"', snippet)) == {"email", "name", "website"}
+
+    # Posted from a partner's site, the form names no language: the browser's, else the list's.
+    fields = {"email": "reader@example.org", "name": "Ana", "website": ""}
+    client = app.test_client()
+    spanish = client.post("/s/akcje", data=fields, headers={"Accept-Language": "es"})
+    assert "Un paso más" in spanish.get_data(as_text=True)
+    assert '<option value="es" selected>' in spanish.get_data(as_text=True)
+    default = client.post("/s/akcje", data=fields)
+    assert '<option value="uk" selected>' in default.get_data(as_text=True)
+    assert subscription_of("reader@example.org") is None

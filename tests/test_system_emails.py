@@ -14,8 +14,9 @@ from sqlalchemy import select
 from app.errors import InvalidInput
 from app.extensions import db
 from app.models import OutboxMessage
-from app.services import system_emails
+from app.services import outbox, subscriptions, system_emails
 from app.services.system_emails import Kind
+from app.services.tokens import tokens
 from tests.support.factories import make_campaign, make_list, make_subscriber
 from tests.test_panel_composing import Client
 from tests.test_unsubscribe import unsubscribe_path
@@ -47,6 +48,40 @@ def test_a_reader_gets_their_language_else_its_primary_else_english(app):
     assert system_emails.wording(Kind.GOODBYE, "uk-UA").subject == "Бувайте"
     system_emails.reset(Kind.GOODBYE, "uk")
     assert not system_emails.wording(Kind.GOODBYE, "uk").custom
+
+
+def test_without_a_wording_for_their_language_the_lists_language_comes_before_english(app):
+    assert system_emails.wording(Kind.GOODBYE, "pt-BR", "uk").language == "uk"
+    assert system_emails.wording(Kind.GOODBYE, "pt-BR", "es-MX").language == "es"
+    assert system_emails.wording(Kind.GOODBYE, "de-AT", "uk").language == "de"
+    assert system_emails.wording(Kind.GOODBYE, "pt-BR", "ka").language == "en"
+    assert system_emails.wording(Kind.GOODBYE, "pt-BR").language == "en"
+
+
+def test_confirm_and_goodbye_mails_fall_back_to_the_first_lists_language(app):
+    first = make_list(default_language="uk")
+    second = make_list(default_language="de")
+    maria = make_subscriber("maria@example.org", language="pt-BR", lists=[first, second])
+    ana = make_subscriber("ana@example.org", language="pt-BR", lists=[second, first])
+    subscriptions.request_confirmation(maria, [second, first])
+    db.session.commit()
+    campaign = make_campaign({"en": "Hello"}, lists=[second, first])
+    client = app.test_client()
+    client.post(unsubscribe_path(campaign, maria))  # the unsubscribe page's button
+    client.post(f"/p/{tokens().preferences(ana.uid)}", data={"action": "leave"})
+    rows = db.session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)).all()
+    assert [(r.kind.value, r.to_address) for r in rows] == [
+        ("confirm", "maria@example.org"),
+        ("goodbye", "maria@example.org"),
+        ("goodbye", "ana@example.org"),
+    ]
+    parser = BytesParser(policy=policy.default)
+    kinds = {row.id: Kind(row.kind.value) for row in rows}
+    for prepared in outbox.prepare(list(kinds), current_app.config):
+        message = parser.parsebytes(prepared.message.data)
+        wanted = system_emails.wording(kinds[prepared.row_id], "uk")
+        assert message["Content-Language"] == "uk"
+        assert message["Subject"].startswith(wanted.subject.split("{{")[0])
 
 
 @pytest.mark.parametrize(

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from flask import abort, current_app, render_template
 from flask.typing import ResponseReturnValue
+from flask_babel import force_locale
 
 from app.extensions import db
+from app.i18n import supported
 from app.models import ListVisibility, MailingList
 from app.panel import blueprint
 
@@ -18,10 +20,14 @@ def list_signup(list_id: int) -> ResponseReturnValue:
         abort(404)
     base = str(current_app.config["BASE_URL"]).rstrip("/")
     url = f"{base}/s/{found.slug}"
+    # The snippet names no language: the form page picks the reader's browser language, else
+    # the list's. Its own labels are in the list's language, the partner site's audience.
+    with force_locale(supported(found.default_language) or "en"):
+        snippet = render_template("panel/signup_snippet.html", url=url, mailing_list=found)
     return render_template(
         "panel/signup.html",
         mailing_list=found,
         public=found.visibility == ListVisibility.PUBLIC,
         url=url,
-        snippet=render_template("panel/signup_snippet.html", url=url, mailing_list=found),
+        snippet=snippet,
     )

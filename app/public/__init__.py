@@ -14,7 +14,7 @@ from app.extensions import csrf, limiter
 from app.i18n import PUBLIC_LANGUAGES, forget_language, speak
 from app.languages import NAMES, normalize_tag
 from app.models import MailingList
-from app.services import archive, preferences, reports, subscriptions
+from app.services import archive, lists, preferences, reports, subscriptions
 from app.services.tokens import InvalidToken, tokens
 
 blueprint = Blueprint("public", __name__)
@@ -44,7 +44,7 @@ def unsubscribe(token: str) -> ResponseReturnValue:
             target = subscriptions.resolve_unsubscribe(token)
     except InvalidToken as exc:
         return _invalid(exc)
-    language = speak(target.subscriber.language)
+    language = speak(target.subscriber.language, default=lists.first_language(target.lists))
     return render_template(
         "public/unsubscribe.html",
         done=request.method == "POST",
@@ -62,7 +62,9 @@ def preference_centre(token: str) -> ResponseReturnValue:
         subscriber = preferences.resolve(token)
     except InvalidToken as exc:
         return _invalid(exc)
-    speak(subscriber.language)
+    # The list's language is settled before any change: leaving does not switch the page.
+    list_language = lists.subscriber_language(subscriber.id)
+    speak(subscriber.language, default=list_language)
     action = request.form.get("action", "") if request.method == "POST" else ""
     error, field, done = "", "", ""
     try:
@@ -74,7 +76,7 @@ def preference_centre(token: str) -> ResponseReturnValue:
                 language=request.form.get("language", ""),
                 list_ids=list_ids,
             )
-            speak(subscriber.language)
+            speak(subscriber.language, default=list_language)
             done = "saved"
         elif action == "leave":
             preferences.leave_everything(token)
@@ -188,7 +190,7 @@ def report(token: str) -> ResponseReturnValue:
         subscriber, campaign = reports.resolve(token)
     except InvalidToken as exc:
         return _invalid(exc)
-    language = speak(subscriber.language)
+    language = speak(subscriber.language, default=lists.subscriber_language(subscriber.id))
     values = {field: request.form.get(field, "") for field in REPORT_FIELDS}
     error, field, done = "", "", False
     if request.method == "POST":
@@ -209,6 +211,17 @@ def report(token: str) -> ResponseReturnValue:
     ), (422 if error else 200)
 
 
+def _form_list_language() -> str | None:
+    """The default language of the public list whose form this request is for, if any."""
+    slug = (request.view_args or {}).get("slug")
+    if not slug:
+        return None
+    try:
+        return subscriptions.public_list(slug).default_language
+    except NotFound:
+        return None
+
+
 def _submitted_address() -> str:
     """Rate-limit key: the address typed in the form, as typed (known or not alike)."""
     return "address:" + request.form.get("email", "").strip().lower()
@@ -216,7 +229,7 @@ def _submitted_address() -> str:
 
 @blueprint.errorhandler(429)
 def _too_many(_error: Exception) -> ResponseReturnValue:
-    speak(request.form.get("language") or None)
+    speak(request.form.get("language") or None, default=_form_list_language())
     return render_template("public/too_many.html"), 429
 
 
@@ -271,21 +284,27 @@ def confirm(token: str) -> ResponseReturnValue:
     """GET shows a button (link scanners only look); POST confirms. Idempotent."""
     if request.method == "GET":
         try:
-            subscriber_uid, _lists = tokens().read_confirm(token, subscriptions.CONFIRM_MAX_AGE)
+            subscriber_uid, list_ids = tokens().read_confirm(token, subscriptions.CONFIRM_MAX_AGE)
         except InvalidInput as exc:
             speak()
             return render_template("public/invalid.html", message=str(exc)), 400
-        speak(subscriptions.language_of(subscriber_uid))
+        speak(
+            subscriptions.language_of(subscriber_uid),
+            default=lists.first_language_of_ids(list_ids),
+        )
         return render_template("public/confirm.html", done=False)
     try:
-        subscriber, lists = subscriptions.confirm(token)
+        subscriber, confirmed = subscriptions.confirm(token)
     except InvalidInput as exc:
         speak()
         return render_template("public/invalid.html", message=str(exc)), 400
-    speak(subscriber.language)
+    speak(subscriber.language, default=lists.first_language(confirmed))
     return render_template(
         "public/confirm.html",
         done=True,
-        lists=lists,
+        lists=confirmed,
         preferences_token=tokens().preferences(subscriber.uid),
     )
+
+
+from app.public import errors  # noqa: E402, F401  (registers the error pages)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 from sqlalchemy import select
 
 from app.errors import Conflict, InvalidInput, NotFound
 from app.extensions import db
 from app.languages import normalize_tag
-from app.models import ListVisibility, MailingList, OptIn
+from app.models import ListVisibility, MailingList, OptIn, Subscription, SubscriptionStatus
 from app.services import counts
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
@@ -105,3 +106,41 @@ def lists_with_counts() -> list[tuple[MailingList, int]]:
     """
     sizes = counts.list_sizes()
     return [(m, sizes.get(m.id, 0)) for m in all_lists()]
+
+
+def first_language(lists: Iterable[MailingList]) -> str | None:
+    """The default language of the first of these lists (by id); ``None`` for no list.
+
+    A public page or system email that concerns several lists speaks this one's language
+    when neither the reader nor their browser names one we speak.
+    """
+    first = min(lists, key=lambda mailing_list: mailing_list.id, default=None)
+    return first.default_language if first is not None else None
+
+
+def first_language_of_ids(list_ids: Iterable[int]) -> str | None:
+    """``first_language`` for list ids (as a confirmation link names them)."""
+    ids = list(list_ids)
+    if not ids:
+        return None
+    return db.session.scalar(
+        select(MailingList.default_language)
+        .where(MailingList.id.in_(ids))
+        .order_by(MailingList.id)
+        .limit(1)
+    )
+
+
+def subscriber_language(subscriber_id: int) -> str | None:
+    """The default language of the first list (by id) the subscriber is subscribed to
+    (confirmed); ``None`` when they are on none."""
+    return db.session.scalar(
+        select(MailingList.default_language)
+        .join(Subscription, Subscription.list_id == MailingList.id)
+        .where(
+            Subscription.subscriber_id == subscriber_id,
+            Subscription.status == SubscriptionStatus.CONFIRMED,
+        )
+        .order_by(MailingList.id)
+        .limit(1)
+    )

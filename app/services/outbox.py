@@ -57,13 +57,23 @@ def queue_test_sends(campaign: Campaign, addresses: list[str], languages: list[s
     return len(set(cleaned)) * len(set(chosen))
 
 
+# The payload key that carries the list's default language rather than a template value.
+LIST_LANGUAGE = "list_language"
+
+
 def queue_system_email(
-    kind: OutboxKind, to_address: str, language: str, values: dict[str, str]
+    kind: OutboxKind,
+    to_address: str,
+    language: str,
+    values: dict[str, str],
+    list_language: str | None = None,
 ) -> None:
-    """Queue a system email (confirm, goodbye); ``values`` fill its template. The caller
+    """Queue a system email (confirm, goodbye); ``values`` fill its template; the wording
+    falls back to ``list_language`` (the list's default) before English. The caller
     commits, so the message is queued exactly when the change that causes it lands."""
+    payload = {**values, LIST_LANGUAGE: list_language} if list_language else values
     db.session.add(
-        OutboxMessage(kind=kind, to_address=to_address, language=language, payload=values)
+        OutboxMessage(kind=kind, to_address=to_address, language=language, payload=payload)
     )
 
 
@@ -137,8 +147,10 @@ def prepare(row_ids: list[int], config: dict[str, Any]) -> list[Prepared]:
         if row.kind is not OutboxKind.TEST:
             try:
                 kind = system_emails.kind_of(row.kind.value)
+                values = dict(row.payload)
+                list_language = values.pop(LIST_LANGUAGE, None)
                 message = system_emails.build(
-                    kind, row.language, row.to_address, dict(row.payload), config
+                    kind, row.language, row.to_address, values, config, list_language
                 )
             except (RenderError, InvalidInput) as exc:
                 prepared.append(Prepared(row.id, None, f"cannot build the message: {exc}"))

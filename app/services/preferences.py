@@ -28,6 +28,7 @@ from app.models import (
     SuppressionReason,
 )
 from app.models.base import utcnow
+from app.services import lists as lists_service
 from app.services import subscriptions
 from app.services.subscribers import ERASED_DOMAIN, anonymised_values, clean_name
 from app.services.suppressions import suppress_hash
@@ -109,6 +110,7 @@ def update_preferences(token: str, *, name: str, language: str, list_ids: list[i
 def leave_everything(token: str) -> Subscriber:
     """End every subscription; one goodbye the first time."""
     subscriber = resolve(token)
+    list_language = lists_service.subscriber_language(subscriber.id)
     left = db.session.scalars(
         select(MailingList.name)
         .join(Subscription, Subscription.list_id == MailingList.id)
@@ -127,7 +129,7 @@ def leave_everything(token: str) -> Subscriber:
             )
             .values(status=SubscriptionStatus.UNSUBSCRIBED, unsubscribed_at=utcnow())
         )
-        subscriptions.queue_goodbye(subscriber, list(left))
+        subscriptions.queue_goodbye(subscriber, list(left), list_language)
     db.session.commit()
     return subscriber
 

@@ -25,6 +25,7 @@ from app.models import (
     SubscriptionStatus,
 )
 from app.models.base import utcnow
+from app.services import lists as lists_service
 from app.services import outbox, suppressions
 from app.services.subscribers import clean_name, normalize_email
 from app.services.tokens import InvalidToken, tokens
@@ -65,18 +66,26 @@ def unsubscribe(token: str, goodbye: bool = False) -> UnsubscribeTarget:
         .values(status=SubscriptionStatus.UNSUBSCRIBED, unsubscribed_at=utcnow())
     ).rowcount
     if goodbye and ended:
-        queue_goodbye(target.subscriber, [m.name for m in target.lists])
+        queue_goodbye(
+            target.subscriber,
+            [m.name for m in target.lists],
+            lists_service.first_language(target.lists),
+        )
     db.session.commit()
     return target
 
 
-def queue_goodbye(subscriber: Subscriber, list_names: list[str]) -> None:
-    """Queue the goodbye email for lists a person has just left; the caller commits."""
+def queue_goodbye(
+    subscriber: Subscriber, list_names: list[str], list_language: str | None = None
+) -> None:
+    """Queue the goodbye email for lists a person has just left (``list_language``: their
+    default language, for a reader whose language has no wording); the caller commits."""
     outbox.queue_system_email(
         OutboxKind.GOODBYE,
         subscriber.email,
         subscriber.language,
         {"lists": ", ".join(list_names), "name": subscriber.name or ""},
+        list_language,
     )
 
 
@@ -106,6 +115,7 @@ def request_confirmation(subscriber: Subscriber, lists: list[MailingList]) -> bo
             "lists": ", ".join(m.name for m in lists),
             "confirm_url": f"{base}/c/{token}",
         },
+        lists_service.first_language(lists),
     )
     subscriber.confirmation_sent_at = now
     return True

@@ -2,7 +2,8 @@
 
 Every public-page language has a built-in wording (English here, the others in the
 Flask-Babel catalogues); an organiser's saved wording replaces it.
-A reader gets their language, else its primary language, else English. The messages use
+A reader gets their language, else its primary language, else the list's default language
+(then its primary), else English. The messages use
 the built-in layout and the same sandbox as campaigns.
 """
 
@@ -85,14 +86,17 @@ def kind_of(value: str) -> Kind:
         ) from None
 
 
-def wording(kind: Kind, language: str) -> Wording:
-    """The wording a reader of ``language`` gets: theirs, its primary language's, or English."""
-    primary = language.split("-")[0]
+def wording(kind: Kind, language: str, list_language: str | None = None) -> Wording:
+    """The wording a reader of ``language`` gets: theirs, its primary language's, else the
+    list's ``list_language`` (or its primary language's), else English."""
+    candidates = [language, language.split("-")[0]]
+    if list_language:
+        candidates += [list_language, list_language.split("-")[0]]
     saved = {
         row.language: row
         for row in db.session.scalars(select(SystemEmail).where(SystemEmail.kind == kind.value))
     }
-    for candidate in dict.fromkeys((language, primary, "en")):
+    for candidate in dict.fromkeys((*candidates, "en")):
         if candidate in saved:
             row = saved[candidate]
             return Wording(kind, candidate, row.subject, row.body, True)
@@ -157,10 +161,16 @@ def sample_values(kind: Kind, language: str) -> dict[str, Any]:
 
 
 def build(
-    kind: Kind, language: str, to_address: str, values: dict[str, Any], config: dict[str, Any]
+    kind: Kind,
+    language: str,
+    to_address: str,
+    values: dict[str, Any],
+    config: dict[str, Any],
+    list_language: str | None = None,
 ) -> Outgoing:
-    """Render and assemble one system email to ``to_address`` (no footer, no list headers)."""
-    text = wording(kind, language)
+    """Render and assemble one system email to ``to_address`` (no footer, no list headers);
+    ``list_language`` is the list's default, for readers whose language has no wording."""
+    text = wording(kind, language, list_language)
     rendered = compiled(kind, text.language, text.subject, text.body).render(
         {"email": to_address, "language": language, "attributes": {}, **values}
     )

@@ -6,6 +6,7 @@ import base64
 import hashlib
 import hmac
 import json
+from datetime import datetime
 
 from flask import current_app
 from flask_babel import gettext as _
@@ -31,6 +32,13 @@ class ExpiredToken(InvalidInput):
 
 # What itsdangerous's URLSafeSerializer writes: compact JSON, not ASCII-escaped.
 _COMPACT_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
+FORM_MAX_AGE = 86400  # seconds a sign-up form's "shown at" token is good for
+
+
+def _milliseconds(moment: datetime) -> int:
+    return round(moment.timestamp() * 1000)
 
 
 def _b64(data: bytes) -> bytes:
@@ -84,17 +92,24 @@ class Tokens:
             raise InvalidToken() from None
         return str(subscriber_uid), [int(i) for i in list_ids]
 
-    def form_started(self) -> str:
-        """Return a token that records when a public form was shown (to spot instant bots)."""
-        return self._form.dumps("form")
+    def form_started(self, shown: datetime | None = None) -> str:
+        """Return a token that records when a public form was shown (``shown``, by default
+        now), to the millisecond: the signer's own timestamp has whole seconds only."""
+        return self._form.dumps({"ms": _milliseconds(shown or utcnow())})
 
     def form_age(self, token: str) -> float | None:
-        """Seconds since the form with this token was shown; ``None`` if forged or a day old."""
+        """Seconds, to the millisecond, since the form with this token was shown; ``None`` if
+        forged, a day old, or made before times were kept in milliseconds (the form then
+        asks for one more click)."""
         try:
-            _value, shown = self._form.loads(token, max_age=86400, return_timestamp=True)
+            value = self._form.loads(token, max_age=FORM_MAX_AGE)
         except (BadSignature, ValueError, TypeError):
             return None
-        return (utcnow() - shown).total_seconds()
+        shown = value.get("ms") if isinstance(value, dict) else None
+        if not isinstance(shown, int) or isinstance(shown, bool):
+            return None
+        age = (_milliseconds(utcnow()) - shown) / 1000
+        return age if age <= FORM_MAX_AGE else None
 
     def _signed(self, purpose: str, value: str) -> str:
         """Return ``value.signature``: one HMAC, cheap enough for every message."""
