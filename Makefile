@@ -31,9 +31,9 @@ test: $(VENV)/.installed browser
 # Public pages' catalogues: extract the strings, merge them into each language, compile.
 translations: $(VENV)/.installed
 	$(BIN)/pybabel -q extract -F babel.cfg -k _ -k gettext -k lazy_gettext -k N_ --no-location \
-	  --sort-output --project Tocsin -o app/translations/messages.pot .
+	  --sort-output --width 100 --project Tocsin -o app/translations/messages.pot .
 	$(BIN)/pybabel -q update -i app/translations/messages.pot -d app/translations \
-	  --no-fuzzy-matching --ignore-obsolete
+	  --no-fuzzy-matching --ignore-obsolete --width 100
 	$(BIN)/pybabel -q compile -d app/translations --statistics
 
 clean:
