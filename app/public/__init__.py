@@ -230,7 +230,8 @@ def _too_many(_error: Exception) -> ResponseReturnValue:
 )
 def subscribe(slug: str) -> ResponseReturnValue:
     """A public list's sign-up form. Whatever the address (new, waiting, subscribed,
-    suppressed), the answer is the same page, status and headers."""
+    suppressed), the answer is the same page, status and headers, after the same work: the
+    form only stores the request, and the worker applies it."""
     try:
         mailing_list = subscriptions.public_list(slug)
     except NotFound:
@@ -254,9 +255,10 @@ def subscribe(slug: str) -> ResponseReturnValue:
     if age < float(current_app.config["SUBSCRIBE_MIN_SECONDS"]):
         return _signed_up(mailing_list)
     try:
-        subscriptions.sign_up(mailing_list, form["email"], form["name"], form["language"])
-    except InvalidInput:
-        error = _("Please give a valid email address.")
+        subscriptions.request_sign_up(mailing_list, form["email"], form["name"], form["language"])
+    except InvalidInput as exc:
+        # Checked before any look-up, so the answer never depends on who the address is.
+        error = str(exc) if exc.field == "name" else _("Please give a valid email address.")
         return render_template("public/subscribe.html", error=error, **page), 422
     return _signed_up(mailing_list)
 
