@@ -91,7 +91,29 @@ def test_blocked_domains_refuse_new_subscribers_and_unblocking_needs_a_reason(ap
         suppressions.remove_blocked_domain(domain.id, "twice")
 
 
-@pytest.mark.parametrize("domain", ["", "localhost", "a b.org", "ann@example.org"])
+def test_a_unicode_domain_is_blocked_in_the_form_addresses_are_stored_in(app):
+    partners = make_list()
+    make_subscriber("ann@xn--bcher-kva.example", lists=[partners])
+    make_subscriber("ann@example.org", lists=[partners])
+    assert suppressions.block_domain(" @Bücher.Example ", "disposable") == 1
+    assert db.session.scalar(select(BlockedDomain.domain)) == "xn--bcher-kva.example"
+    assert (
+        db.session.scalar(
+            select(Subscriber.status).where(Subscriber.email == "ann@xn--bcher-kva.example")
+        )
+        == SubscriberStatus.BLOCKLISTED
+    )
+    with pytest.raises(InvalidInput, match="is at a blocked domain"):
+        make_subscriber("bob@BÜCHER.example", lists=[partners])
+    assert suppressions.check_address("carl@bücher.example").blocked_domain is not None
+    assert suppressions.block_domain("xn--bcher-kva.example") == 0  # the same domain, once
+    assert len(suppressions.blocked_domains()) == 1
+
+
+@pytest.mark.parametrize(
+    "domain",
+    ["", "localhost", "a b.org", "ann@example.org", "a..b.org", "-x.example", "x_y.org"],
+)
 def test_bad_domains_are_refused(app, domain):
     with pytest.raises(InvalidInput, match="is not a domain"):
         suppressions.block_domain(domain)
