@@ -17,10 +17,17 @@ from app.models import (
     Subscription,
     Suppression,
 )
-from app.services import campaigns, lists
+from app.services import campaigns, lists, subscriptions
 from app.services.suppressions import is_suppressed
-from tests.support.factories import make_campaign, make_list, make_subscriber
+from tests.support.factories import (
+    claim_queued_mail,
+    make_campaign,
+    make_list,
+    make_subscriber,
+)
 from tests.test_composing import build_for
+from worker.outbox import send_outbox
+from worker.smtp import close_all
 
 
 def setup():
@@ -138,3 +145,25 @@ def test_erasure_removes_their_data_and_keeps_the_address_suppressed_for_good(ap
     assert (
         db.session.scalars(select(Delivery).where(Delivery.campaign_id == campaign.id)).all() == []
     )
+
+
+def test_erasure_deletes_their_system_emails_and_one_being_sent_is_not_sent(app, smtp):
+    path, olena, found = setup()
+    subscriptions.queue_goodbye(olena, ["Partner collectives"])
+    subscriptions.request_confirmation(olena, [found["public"]])
+    being_sent = claim_queued_mail()  # the worker has them, and sends them after the erasure
+    someone_else = make_subscriber("ann@example.org", lists=[found["partners"]])
+    subscriptions.queue_goodbye(someone_else, ["Partner collectives"])
+    db.session.commit()
+
+    client = app.test_client()
+    assert client.post(path, data={"action": "erase", "confirm": "yes"}).status_code == 200
+    db.session.expire_all()
+    left = db.session.scalars(select(OutboxMessage)).all()
+    assert [row.to_address for row in left] == ["ann@example.org"]
+    assert not any("Олена" in str(row.payload) for row in left)
+    try:
+        assert send_outbox(being_sent) == 0  # what the worker's task runs
+    finally:
+        close_all()
+    assert smtp.messages == []

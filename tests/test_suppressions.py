@@ -1,5 +1,5 @@
-"""The suppression list and blocked domains: add, check, remove with a reason; sends and
-manual adds honour them."""
+"""The suppression list and blocked domains: add, check, remove with a reason; sends, system
+emails already queued and manual adds honour them."""
 
 from __future__ import annotations
 
@@ -10,9 +10,19 @@ from sqlalchemy import func, select
 
 from app.errors import InvalidInput, NotFound
 from app.extensions import db
-from app.models import BlockedDomain, Subscriber, SubscriberStatus, Suppression
-from app.services import campaigns, profiles, subscribers, suppressions
-from tests.support.factories import make_campaign, make_list, make_subscriber
+from app.models import (
+    BlockedDomain,
+    OutboxMessage,
+    OutboxStatus,
+    Subscriber,
+    SubscriberStatus,
+    Suppression,
+)
+from app.services import campaigns, profiles, subscribers, subscriptions, suppressions
+from app.services.outbox import DROPPED
+from tests.support.factories import claim_queued_mail, make_campaign, make_list, make_subscriber
+from worker.outbox import send_outbox
+from worker.smtp import close_all
 
 
 def test_suppressing_an_address_keeps_only_its_hash_and_blocklists_the_subscriber(app):
@@ -81,7 +91,29 @@ def test_blocked_domains_refuse_new_subscribers_and_unblocking_needs_a_reason(ap
         suppressions.remove_blocked_domain(domain.id, "twice")
 
 
-@pytest.mark.parametrize("domain", ["", "localhost", "a b.org", "ann@example.org"])
+def test_a_unicode_domain_is_blocked_in_the_form_addresses_are_stored_in(app):
+    partners = make_list()
+    make_subscriber("ann@xn--bcher-kva.example", lists=[partners])
+    make_subscriber("ann@example.org", lists=[partners])
+    assert suppressions.block_domain(" @Bücher.Example ", "disposable") == 1
+    assert db.session.scalar(select(BlockedDomain.domain)) == "xn--bcher-kva.example"
+    assert (
+        db.session.scalar(
+            select(Subscriber.status).where(Subscriber.email == "ann@xn--bcher-kva.example")
+        )
+        == SubscriberStatus.BLOCKLISTED
+    )
+    with pytest.raises(InvalidInput, match="is at a blocked domain"):
+        make_subscriber("bob@BÜCHER.example", lists=[partners])
+    assert suppressions.check_address("carl@bücher.example").blocked_domain is not None
+    assert suppressions.block_domain("xn--bcher-kva.example") == 0  # the same domain, once
+    assert len(suppressions.blocked_domains()) == 1
+
+
+@pytest.mark.parametrize(
+    "domain",
+    ["", "localhost", "a b.org", "ann@example.org", "a..b.org", "-x.example", "x_y.org"],
+)
 def test_bad_domains_are_refused(app, domain):
     with pytest.raises(InvalidInput, match="is not a domain"):
         suppressions.block_domain(domain)
@@ -119,3 +151,30 @@ def test_recent_suppressions_page_by_id(app):
     assert suppressions.recent_suppressions(reason="bounce") == []
     with pytest.raises(InvalidInput, match="'bored' is not one of"):
         suppressions.recent_suppressions(reason="bored")
+
+
+def test_system_emails_to_addresses_suppressed_or_blocked_since_they_were_queued_are_dropped(
+    app, smtp
+):
+    partners = make_list()
+    ann, bob, carl = (
+        make_subscriber(email, lists=[partners])
+        for email in ("ann@example.org", "bob@spam.example", "carl@example.org")
+    )
+    subscriptions.queue_goodbye(ann, [partners.name])
+    subscriptions.request_confirmation(bob, [partners])
+    subscriptions.queue_goodbye(carl, [partners.name])
+    claimed = claim_queued_mail()  # the worker holds them, about to send
+    suppressions.suppress_address("ann@example.org", "asked by phone")
+    suppressions.block_domain("spam.example", "disposable")
+
+    try:
+        assert send_outbox(claimed) == 1  # what the worker's task runs
+    finally:
+        close_all()
+    assert [m["To"].addresses[0].addr_spec for m in smtp.messages] == ["carl@example.org"]
+    db.session.expire_all()
+    rows = {row.to_address: row for row in db.session.scalars(select(OutboxMessage))}
+    assert rows["carl@example.org"].status == OutboxStatus.SENT
+    for address in ("ann@example.org", "bob@spam.example"):
+        assert (rows[address].status, rows[address].reply) == (OutboxStatus.FAILED, DROPPED)

@@ -1,5 +1,5 @@
-"""Send one-off messages from the outbox (test sends): few, so one at a time, but through
-the same servers, failover and limits as campaigns."""
+"""Send one-off messages from the outbox (test sends, system emails): few, so one at a time,
+but through the same servers, failover and limits as campaigns."""
 
 from __future__ import annotations
 
@@ -24,6 +24,8 @@ def send_outbox(row_ids: list[int]) -> int:
     for item in outbox.prepare(row_ids, config):
         if item.message is None:
             outbox.record(item.row_id, sent=False, reply=item.problem)
+            continue
+        if not outbox.still_wanted(item.row_id):  # erased, suppressed or blocked meanwhile
             continue
         message = item.message
         result = smtp.Result(smtp.Outcome.RETRY, "no SMTP server configured", True)

@@ -6,7 +6,7 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint, func
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import db
@@ -124,6 +124,26 @@ class Subscription(db.Model):
 
     subscriber: Mapped[Subscriber] = relationship()
     mailing_list: Mapped[MailingList] = relationship()
+
+
+class SignupRequest(db.Model):
+    """A public form's sign-up, waiting for the worker.
+
+    The form stores what it was given, already checked (address, name, language), and
+    answers at once: the same work and the same page for every address. Only the worker
+    looks the address up (``subscriptions.process_sign_ups``) and deletes the row.
+    """
+
+    __tablename__ = "signup_requests"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    list_id: Mapped[int] = mapped_column(ForeignKey("mailing_lists.id", ondelete="CASCADE"))
+    email: Mapped[str] = mapped_column(String(320))
+    name: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    language: Mapped[str] = mapped_column(String(35))
+    created_at: Mapped[datetime] = mapped_column(
+        UTCDateTime(), default=utcnow, server_default=func.now()
+    )
 
 
 class BlockedDomain(db.Model):

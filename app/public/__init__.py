@@ -15,6 +15,7 @@ from app.i18n import PUBLIC_LANGUAGES, forget_language, speak
 from app.languages import NAMES, normalize_tag
 from app.models import MailingList
 from app.services import archive, lists, preferences, reports, subscriptions
+from app.services.subscribers import MAX_NAME
 from app.services.tokens import InvalidToken, tokens
 
 blueprint = Blueprint("public", __name__)
@@ -243,7 +244,8 @@ def _too_many(_error: Exception) -> ResponseReturnValue:
 )
 def subscribe(slug: str) -> ResponseReturnValue:
     """A public list's sign-up form. Whatever the address (new, waiting, subscribed,
-    suppressed), the answer is the same page, status and headers."""
+    suppressed), the answer is the same page, status and headers, after the same work: the
+    form only stores the request, and the worker applies it."""
     try:
         mailing_list = subscriptions.public_list(slug)
     except NotFound:
@@ -267,9 +269,13 @@ def subscribe(slug: str) -> ResponseReturnValue:
     if age < float(current_app.config["SUBSCRIBE_MIN_SECONDS"]):
         return _signed_up(mailing_list)
     try:
-        subscriptions.sign_up(mailing_list, form["email"], form["name"], form["language"])
-    except InvalidInput:
-        error = _("Please give a valid email address.")
+        subscriptions.request_sign_up(mailing_list, form["email"], form["name"], form["language"])
+    except InvalidInput as exc:
+        # Checked before any look-up, so the answer never depends on who the address is.
+        if exc.field == "name":
+            error = _("Please give a name of at most %(count)d characters.", count=MAX_NAME)
+        else:
+            error = _("Please give a valid email address.")
         return render_template("public/subscribe.html", error=error, **page), 422
     return _signed_up(mailing_list)
 

@@ -2,7 +2,9 @@
 
 The panel and the CLI write rows; the dispatcher claims due rows with a lease and hands
 their ids to a task; the task builds each message, sends it and records the reply. A
-temporary failure is tried again a few times, then the row says why it failed.
+temporary failure is tried again a few times, then the row says why it failed. A system
+email whose address was suppressed or whose domain was blocked after it was queued is
+dropped right before sending; an erasure deletes the person's system emails.
 """
 
 from __future__ import annotations
@@ -11,13 +13,13 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, delete, or_, select, update
 
 from app.errors import InvalidInput
 from app.extensions import db
 from app.models import Campaign, OutboxKind, OutboxMessage, OutboxStatus
 from app.models.base import utcnow
-from app.services import system_emails
+from app.services import suppressions, system_emails
 from app.services.composing import MessageFactory, Outgoing
 from app.services.previews import sample_recipient
 from app.services.subscribers import normalize_email
@@ -172,6 +174,34 @@ def prepare(row_ids: list[int], config: dict[str, Any]) -> list[Prepared]:
             continue
         prepared.append(Prepared(row.id, message, smtp_server=campaign.smtp_server))
     return prepared
+
+
+DROPPED = "dropped: the address is suppressed or its domain is blocked"
+
+
+def still_wanted(row_id: int) -> bool:
+    """Look at a claimed row once more right before it is sent. A confirm or goodbye mail to
+    an address suppressed, or at a domain blocked, since it was queued is dropped (recorded
+    as failed, with why); a row that is gone (the person was erased) is not sent."""
+    row = db.session.execute(
+        select(OutboxMessage.kind, OutboxMessage.to_address).where(OutboxMessage.id == row_id)
+    ).first()
+    if row is None:
+        return False
+    if row.kind is not OutboxKind.TEST and suppressions.is_blocked(row.to_address):
+        record(row_id, sent=False, reply=DROPPED)
+        return False
+    return True
+
+
+def forget_address(address: str) -> None:
+    """Delete the system emails (confirm, goodbye) to an address, whatever became of them:
+    they hold the address and the name. The caller commits."""
+    db.session.execute(
+        delete(OutboxMessage).where(
+            OutboxMessage.to_address == address, OutboxMessage.kind != OutboxKind.TEST
+        )
+    )
 
 
 def record(row_id: int, *, sent: bool, reply: str, retry: bool = False) -> None:

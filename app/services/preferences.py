@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask_babel import gettext as _
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from app.errors import InvalidInput
 from app.extensions import db
@@ -22,6 +22,7 @@ from app.models import (
     ListVisibility,
     MailingList,
     Report,
+    SignupRequest,
     Subscriber,
     Subscription,
     SubscriptionStatus,
@@ -29,7 +30,7 @@ from app.models import (
 )
 from app.models.base import utcnow
 from app.services import lists as lists_service
-from app.services import subscriptions
+from app.services import outbox, subscriptions
 from app.services.subscribers import ERASED_DOMAIN, anonymised_values, clean_name
 from app.services.suppressions import suppress_hash
 from app.services.tokens import InvalidToken, tokens
@@ -196,9 +197,12 @@ def erase(token: str) -> None:
     """Remove their personal data for good; keep the address's keyed hash suppressed.
 
     The row stays (anonymised) so campaign counts still add up; its reports lose their
-    author; the token stops working.
+    author; their system emails (sent or not) and waiting sign-ups are deleted; the token
+    stops working.
     """
     subscriber = resolve(token)
+    outbox.forget_address(subscriber.email)
+    db.session.execute(delete(SignupRequest).where(SignupRequest.email == subscriber.email))
     suppress_hash(
         db.session.connection(),
         subscriber.email_hash,

@@ -1,15 +1,17 @@
-"""Joining and leaving lists: double opt-in confirmation, and the one-click unsubscribe that
-every message links to."""
+"""Joining and leaving lists: public sign-ups (stored by the form, applied by the worker),
+double opt-in confirmation, and the one-click unsubscribe that every message links to."""
 
 from __future__ import annotations
 
 import enum
+import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import delete, insert, select, update
 
+from app.database import insert_or_ignore
 from app.errors import InvalidInput, NotFound
 from app.extensions import db
 from app.languages import normalize_tag
@@ -19,16 +21,19 @@ from app.models import (
     MailingList,
     OptIn,
     OutboxKind,
+    SignupRequest,
     Subscriber,
     SubscriberStatus,
     Subscription,
     SubscriptionStatus,
 )
-from app.models.base import utcnow
+from app.models.base import new_uid, utcnow
 from app.services import lists as lists_service
 from app.services import outbox, suppressions
 from app.services.subscribers import clean_name, normalize_email
 from app.services.tokens import InvalidToken, tokens
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -158,7 +163,6 @@ class SignUp(enum.StrEnum):
     ALREADY = "already"  # already confirmed on the list: nothing to do
     REJOINED = "rejoined"  # had left the list; back to unconfirmed, mail queued
     BLOCKED = "blocked"  # suppressed or at a blocked domain: nothing happens
-    IGNORED = "ignored"  # a bot (honeypot, too fast): nothing happens
 
 
 def public_list(slug: str) -> MailingList:
@@ -173,49 +177,119 @@ def public_list(slug: str) -> MailingList:
     return found
 
 
-def sign_up(mailing_list: MailingList, email: str, name: str, language: str) -> SignUp:
-    """Subscribe an address through a public form: double opt-in unless the list says single.
+def request_sign_up(mailing_list: MailingList, email: str, name: str, language: str) -> None:
+    """Store a public form's sign-up for the worker (``process_sign_ups``) and commit.
 
-    The address is only ever confirmed by its owner; an existing subscriber's name and
-    language are not changed by a stranger's form. Raises ``InvalidInput`` for an address
-    that is not one.
+    Only what needs no look-up is checked here: the address and the name (``InvalidInput``
+    naming the field) and the language (an unknown one means the list's default). Whether
+    the address is new, waiting, subscribed or suppressed, this is the same one INSERT.
     """
     address = normalize_email(email)
-    if suppressions.is_blocked(address):
-        return SignUp.BLOCKED
+    name = clean_name(name)
     try:
         language = normalize_tag(language) if language.strip() else mailing_list.default_language
     except InvalidInput:
         language = mailing_list.default_language
+    db.session.execute(
+        insert(SignupRequest).values(
+            list_id=mailing_list.id,
+            email=address,
+            name=name,
+            language=language,
+            created_at=utcnow(),
+        )
+    )
+    db.session.commit()
+
+
+SIGN_UP_BATCH = 200  # sign-up requests applied per dispatcher tick
+
+
+def process_sign_ups(limit: int = SIGN_UP_BATCH) -> int:
+    """Apply waiting sign-up requests, oldest first; return how many were applied.
+
+    A request is claimed by deleting its row in the transaction that applies it: another
+    worker deleting the same row finds nothing to do, and a worker that dies leaves the
+    request waiting. A request that fails is rolled back, logged and tried on the next tick.
+    """
+    table = SignupRequest.__table__
+    waiting = db.session.execute(select(table).order_by(table.c.id).limit(limit)).all()
+    db.session.commit()  # each request below is its own transaction, begun by its claim
+    applied = 0
+    for request in waiting:
+        if not db.session.execute(delete(table).where(table.c.id == request.id)).rowcount:
+            db.session.rollback()  # another worker has it
+            continue
+        try:
+            mailing_list = db.session.get(MailingList, request.list_id)
+            if mailing_list is not None:
+                apply_sign_up(mailing_list, request.email, request.name, request.language)
+            db.session.commit()
+            applied += 1
+        except Exception:  # noqa: BLE001 - one bad request must not stop the others
+            db.session.rollback()
+            log.exception("sign-up request %s failed; it stays queued", request.id)
+    return applied
+
+
+def apply_sign_up(mailing_list: MailingList, address: str, name: str, language: str) -> SignUp:
+    """Subscribe an address a public form gave (checked by ``request_sign_up``): double
+    opt-in unless the list says single. The caller commits.
+
+    The address is only ever confirmed by its owner; an existing subscriber's name and
+    language are not changed by a stranger's form; a suppressed address, one at a blocked
+    domain or a subscriber who is not active gets nothing. Safe against a concurrent sign-up
+    or import of the same address: an address stored meanwhile counts as known.
+    """
+    if suppressions.is_blocked(address):
+        return SignUp.BLOCKED
     now = utcnow()
     single = mailing_list.optin == OptIn.SINGLE
-    subscriber = db.session.scalar(select(Subscriber).where(Subscriber.email == address))
-    if subscriber is None:
-        subscriber = Subscriber(
+    db.session.execute(
+        insert_or_ignore(Subscriber.__table__).values(
+            uid=new_uid(),
             email=address,
             email_hash=tokens().email_hash(address),
-            name=clean_name(name),
+            name=name,
             language=language,
             consent_source=f"sign-up form: {mailing_list.slug}",
             consent_at=now,
             confirmed_at=now if single else None,
+            created_at=now,
         )
-        db.session.add(subscriber)
-        db.session.flush()
-    elif subscriber.status != SubscriberStatus.ACTIVE:
+    )
+    # Locked (PostgreSQL) so that sign-ups of one address are applied one after the other.
+    subscriber = db.session.scalars(
+        select(Subscriber)
+        .where(Subscriber.email == address)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).one()
+    if subscriber.status != SubscriberStatus.ACTIVE:
         return SignUp.BLOCKED
-    subscription = db.session.scalar(
-        select(Subscription).where(
+    table = Subscription.__table__
+    inserted = db.session.execute(
+        insert_or_ignore(table)
+        .values(
+            subscriber_id=subscriber.id,
+            list_id=mailing_list.id,
+            status=SubscriptionStatus.UNCONFIRMED,
+            created_at=now,
+        )
+        .returning(table.c.id)
+    ).first()
+    subscription = db.session.scalars(
+        select(Subscription)
+        .where(
             Subscription.subscriber_id == subscriber.id,
             Subscription.list_id == mailing_list.id,
         )
-    )
-    if subscription is not None and subscription.status == SubscriptionStatus.CONFIRMED:
+        .execution_options(populate_existing=True)
+    ).one()
+    if inserted:
+        outcome = SignUp.NEW
+    elif subscription.status == SubscriptionStatus.CONFIRMED:
         return SignUp.ALREADY
-    outcome = SignUp.NEW
-    if subscription is None:
-        subscription = Subscription(subscriber_id=subscriber.id, list_id=mailing_list.id)
-        db.session.add(subscription)
     elif subscription.status == SubscriptionStatus.UNSUBSCRIBED:
         outcome = SignUp.REJOINED
     else:
@@ -226,5 +300,4 @@ def sign_up(mailing_list: MailingList, email: str, name: str, language: str) -> 
     else:
         subscription.status, subscription.unsubscribed_at = SubscriptionStatus.UNCONFIRMED, None
         request_confirmation(subscriber, [mailing_list])
-    db.session.commit()
     return outcome

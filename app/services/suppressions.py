@@ -55,13 +55,27 @@ def is_blocked(email: str) -> bool:
     return is_suppressed(email) or is_blocked_domain(email)
 
 
+def normalize_domain(domain: str) -> str:
+    """Return a domain as addresses are stored (``subscribers.normalize_email``: IDNA ASCII
+    form, lower case), so ``bücher.example`` is ``xn--bcher-kva.example``; raise a clear
+    error when it is not a domain."""
+    typed = domain.strip().removeprefix("@")
+    problem = InvalidInput(f"{typed!r} is not a domain such as example.org", "domain")
+    if "." not in typed or "@" in typed or any(c.isspace() for c in typed):
+        raise problem
+    try:
+        address = subscribers.normalize_email(f"postmaster@{typed}")
+    except InvalidInput:
+        raise problem from None
+    return domain_of(address)
+
+
 def block_domain(domain: str, reason: str = "") -> int:
-    """Block a domain: no import or sign-up takes its addresses, and its subscribers become
-    blocklisted at once (so sends skip them with no extra check per message). Returns how
-    many subscribers were blocklisted. Unblocking later does not reactivate them."""
-    domain = domain.strip().lower().lstrip("@")
-    if not domain or "." not in domain or any(c.isspace() for c in domain) or "@" in domain:
-        raise InvalidInput(f"{domain!r} is not a domain such as example.org", "domain")
+    """Block a domain (stored as addresses are: ``normalize_domain``): no import or sign-up
+    takes its addresses, and its subscribers become blocklisted at once (so sends skip them
+    with no extra check per message). Returns how many subscribers were blocklisted.
+    Unblocking later does not reactivate them."""
+    domain = normalize_domain(domain)
     db.session.execute(
         insert_or_ignore(BlockedDomain.__table__).values(
             domain=domain, reason=reason[:1000], created_at=utcnow()

@@ -107,3 +107,28 @@ def make_subscribers(
     )
     db.session.commit()
     return emails
+
+
+def claim_queued_mail() -> list[int]:
+    """Commit the outbox rows queued in this transaction as claimed, as the dispatcher would
+    claim them: a running session worker never sees them queued. Returns their ids."""
+    from datetime import timedelta
+
+    from sqlalchemy import select, update
+
+    from app.extensions import db
+    from app.models import OutboxMessage, OutboxStatus
+    from app.models.base import utcnow
+
+    db.session.flush()
+    queued = OutboxMessage.status == OutboxStatus.QUEUED
+    ids = list(db.session.scalars(select(OutboxMessage.id).where(queued)))
+    db.session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id.in_(ids))
+        .values(
+            status=OutboxStatus.CLAIMED, attempts=1, lease_until=utcnow() + timedelta(minutes=2)
+        )
+    )
+    db.session.commit()
+    return ids
