@@ -9,6 +9,7 @@ from app.errors import InvalidInput
 from app.extensions import db
 from app.models import (
     Delivery,
+    OutboxMessage,
     Report,
     Subscriber,
     SubscriberStatus,
@@ -16,7 +17,7 @@ from app.models import (
     SubscriptionStatus,
     Suppression,
 )
-from app.services import campaigns, selections, subscribers, suppressions
+from app.services import campaigns, selections, subscribers, subscriptions, suppressions
 from app.services.selections import Selection
 from app.services.subscribers import SubscriberFilter
 from tests.support.factories import (
@@ -142,14 +143,18 @@ def test_delete_removes_the_unmailed_and_anonymises_who_is_in_a_ledger(app):
     assert again.status == SubscriberStatus.ACTIVE
 
 
-def test_delete_of_someone_never_mailed_removes_the_row(app):
+def test_delete_of_someone_never_mailed_removes_the_row_and_their_queued_mail(app):
     partners = make_list()
-    make_subscriber("a@example.org", lists=[partners])
-    make_subscriber("b@example.org", lists=[partners])
+    a = make_subscriber("a@example.org", lists=[partners])
+    b = make_subscriber("b@example.org", lists=[partners])
+    for subscriber in (a, b):
+        subscriptions.queue_goodbye(subscriber, [partners.name])
+    db.session.commit()
     result = selections.delete_subscribers(Selection(ids("a@example.org")))
     assert (result.deleted, result.anonymised) == (1, 0)
     assert [s.email for s in db.session.scalars(select(Subscriber))] == ["b@example.org"]
     assert db.session.scalar(select(func.count()).select_from(Subscription)) == 1
+    assert db.session.scalars(select(OutboxMessage.to_address)).all() == ["b@example.org"]
 
 
 @pytest.mark.parametrize(

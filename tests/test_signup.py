@@ -209,6 +209,29 @@ def test_a_name_too_long_gets_the_same_answer_whoever_the_address_is(app, signup
     assert post(client, "new@example.org", name="N" * 200).status_code == 200
 
 
+def test_a_request_that_keeps_failing_is_dropped_and_the_others_are_applied(
+    app, signup, monkeypatch
+):
+    client = app.test_client()
+    post(client, "poison@example.org")
+    post(client, "fine@example.org")
+    real_apply = subscriptions.apply_sign_up
+
+    def apply(mailing_list, address, name, language):
+        if address == "poison@example.org":
+            raise RuntimeError("cannot be applied")
+        return real_apply(mailing_list, address, name, language)
+
+    monkeypatch.setattr(subscriptions, "apply_sign_up", apply)
+    assert subscriptions.process_sign_ups() == 1
+    assert subscription_of("fine@example.org") is not None
+    for tick in range(2, subscriptions.SIGN_UP_ATTEMPTS + 1):
+        assert db.session.scalars(select(SignupRequest.attempts)).all() == [tick - 1]
+        subscriptions.process_sign_ups()
+    assert db.session.scalars(select(SignupRequest)).all() == []
+    assert subscription_of("poison@example.org") is None
+
+
 def test_concurrent_sign_ups_of_one_new_address_are_applied_once(app, signup):
     client = app.test_client()
     for _ in range(4):

@@ -25,6 +25,8 @@ from app.languages import normalize_tag
 from app.models import (
     Delivery,
     MailingList,
+    OutboxKind,
+    OutboxMessage,
     Report,
     Subscriber,
     SubscriberStatus,
@@ -209,6 +211,15 @@ def delete_subscribers(selection: Selection) -> Deleted:
     chosen = selection.ids_query().scalar_subquery()
     in_ledger = exists().where(Delivery.subscriber_id == Subscriber.id)
     anonymous = select(Subscriber.id).where(Subscriber.id.in_(chosen), in_ledger)
+    # Their system emails (confirm, goodbye) hold the address and the name: they go too.
+    db.session.execute(
+        delete(OutboxMessage)
+        .where(
+            OutboxMessage.kind != OutboxKind.TEST,
+            OutboxMessage.to_address.in_(select(Subscriber.email).where(Subscriber.id.in_(chosen))),
+        )
+        .execution_options(synchronize_session=False)
+    )
     db.session.execute(
         update(Report)
         .where(Report.subscriber_id.in_(anonymous))

@@ -203,6 +203,7 @@ def request_sign_up(mailing_list: MailingList, email: str, name: str, language: 
 
 
 SIGN_UP_BATCH = 200  # sign-up requests applied per dispatcher tick
+SIGN_UP_ATTEMPTS = 5  # a request that fails this often is dropped (and logged)
 
 
 def process_sign_ups(limit: int = SIGN_UP_BATCH) -> int:
@@ -210,7 +211,8 @@ def process_sign_ups(limit: int = SIGN_UP_BATCH) -> int:
 
     A request is claimed by deleting its row in the transaction that applies it: another
     worker deleting the same row finds nothing to do, and a worker that dies leaves the
-    request waiting. A request that fails is rolled back, logged and tried on the next tick.
+    request waiting. A request that fails is rolled back, logged and tried on the next tick,
+    at most ``SIGN_UP_ATTEMPTS`` times; then it is dropped (the reader may sign up again).
     """
     table = SignupRequest.__table__
     waiting = db.session.execute(select(table).order_by(table.c.id).limit(limit)).all()
@@ -228,8 +230,19 @@ def process_sign_ups(limit: int = SIGN_UP_BATCH) -> int:
             applied += 1
         except Exception:  # noqa: BLE001 - one bad request must not stop the others
             db.session.rollback()
-            log.exception("sign-up request %s failed; it stays queued", request.id)
+            _failed(request.id, request.attempts + 1)
     return applied
+
+
+def _failed(request_id: int, attempts: int) -> None:
+    table = SignupRequest.__table__
+    if attempts >= SIGN_UP_ATTEMPTS:
+        log.exception("sign-up request %s failed %s times; dropped", request_id, attempts)
+        db.session.execute(delete(table).where(table.c.id == request_id))
+    else:
+        log.exception("sign-up request %s failed; it stays queued", request_id)
+        db.session.execute(update(table).where(table.c.id == request_id).values(attempts=attempts))
+    db.session.commit()
 
 
 def apply_sign_up(mailing_list: MailingList, address: str, name: str, language: str) -> SignUp:

@@ -23,6 +23,7 @@ def upgrade():
     sa.Column('email', sa.String(length=320), nullable=False),
     sa.Column('name', sa.String(length=200), server_default='', nullable=False),
     sa.Column('language', sa.String(length=35), nullable=False),
+    sa.Column('attempts', sa.Integer(), server_default='0', nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
     sa.ForeignKeyConstraint(['list_id'], ['mailing_lists.id'], name=op.f('fk_signup_requests_list_id_mailing_lists'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_signup_requests'))
