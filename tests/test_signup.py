@@ -24,7 +24,7 @@ from app.models import (
     SuppressionReason,
 )
 from app.models.base import utcnow
-from app.services import lists, subscriptions, suppressions
+from app.services import lists, outbox, subscriptions, suppressions
 from app.services.tokens import tokens
 from tests.support.factories import make_subscriber
 
@@ -293,6 +293,35 @@ def test_at_most_one_confirmation_mail_a_day_per_address(app, signup):
     applied()
     mails = db.session.scalars(select(OutboxMessage)).all()
     assert [(m.kind.value, m.to_address) for m in mails] == [("confirm", "reader@example.org")]
+
+
+def test_lists_signed_up_for_later_the_same_day_are_asked_for_in_one_held_mail(app, signup):
+    second = lists.create_list("second", "Second list", visibility="public")
+    third = lists.create_list("third", "Third list", visibility="public")
+    client = app.test_client()
+    for slug in ("actions", "second", "actions", "third"):
+        post(client, "reader@example.org", slug=slug)
+    applied()
+    first, held = db.session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)).all()
+    assert (first.payload["lists"], first.not_before) == ("Action alerts", None)
+    assert held.payload["lists"] == "Second list, Third list"
+    reader = db.session.scalar(select(Subscriber))
+    assert held.not_before == reader.confirmation_sent_at  # the day after the first mail
+    assert held.not_before - utcnow() > timedelta(hours=23)
+    assert outbox.claim_due() == [first.id]  # the held one waits for its day
+    outbox.record(first.id, sent=True, reply="250 queued")
+    assert outbox.claim_due(now=held.not_before + timedelta(seconds=1)) == [held.id]
+    link = re.search(r"/c/\S+", held.payload["confirm_url"]).group(0)
+    client.post(link)
+    statuses = {
+        s.list_id: s.status
+        for s in db.session.scalars(select(Subscription).execution_options(populate_existing=True))
+    }
+    assert statuses == {
+        signup.id: SubscriptionStatus.UNCONFIRMED,
+        second.id: SubscriptionStatus.CONFIRMED,
+        third.id: SubscriptionStatus.CONFIRMED,
+    }
 
 
 def test_the_honeypot_and_instant_forms_change_nothing_but_answer_alike(app, signup):

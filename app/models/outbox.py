@@ -47,6 +47,8 @@ class OutboxMessage(db.Model):
     )
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Not sent before this time: a confirmation held back by the one-a-day rule.
+    not_before: Mapped[datetime | None] = mapped_column(UTCDateTime())
     reply: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -59,8 +59,10 @@ def queue_test_sends(campaign: Campaign, addresses: list[str], languages: list[s
     return len(set(cleaned)) * len(set(chosen))
 
 
-# The payload key that carries the list's default language rather than a template value.
+# Payload keys that are not template values: the list's default language, and the lists a
+# confirmation names (a held one gathers the lists signed up for meanwhile).
 LIST_LANGUAGE = "list_language"
+LIST_IDS = "list_ids"
 
 
 def queue_system_email(
@@ -69,14 +71,32 @@ def queue_system_email(
     language: str,
     values: dict[str, str],
     list_language: str | None = None,
-) -> None:
+    not_before: datetime | None = None,
+) -> OutboxMessage:
     """Queue a system email (confirm, goodbye); ``values`` fill its template; the wording
-    falls back to ``list_language`` (the list's default) before English. The caller
-    commits, so the message is queued exactly when the change that causes it lands."""
+    falls back to ``list_language`` (the list's default) before English; it is not sent
+    before ``not_before``. The caller commits, so the message is queued exactly when the
+    change that causes it lands."""
     payload = {**values, LIST_LANGUAGE: list_language} if list_language else values
-    db.session.add(
-        OutboxMessage(kind=kind, to_address=to_address, language=language, payload=payload)
+    row = OutboxMessage(
+        kind=kind, to_address=to_address, language=language, payload=payload, not_before=not_before
     )
+    db.session.add(row)
+    return row
+
+
+def confirmations_to(to_address: str) -> tuple[set[int], OutboxMessage | None]:
+    """The lists the latest confirmation to this address named (sent or on its way), and
+    the confirmation held for later, if there is one."""
+    latest = db.session.scalars(
+        select(OutboxMessage)
+        .where(OutboxMessage.kind == OutboxKind.CONFIRM, OutboxMessage.to_address == to_address)
+        .order_by(OutboxMessage.id.desc())
+        .limit(2)
+    ).all()
+    held = next((m for m in latest if m.not_before and m.status is OutboxStatus.QUEUED), None)
+    asked = next((m for m in latest if m is not held), None)
+    return set(asked.payload.get(LIST_IDS, [])) if asked else set(), held
 
 
 def recent(campaign_id: int, limit: int = 20) -> list[OutboxMessage]:
@@ -105,7 +125,8 @@ def claim_due(now: datetime | None = None, limit: int = CLAIM_LIMIT) -> list[int
             reply="gave up: the worker stopped while sending it, every time",
         )
     )
-    due = or_(OutboxMessage.status == OutboxStatus.QUEUED, lapsed)
+    waiting = or_(OutboxMessage.not_before.is_(None), OutboxMessage.not_before <= now)
+    due = or_(and_(OutboxMessage.status == OutboxStatus.QUEUED, waiting), lapsed)
     ids = list(
         db.session.scalars(
             select(OutboxMessage.id).where(due).order_by(OutboxMessage.id).limit(limit)
@@ -151,6 +172,7 @@ def prepare(row_ids: list[int], config: dict[str, Any]) -> list[Prepared]:
                 kind = system_emails.kind_of(row.kind.value)
                 values = dict(row.payload)
                 list_language = values.pop(LIST_LANGUAGE, None)
+                values.pop(LIST_IDS, None)
                 message = system_emails.build(
                     kind, row.language, row.to_address, values, config, list_language
                 )

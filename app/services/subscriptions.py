@@ -6,7 +6,8 @@ from __future__ import annotations
 import enum
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 from flask import current_app
 from sqlalchemy import delete, insert, select, update
@@ -99,31 +100,64 @@ CONFIRM_EVERY = timedelta(days=1)  # at most one confirmation mail a day per add
 
 
 def request_confirmation(subscriber: Subscriber, lists: list[MailingList]) -> bool:
-    """Queue a double opt-in mail in the subscriber's language, unless one went out in the
-    last day (or the address is suppressed). The caller commits. Returns whether one was
-    queued."""
+    """Queue a double opt-in mail in the subscriber's language naming ``lists`` (nothing
+    for a suppressed address). The caller commits. Returns whether it goes out now.
+
+    At most one such mail a day per address: within a day of the last one, lists it did not
+    name are added to a confirmation held until the day is over (one held mail, whatever
+    the number of sign-ups meanwhile), so a second list signed up for the same day is asked
+    for too, and asking again for the same list sends nothing more."""
     now = utcnow()
-    if subscriber.confirmation_sent_at is not None and (
-        now - subscriber.confirmation_sent_at < CONFIRM_EVERY
-    ):
-        return False
     if suppressions.is_blocked(subscriber.email) or not lists:
         return False
-    token = tokens().confirm(subscriber.uid, [m.id for m in lists])
-    base = str(current_app.config["BASE_URL"]).rstrip("/")
+    last = subscriber.confirmation_sent_at
+    if last is not None and now - last < CONFIRM_EVERY:
+        _hold_confirmation(subscriber, lists, last + CONFIRM_EVERY)
+        return False
     outbox.queue_system_email(
         OutboxKind.CONFIRM,
         subscriber.email,
         subscriber.language,
-        {
-            "name": subscriber.name or "",
-            "lists": ", ".join(m.name for m in lists),
-            "confirm_url": f"{base}/c/{token}",
-        },
+        _confirmation(subscriber, lists),
         lists_service.first_language(lists),
     )
     subscriber.confirmation_sent_at = now
     return True
+
+
+def _hold_confirmation(subscriber: Subscriber, lists: list[MailingList], due: datetime) -> None:
+    asked, held = outbox.confirmations_to(subscriber.email)
+    wanted = {m.id for m in lists} - asked
+    if not wanted:
+        return
+    if held is not None:
+        ids = wanted | set(held.payload.get(outbox.LIST_IDS, []))
+        lists = list(db.session.scalars(select(MailingList).where(MailingList.id.in_(ids))))
+        held.payload = {**held.payload, **_confirmation(subscriber, lists)}
+        return
+    lists = [m for m in lists if m.id in wanted]
+    outbox.queue_system_email(
+        OutboxKind.CONFIRM,
+        subscriber.email,
+        subscriber.language,
+        _confirmation(subscriber, lists),
+        lists_service.first_language(lists),
+        not_before=due,
+    )
+    subscriber.confirmation_sent_at = due  # the next day counts from that mail
+
+
+def _confirmation(subscriber: Subscriber, lists: list[MailingList]) -> dict[str, Any]:
+    """A confirmation mail's values: the link confirms exactly ``lists``."""
+    lists = sorted(lists, key=lambda m: m.id)
+    token = tokens().confirm(subscriber.uid, [m.id for m in lists])
+    base = str(current_app.config["BASE_URL"]).rstrip("/")
+    return {
+        "name": subscriber.name or "",
+        "lists": ", ".join(m.name for m in lists),
+        "confirm_url": f"{base}/c/{token}",
+        outbox.LIST_IDS: [m.id for m in lists],
+    }
 
 
 def language_of(subscriber_uid: str) -> str | None:
