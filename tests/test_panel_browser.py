@@ -114,7 +114,9 @@ def create_list(page: Page) -> None:
     page.get_by_role("button", name="Create list").click()
     expect(page.locator(".flash")).to_have_text(f"Created the list {LIST_NAME}.")
     row = page.locator("tbody tr", has_text=LIST_NAME)
-    expect(row.locator("td")).to_have_text([LIST_NAME, "partners", "private", "double", "0"])
+    expect(row.locator("td")).to_have_text(
+        [LIST_NAME, "partners", "private", "double", "en", "0", "settings"]
+    )
 
 
 def add_subscribers(page: Page) -> None:

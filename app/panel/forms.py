@@ -47,8 +47,8 @@ class ListForm(FlaskForm):
     default_language = StringField(
         "Default language",
         default="en",
-        description="For sign-up pages and mails when neither the reader nor the browser "
-        "names a language Tocsin speaks; a BCP 47 tag such as uk or pt-BR.",
+        description="Used when neither the reader nor their browser asks for a language "
+        "Tocsin speaks; a BCP 47 tag such as uk or pt-BR.",
         validators=[DataRequired(), Length(max=35)],
     )
 
