@@ -33,12 +33,7 @@ def lists() -> ResponseReturnValue:
     if form.validate_on_submit():
         try:
             created = list_service.create_list(
-                form.slug.data or "",
-                form.name.data or "",
-                description=form.description.data or "",
-                visibility=form.visibility.data or "private",
-                optin=form.optin.data or "double",
-                default_language=form.default_language.data or "en",
+                form.slug.data or "", form.name.data or "", **_list_settings(form)
             )
         except TocsinError as exc:
             flash(str(exc), "error")
@@ -46,6 +41,15 @@ def lists() -> ResponseReturnValue:
             flash(f"Created the list {created.name}.", "info")
             return redirect(url_for("panel.lists"))
     return render_template("panel/lists.html", rows=list_service.lists_with_counts(), form=form)
+
+
+def _list_settings(form: ListForm) -> dict[str, str]:
+    return {
+        "description": form.description.data or "",
+        "visibility": form.visibility.data or "private",
+        "optin": form.optin.data or "double",
+        "default_language": form.default_language.data or "",
+    }
 
 
 @blueprint.route("/lists/<int:list_id>", methods=["GET", "POST"])
@@ -62,14 +66,7 @@ def list_settings(list_id: int) -> ResponseReturnValue:
         form.optin.data = mailing_list.optin.value
     if form.validate_on_submit():
         try:
-            list_service.update_list(
-                list_id,
-                form.name.data or "",
-                description=form.description.data or "",
-                visibility=form.visibility.data or "private",
-                optin=form.optin.data or "double",
-                default_language=form.default_language.data or "",
-            )
+            list_service.update_list(list_id, form.name.data or "", **_list_settings(form))
         except TocsinError as exc:
             flash(str(exc), "error")
         else:

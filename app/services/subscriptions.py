@@ -114,15 +114,22 @@ def request_confirmation(subscriber: Subscriber, lists: list[MailingList]) -> bo
     if last is not None and now - last < CONFIRM_EVERY:
         _hold_confirmation(subscriber, lists, last + CONFIRM_EVERY)
         return False
+    _queue_confirmation(subscriber, lists)
+    subscriber.confirmation_sent_at = now
+    return True
+
+
+def _queue_confirmation(
+    subscriber: Subscriber, lists: list[MailingList], not_before: datetime | None = None
+) -> None:
     outbox.queue_system_email(
         OutboxKind.CONFIRM,
         subscriber.email,
         subscriber.language,
         _confirmation(subscriber, lists),
         lists_service.first_language(lists),
+        not_before=not_before,
     )
-    subscriber.confirmation_sent_at = now
-    return True
 
 
 def _hold_confirmation(subscriber: Subscriber, lists: list[MailingList], due: datetime) -> None:
@@ -135,15 +142,7 @@ def _hold_confirmation(subscriber: Subscriber, lists: list[MailingList], due: da
         lists = list(db.session.scalars(select(MailingList).where(MailingList.id.in_(ids))))
         held.payload = {**held.payload, **_confirmation(subscriber, lists)}
         return
-    lists = [m for m in lists if m.id in wanted]
-    outbox.queue_system_email(
-        OutboxKind.CONFIRM,
-        subscriber.email,
-        subscriber.language,
-        _confirmation(subscriber, lists),
-        lists_service.first_language(lists),
-        not_before=due,
-    )
+    _queue_confirmation(subscriber, [m for m in lists if m.id in wanted], not_before=due)
     subscriber.confirmation_sent_at = due  # the next day counts from that mail
 
 
