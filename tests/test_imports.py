@@ -213,6 +213,12 @@ def test_an_existing_subscriber_joins_the_list_but_keeps_their_own_details(app):
     job = run_import(b"email,name,language\nann@example.org,Ann,en\n", partners)
     ann = db.session.scalar(select(Subscriber))
     assert (ann.name, ann.language, job.updated) == ("Анна", "uk", 1)
+    assert [(r["outcome"], r["reason"]) for r in report_of(job)] == [
+        (
+            "imported with a warning",
+            "already a subscriber: kept their own name, language (an update import changes them)",
+        )
+    ]
     assert {s.list_id for s in db.session.scalars(select(Subscription))} == {partners.id, other.id}
 
 
@@ -404,10 +410,17 @@ def test_a_warning_is_reported_only_for_values_that_were_written(app):
     content = b"email,language,country\nnew@example.org,xx-!!,UA\nold@example.org,xx-!!,UA\n"
     first = run_import(content, partners)
     assert [(r["line"], r["reason"]) for r in report_of(first)] == [
-        ("2", "unknown language 'xx-!!'; imported as uk")  # old's details were left alone
+        ("2", "unknown language 'xx-!!'; imported as uk"),
+        (
+            "3",
+            "already a subscriber: kept their own country (an update import changes them)",
+        ),  # no warning: nothing written
     ]
     again = run_import(content, partners)
-    assert (again.skipped, report_of(again)) == (2, [])
+    assert again.skipped == 2
+    assert [(r["line"], r["reason"]) for r in report_of(again)] == [
+        ("3", "already a subscriber: kept their own country (an update import changes them)")
+    ]
     update = run_import(b"email,country\nold@example.org,Ukraine\n", mode="update")
     assert [r["reason"] for r in report_of(update)] == [
         "'Ukraine' is not a two-letter country code; unchanged"

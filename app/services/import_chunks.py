@@ -15,6 +15,7 @@ from sqlalchemy import (
     JSON,
     ColumnElement,
     Connection,
+    Row,
     Text,
     cast,
     func,
@@ -66,6 +67,8 @@ class Outcome:
     refused: list[tuple[Candidate, str]] = field(default_factory=list)
     # Rows whose mapped values went into the database: only their warnings are news.
     written: list[Candidate] = field(default_factory=list)
+    # Rows imported with something to say that is not a warning of the checks.
+    noted: list[tuple[Candidate, str]] = field(default_factory=list)
 
 
 def blocked_domains() -> frozenset[str]:
@@ -164,7 +167,7 @@ def _subscribe(context: Context, rows: list[Candidate]) -> Outcome:
     rows = _outside_blocked_domains(context, rows, outcome)
     if not rows:
         return outcome
-    known: dict[str, Stored] = {}
+    known: dict[str, Row[Any]] = {}
     created = rows
     if _insert_subscribed(context, rows) < len(rows):
         stored = _existing(rows)
@@ -245,35 +248,42 @@ def _bound(column: str, value: object, connection: Connection) -> object:
     return processor(value) if processor else value
 
 
-@dataclass(frozen=True, slots=True)
-class Stored:
-    """What a chunk needs of a subscriber already in the database."""
-
-    id: int
-    status: SubscriberStatus
-    uid: str
+_DETAILS = ("name", "language", "country", "group_id", "attributes")
+_NAMED = {"group_id": "group"}
 
 
-def _existing(rows: list[Candidate]) -> dict[str, Stored]:
-    """The chunk's addresses that are stored already."""
+def _existing(rows: list[Candidate]) -> dict[str, Row[Any]]:
+    """The chunk's addresses that are stored already: id, status, uid and details."""
     if not rows:
         return {}
-    table = Subscriber.__table__
     found = db.session.execute(
-        select(table.c.email, table.c.id, table.c.status, table.c.uid).where(
-            _among(table.c.email, [row.email for row in rows])
-        )
+        select(
+            Subscriber.email, Subscriber.id, Subscriber.status, Subscriber.uid, *_details()
+        ).where(_among(Subscriber.email, [row.email for row in rows]))
     )
-    return {
-        email: Stored(subscriber_id, SubscriberStatus(status), uid)
-        for email, subscriber_id, status, uid in found
-    }
+    return {row.email: row for row in found}
+
+
+def _details() -> list[Any]:
+    return [getattr(Subscriber, name) for name in _DETAILS]
+
+
+def _changes(stored: Row[Any], values: dict[str, Any]) -> dict[str, Any]:
+    """The row's mapped values that differ from the stored subscriber's (attributes merged
+    key by key)."""
+    change = {k: v for k, v in values.items() if k != "attributes" and getattr(stored, k) != v}
+    if attributes := values.get("attributes"):
+        merged = {**(stored.attributes or {}), **attributes}
+        if merged != stored.attributes:
+            change["attributes"] = merged
+    return change
 
 
 def _subscriptions(
-    context: Context, rows: list[Candidate], known: dict[str, Stored], outcome: Outcome
+    context: Context, rows: list[Candidate], known: dict[str, Row[Any]], outcome: Outcome
 ) -> None:
-    """Subscribe the chunk's subscribers that were stored before it to the list, once."""
+    """Subscribe the chunk's subscribers that were stored before it to the list, once; their
+    own details stay, and the report says which of the file's differ."""
     if not rows:
         return
     ids = [known[row.email].id for row in rows]
@@ -292,14 +302,18 @@ def _subscriptions(
             outcome.refused.append((row, f"the subscriber is {stored.status.value}"))
         elif state is SubscriptionStatus.UNSUBSCRIBED:
             outcome.refused.append((row, "they left this list; an import does not bring back"))
-        elif state is None:
-            new.append(stored.id)
-            outcome.updated += 1
-        elif state is SubscriptionStatus.UNCONFIRMED and confirm:
-            to_confirm.append(stored.id)
-            outcome.updated += 1
         else:
-            outcome.skipped += 1
+            if state is None:
+                new.append(stored.id)
+                outcome.updated += 1
+            elif state is SubscriptionStatus.UNCONFIRMED and confirm:
+                to_confirm.append(stored.id)
+                outcome.updated += 1
+            else:
+                outcome.skipped += 1
+            if kept := [_NAMED.get(k, k) for k in _changes(stored, row.values)]:
+                note = f"already a subscriber: kept their own {', '.join(kept)}"
+                outcome.noted.append((row, f"{note} (an update import changes them)"))
     if new:
         _add_subscriptions(context, new)
     if to_confirm:
@@ -350,32 +364,18 @@ def _request_confirmations(context: Context, key: Any, values: list[Any]) -> Non
         subscriptions.request_confirmation(subscriber, [mailing_list])
 
 
-_UPDATABLE = ("name", "language", "country", "group_id")
-
-
 def _update(rows: list[Candidate]) -> Outcome:
     """Change the mapped details of existing subscribers; unknown addresses are refused.
     An empty cell changes nothing; attributes are merged key by key."""
     outcome = Outcome()
-    found = db.session.execute(
-        select(Subscriber.id, Subscriber.email, Subscriber.attributes, *_columns(_UPDATABLE)).where(
-            _among(Subscriber.email, [row.email for row in rows])
-        )
-    )
-    current = {row.email: row for row in found}
+    current = _existing(rows)
     changes: list[dict[str, Any]] = []
     for row in rows:
         stored = current.get(row.email)
         if stored is None:
             outcome.refused.append((row, "not a subscriber; update mode adds nobody"))
             continue
-        change = {
-            k: v for k, v in row.values.items() if k != "attributes" and getattr(stored, k) != v
-        }
-        if attributes := row.values.get("attributes"):
-            merged = {**(stored.attributes or {}), **attributes}
-            if merged != stored.attributes:
-                change["attributes"] = merged
+        change = _changes(stored, row.values)
         outcome.written.append(row)
         if change:
             changes.append({"id": stored.id, **change})
@@ -385,10 +385,6 @@ def _update(rows: list[Candidate]) -> Outcome:
     if changes:
         db.session.execute(update(Subscriber), changes)
     return outcome
-
-
-def _columns(names: tuple[str, ...]) -> list[Any]:
-    return [getattr(Subscriber, name) for name in names]
 
 
 def _blocklist(context: Context, rows: list[Candidate]) -> Outcome:

@@ -348,6 +348,7 @@ def _write_chunk(job: ImportJob, context: import_chunks.Context, chunk: Checked)
         for row in outcome.written
         if row.warnings
     ]
+    lines += [(row.line, "imported with a warning", note, row.cells) for row, note in outcome.noted]
     job.processed_rows += chunk.records
     job.imported += outcome.imported
     job.updated += outcome.updated
