@@ -137,8 +137,7 @@ def subscribers_import(path: str, list_slug: str, mode: str, maps: tuple[str, ..
     with open(path, "rb") as source:
         job = imports.upload(source, path, list_id, mode)
     mapping = imports.preview(job.id).guessed | _parse_maps(maps)
-    imports.start(job.id, mapping)
-    imports.claim(job.id)
+    imports.start(job.id, mapping, here=True)
     done = imports.run(job.id, _show_progress)
     click.echo("", err=True)
     report = imports.progress_of(done)

@@ -190,8 +190,7 @@ def test_panel_deletes_a_finished_import_with_its_files_but_not_a_running_one(cl
     running = imports.upload(
         io.BytesIO(b"email\nbob@example.org\n"), "r.csv", partners.id, "subscribe"
     )
-    imports.start(running.id, {"email": "email"})
-    assert imports.claim(running.id)
+    imports.start(running.id, {"email": "email"}, here=True)
     assert "Delete this import" not in text(client.get(f"/imports/{running.id}"))
     response = client.post(f"/imports/{running.id}/delete", follow_redirects=True)
     assert "is running; delete it once it has finished" in text(response)

@@ -155,13 +155,17 @@ def preview(job_id: int) -> Preview:
     return Preview(columns, job.mapping or import_rows.guess_mapping(columns), samples)
 
 
-def start(job_id: int, mapping: dict[str, str]) -> ImportJob:
-    """Check the mapping and queue the job for a worker."""
+def start(job_id: int, mapping: dict[str, str], *, here: bool = False) -> ImportJob:
+    """Check the mapping and queue the job for a worker, or, ``here``, claim it for the
+    caller to ``run`` (the command line): it is never queued, so no worker takes it too."""
     job = get(job_id)
     if job.status not in (ImportStatus.UPLOADED, ImportStatus.QUEUED):
         raise Conflict(f"import {job_id} is {job.status.value}; it cannot be mapped again")
     job.mapping = import_rows.check_mapping(header(job), mapping)
-    job.status = ImportStatus.QUEUED
+    if here:
+        job.status, job.started_at = ImportStatus.RUNNING, utcnow()
+    else:
+        job.status = ImportStatus.QUEUED
     db.session.commit()
     return job
 
