@@ -61,6 +61,16 @@ def applied() -> None:
     subscriptions.process_sign_ups()
 
 
+# New, waiting, subscribed, suppressed, at a blocked domain: a stranger must not tell them apart.
+EVERY_KIND_OF_ADDRESS = (
+    "new@example.org",
+    "waiting@example.org",
+    "member@example.org",
+    "gone@example.org",
+    "someone@blocked.example",
+)
+
+
 def subscription_of(email: str):
     db.session.expire_all()
     return db.session.scalar(select(Subscription).join(Subscriber).where(Subscriber.email == email))
@@ -127,16 +137,7 @@ def test_the_answer_is_the_same_whatever_the_address(app, signup):
     post(client, "waiting@example.org")
     applied()
     suppress(make_subscriber("gone@example.org", lists=[]))
-    answers = {
-        email: comparable(post(client, email))
-        for email in (
-            "new@example.org",
-            "waiting@example.org",
-            "member@example.org",
-            "gone@example.org",
-            "someone@blocked.example",
-        )
-    }
+    answers = {email: comparable(post(client, email)) for email in EVERY_KIND_OF_ADDRESS}
     assert len(set(answers.values())) == 1, answers.keys()
     applied()
     assert subscription_of("member@example.org").status == SubscriptionStatus.CONFIRMED
@@ -163,13 +164,7 @@ def test_the_work_is_the_same_whatever_the_address(app, signup):
     assert subscription_of("waiting@example.org").status == SubscriptionStatus.UNCONFIRMED
     started = form_token(client)
     work = {}
-    for email in (
-        "new@example.org",
-        "waiting@example.org",
-        "member@example.org",
-        "gone@example.org",
-        "someone@blocked.example",
-    ):
+    for email in EVERY_KIND_OF_ADDRESS:
         statements: list[str] = []
 
         def record(_conn, _cursor, statement, _parameters, _context, _many, into=statements):

@@ -165,6 +165,11 @@ class ImportMode(enum.StrEnum):
     UPDATE = "update"  # change existing subscribers only; unknown addresses are reported
     BLOCKLIST = "blocklist"  # suppress every address in the file
 
+    @property
+    def creates(self) -> bool:
+        """Whether the mode adds subscribers to a list (the others only change stored ones)."""
+        return self in (ImportMode.SUBSCRIBE, ImportMode.OPT_IN)
+
 
 class ImportStatus(enum.StrEnum):
     UPLOADED = "uploaded"  # waiting for the column mapping

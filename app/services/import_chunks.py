@@ -104,7 +104,7 @@ def _among(column: ColumnElement[Any], values: list[Any]) -> ColumnElement[bool]
 def prepare(context: Context, rows: list[Candidate]) -> None:
     """The part of writing a chunk that needs no database, which the checking thread does
     ahead of the writes: each new subscriber's public id and the JSON of its row."""
-    if context.mode not in (ImportMode.SUBSCRIBE, ImportMode.OPT_IN):
+    if not context.mode.creates:
         return
     default = context.default_language
     for row, uid in zip(rows, new_uids(len(rows)), strict=True):

@@ -15,7 +15,7 @@ from typing import Any
 
 from app.errors import InvalidInput
 from app.languages import NAMES, normalize_tag
-from app.services import csv_files
+from app.services import csv_files, suppressions
 from app.services.subscribers import MAX_NAME, clean_country, clean_name, normalize_email
 
 SINGLE_FIELDS = ("email", "name", "language", "group", "country", "attributes")
@@ -105,10 +105,8 @@ def check_mapping(header: list[str], mapping: dict[str, str]) -> dict[str, str]:
     return chosen
 
 
-@functools.lru_cache(maxsize=4096)
-def _domain(domain: str) -> str:
-    """A domain as ``normalize_email`` stores it (validated once per distinct domain)."""
-    return normalize_email(f"a@{domain}").partition("@")[2]
+# A domain as addresses are stored, validated once per distinct domain.
+_domain = functools.lru_cache(maxsize=4096)(suppressions.normalize_domain)
 
 
 def normalize_address(text: str) -> str:

@@ -72,7 +72,7 @@ def upload(source: BinaryIO, filename: str, list_id: int | None, mode: str) -> I
     except ValueError:
         raise InvalidInput(f"{mode!r} is not an import mode", "mode") from None
     mailing_list = db.session.get(MailingList, list_id) if list_id else None
-    if mailing_list is None and chosen in (ImportMode.SUBSCRIBE, ImportMode.OPT_IN):
+    if mailing_list is None and chosen.creates:
         raise InvalidInput("choose the list to subscribe them to", "list")
     job = ImportJob(
         filename=Path(filename or "upload.csv").name[:255], mode=chosen, created_at=utcnow()
@@ -258,9 +258,8 @@ def _run(job: ImportJob, progress: Progress) -> None:
     groups = {name.casefold(): i for i, name in db.session.execute(select(Group.id, Group.name))}
     records = _open_records(job)
     columns = _header_of(next(records, None))
-    creates = job.mode in (ImportMode.SUBSCRIBE, ImportMode.OPT_IN)
     checker = import_rows.RowChecker(
-        columns, job.mapping, context.default_language if creates else None, groups
+        columns, job.mapping, context.default_language if job.mode.creates else None, groups
     )
     checked = _checked(records, checker, context)
     with (
