@@ -183,6 +183,7 @@ def check_previews(page: Page, campaign_url: str, screenshot: Path) -> None:
             page.get_by_role("link", name="Mobile").click()
             mobile = page.locator("iframe.mail.mobile")
             expect(mobile).to_be_visible()
+            expect(mobile).to_have_css("width", "375px")  # measured once the stylesheet applies
             box = mobile.bounding_box()
             assert box is not None and 370 <= box["width"] <= 380, box
             page.screenshot(path=screenshot, full_page=True)
