@@ -33,10 +33,12 @@ from app.models.campaigns import (
 )
 from app.models.outbox import OutboxKind, OutboxMessage, OutboxStatus
 from app.models.reports import Report, ReportStatus
+from app.models.settings import InstanceSetting
 
 __all__ = [
     "BlockedDomain",
     "ImportJob",
+    "InstanceSetting",
     "ImportMode",
     "ImportStatus",
     "OPEN_DELIVERY_STATES",

@@ -55,6 +55,20 @@ def unsubscribe(token: str) -> ResponseReturnValue:
     )
 
 
+# The personal links of previews and test sends (``MessageFactory`` in preview mode).
+PREVIEW_LINKS = ("unsubscribe", "preferences", "report")
+
+
+@blueprint.route("/preview-link/<which>", methods=["GET", "POST"])
+@csrf.exempt  # it changes nothing: a one-click POST from a test message lands here too
+def preview_link(which: str) -> ResponseReturnValue:
+    """Where a preview's or a test message's personal links lead: a page saying so."""
+    if which not in PREVIEW_LINKS:
+        abort(404)
+    speak()
+    return render_template("public/preview_link.html")
+
+
 @blueprint.route("/p/<token>", methods=["GET", "POST"])
 @csrf.exempt  # the signed token is the proof, as for unsubscribing
 def preference_centre(token: str) -> ResponseReturnValue:

@@ -32,7 +32,7 @@ from app.models.base import new_uid, utcnow
 from app.services import lists as lists_service
 from app.services import outbox, suppressions
 from app.services.subscribers import clean_name, normalize_email
-from app.services.tokens import InvalidToken, tokens
+from app.services.tokens import HashKeyMismatch, InvalidToken, hasher, tokens
 
 log = logging.getLogger(__name__)
 
@@ -248,6 +248,11 @@ def process_sign_ups(limit: int = SIGN_UP_BATCH) -> int:
     at most ``SIGN_UP_ATTEMPTS`` times; then it is dropped (the reader may sign up again).
     """
     table = SignupRequest.__table__
+    try:
+        hasher()  # with another key than the suppressions', a suppressed address would pass
+    except HashKeyMismatch:
+        db.session.rollback()
+        return 0  # the requests wait, untouched, until the key is set right (logged)
     waiting = db.session.execute(select(table).order_by(table.c.id).limit(limit)).all()
     db.session.commit()  # each request below is its own transaction, begun by its claim
     applied = 0
@@ -295,7 +300,7 @@ def apply_sign_up(mailing_list: MailingList, address: str, name: str, language: 
         insert_or_ignore(Subscriber.__table__).values(
             uid=new_uid(),
             email=address,
-            email_hash=tokens().email_hash(address),
+            email_hash=hasher().email_hash(address),
             name=name,
             language=language,
             consent_source=f"sign-up form: {mailing_list.slug}",

@@ -5,8 +5,12 @@ Revises: 4a7c2e9d1b30
 Create Date: 2026-12-07 21:50:00
 
 """
+import hashlib
+import hmac
+
 from alembic import op
 import sqlalchemy as sa
+from flask import current_app
 
 
 # revision identifiers, used by Alembic.
@@ -16,9 +20,44 @@ branch_labels = None
 depends_on = None
 
 
+# Spelled out here as the app had them at this revision (app.services.tokens).
+def _fingerprint(key):
+    return hmac.new(key.encode(), b"tocsin hash key fingerprint", hashlib.sha256).hexdigest()[:32]
+
+
+def _address_hash(key, email):
+    return hmac.new(key.encode(), f"address:{email.lower()}".encode(), hashlib.sha256).hexdigest()
+
+
+def _key_of_existing_rows(connection):
+    """The key the stored hashes were made with: until now, the secret key. When
+    TOCSIN_HASH_KEY is already set, the stored rows tell which of the two made them."""
+    config = current_app.config
+    secret, hash_key = config.get('SECRET_KEY') or '', config.get('HASH_KEY') or ''
+    stored = connection.execute(sa.text(
+        "SELECT email, email_hash FROM subscribers WHERE email_hash NOT LIKE 'deleted:%' "
+        "ORDER BY id LIMIT 20"
+    )).all()
+    suppressed = connection.execute(sa.text('SELECT 1 FROM suppressions LIMIT 1')).first()
+    if not stored and suppressed is None:
+        return None  # nothing hashed yet: the first hash records the key in use
+    for candidate in (hash_key, secret):
+        if candidate and stored and all(_address_hash(candidate, e) == h for e, h in stored):
+            return candidate
+    return secret
+
+
 def upgrade():
-    pass
+    settings = op.create_table(
+        'instance_settings',
+        sa.Column('name', sa.String(length=64), nullable=False),
+        sa.Column('value', sa.String(length=255), nullable=False),
+        sa.PrimaryKeyConstraint('name', name=op.f('pk_instance_settings')),
+    )
+    key = _key_of_existing_rows(op.get_bind())
+    if key is not None:
+        op.bulk_insert(settings, [{'name': 'hash_key_fingerprint', 'value': _fingerprint(key)}])
 
 
 def downgrade():
-    pass
+    op.drop_table('instance_settings')
