@@ -31,7 +31,9 @@ def _address_hash(key, email):
 
 def _key_of_existing_rows(connection):
     """The key the stored hashes were made with: until now, the secret key. When
-    TOCSIN_HASH_KEY is already set, the stored rows tell which of the two made them."""
+    TOCSIN_HASH_KEY is already set, the stored rows tell which of the two made them (a
+    hash key that made none of them is refused by the app until it is set right); an
+    empty database takes the key configured."""
     config = current_app.config
     secret, hash_key = config.get('SECRET_KEY') or '', config.get('HASH_KEY') or ''
     stored = connection.execute(sa.text(
@@ -40,7 +42,7 @@ def _key_of_existing_rows(connection):
     )).all()
     suppressed = connection.execute(sa.text('SELECT 1 FROM suppressions LIMIT 1')).first()
     if not stored and suppressed is None:
-        return None  # nothing hashed yet: the first hash records the key in use
+        return hash_key or secret  # nothing hashed yet: the key configured from now on
     for candidate in (hash_key, secret):
         if candidate and stored and all(_address_hash(candidate, e) == h for e, h in stored):
             return candidate
@@ -55,8 +57,7 @@ def upgrade():
         sa.PrimaryKeyConstraint('name', name=op.f('pk_instance_settings')),
     )
     key = _key_of_existing_rows(op.get_bind())
-    if key is not None:
-        op.bulk_insert(settings, [{'name': 'hash_key_fingerprint', 'value': _fingerprint(key)}])
+    op.bulk_insert(settings, [{'name': 'hash_key_fingerprint', 'value': _fingerprint(key)}])
 
 
 def downgrade():
