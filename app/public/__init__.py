@@ -14,9 +14,9 @@ from app.extensions import csrf, limiter
 from app.i18n import PUBLIC_LANGUAGES, forget_language, speak
 from app.languages import NAMES, normalize_tag
 from app.models import MailingList
-from app.services import archive, lists, preferences, reports, subscriptions
+from app.services import archive, fresh_links, lists, preferences, reports, subscriptions
 from app.services.subscribers import MAX_NAME
-from app.services.tokens import InvalidToken, tokens
+from app.services.tokens import ExpiredLink, InvalidToken, tokens
 
 blueprint = Blueprint("public", __name__)
 
@@ -29,6 +29,9 @@ def _fresh_language() -> None:
 
 
 def _invalid(exc: InvalidToken) -> ResponseReturnValue:
+    if isinstance(exc, ExpiredLink):  # genuine but old: offer a fresh one
+        speak()
+        return render_template("public/link_expired.html", values={"email": ""}), 410
     return render_template("public/invalid.html", message=str(exc)), 400
 
 
@@ -296,6 +299,30 @@ def subscribe(slug: str) -> ResponseReturnValue:
 
 def _signed_up(mailing_list: MailingList) -> ResponseReturnValue:
     return render_template("public/signed_up.html", mailing_list=mailing_list)
+
+
+@blueprint.route("/p/new-link", methods=["GET", "POST"])
+@csrf.exempt  # like the sign-up form: it only stores a request, the same for every address
+@limiter.limit(lambda: str(current_app.config["SUBSCRIBE_IP_LIMIT"]), methods=["POST"])
+@limiter.limit(
+    lambda: str(current_app.config["SUBSCRIBE_ADDRESS_LIMIT"]),
+    methods=["POST"],
+    key_func=_submitted_address,
+)
+def fresh_link() -> ResponseReturnValue:
+    """Ask for a fresh preference link. Whatever the address (a subscriber's or not), the
+    answer is the same page, status and headers, after the same work: the request is
+    stored, and the worker sends the link (or nothing)."""
+    speak()
+    email = request.form.get("email", "") if request.method == "POST" else ""
+    if request.method == "GET":
+        return render_template("public/fresh_link.html", values={"email": ""})
+    try:
+        fresh_links.request_link(email)
+    except InvalidInput:
+        error = _("Please give a valid email address.")
+        return render_template("public/fresh_link.html", values={"email": email}, error=error), 422
+    return render_template("public/link_requested.html")
 
 
 @blueprint.route("/c/<token>", methods=["GET", "POST"])

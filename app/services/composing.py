@@ -238,9 +238,7 @@ class MessageFactory:
             recipient_language, self.variants, self.fallbacks, self.default_language
         )
 
-    def links(
-        self, recipient: Recipient, language: str, unsubscribe_token: str, day: int
-    ) -> Links:
+    def links(self, recipient: Recipient, language: str, unsubscribe_token: str, day: int) -> Links:
         """Return the recipient's personal links for this campaign, issued on ``day``."""
         tokens = self.tokens
         return Links(

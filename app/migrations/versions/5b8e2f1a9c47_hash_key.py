@@ -1,4 +1,4 @@
-"""Keyed hashes get their own key (TOCSIN_HASH_KEY)
+"""Keyed hashes get their own key (TOCSIN_HASH_KEY); fresh preference links on request
 
 Revision ID: 5b8e2f1a9c47
 Revises: 4a7c2e9d1b30
@@ -49,6 +49,16 @@ def _key_of_existing_rows(connection):
     return secret
 
 
+OLD_KINDS = ('test', 'confirm', 'goodbye')
+NEW_KINDS = (*OLD_KINDS, 'fresh_link')
+
+
+def _kinds(values):
+    return sa.Enum(
+        *values, name='outboxkind', native_enum=False, create_constraint=True, length=16
+    )
+
+
 def upgrade():
     settings = op.create_table(
         'instance_settings',
@@ -59,6 +69,26 @@ def upgrade():
     key = _key_of_existing_rows(op.get_bind())
     op.bulk_insert(settings, [{'name': 'hash_key_fingerprint', 'value': _fingerprint(key)}])
 
+    op.create_table(
+        'link_requests',
+        sa.Column('id', sa.Integer(), nullable=False),
+        sa.Column('email', sa.String(length=320), nullable=False),
+        sa.Column(
+            'created_at', sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False
+        ),
+        sa.PrimaryKeyConstraint('id', name=op.f('pk_link_requests')),
+    )
+    with op.batch_alter_table('outbox_messages', schema=None, recreate='always') as batch_op:
+        batch_op.alter_column(
+            'kind', existing_type=_kinds(OLD_KINDS), type_=_kinds(NEW_KINDS), existing_nullable=False
+        )
+
 
 def downgrade():
+    op.execute("DELETE FROM outbox_messages WHERE kind = 'fresh_link'")
+    with op.batch_alter_table('outbox_messages', schema=None, recreate='always') as batch_op:
+        batch_op.alter_column(
+            'kind', existing_type=_kinds(NEW_KINDS), type_=_kinds(OLD_KINDS), existing_nullable=False
+        )
+    op.drop_table('link_requests')
     op.drop_table('instance_settings')
