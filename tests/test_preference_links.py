@@ -107,6 +107,12 @@ def test_the_links_of_an_old_message_the_unsubscribe_one_still_works(app, reader
     unsubscribe_link = next(link for link in links if link.startswith("/u/"))
     http = app.test_client()
     assert offers_a_fresh_link(http.get(preferences_link))
+    # The unsubscribe page's own preference link is as old as the mail, not renewed.
+    campaign.started_at = utcnow() - timedelta(days=400)
+    db.session.commit()
+    page = http.get(unsubscribe_link).get_data(as_text=True)
+    renewed = re.search(r'href="(/p/[^"]+)"', page).group(1)
+    assert offers_a_fresh_link(http.get(renewed))
     assert http.post(unsubscribe_link, data={"List-Unsubscribe": "One-Click"}).status_code == 200
     db.session.expire_all()
     left = db.session.scalar(select(Subscription.status).where(Subscription.list_id == partners.id))

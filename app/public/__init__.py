@@ -14,9 +14,10 @@ from app.extensions import csrf, limiter
 from app.i18n import PUBLIC_LANGUAGES, forget_language, speak
 from app.languages import NAMES, normalize_tag
 from app.models import MailingList
+from app.models.base import utcnow
 from app.services import archive, fresh_links, lists, preferences, reports, subscriptions
 from app.services.subscribers import MAX_NAME
-from app.services.tokens import ExpiredLink, InvalidToken, tokens
+from app.services.tokens import ExpiredLink, InvalidToken, issue_day, tokens
 
 blueprint = Blueprint("public", __name__)
 
@@ -54,7 +55,10 @@ def unsubscribe(token: str) -> ResponseReturnValue:
         done=request.method == "POST",
         lists=target.lists,
         language=language,
-        preferences_token=tokens().preferences(target.subscriber.uid),
+        # Dated as the mail was: an old unsubscribe link does not renew the preference link.
+        preferences_token=tokens().preferences(
+            target.subscriber.uid, issue_day(target.sent_at or utcnow())
+        ),
     )
 
 

@@ -43,6 +43,9 @@ class UnsubscribeTarget:
 
     subscriber: Subscriber
     lists: list[MailingList]
+    # When the campaign started sending: the page's preference link lives as long as the
+    # one in that mail, not longer (the unsubscribe link itself never expires).
+    sent_at: datetime | None = None
 
 
 def resolve_unsubscribe(token: str) -> UnsubscribeTarget:
@@ -52,7 +55,7 @@ def resolve_unsubscribe(token: str) -> UnsubscribeTarget:
     campaign = db.session.scalar(select(Campaign).where(Campaign.uid == campaign_uid))
     if subscriber is None or campaign is None:
         raise InvalidToken()
-    return UnsubscribeTarget(subscriber, list(campaign.lists))
+    return UnsubscribeTarget(subscriber, list(campaign.lists), campaign.started_at)
 
 
 def unsubscribe(token: str, goodbye: bool = False) -> UnsubscribeTarget:
