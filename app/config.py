@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import re
 from pathlib import Path
@@ -130,16 +129,11 @@ def check(config: dict[str, object]) -> None:
             "TOCSIN_SECRET_KEY must be set to a long random value in production "
             "(TOCSIN_ENV=production)"
         )
-    if not config.get("HASH_KEY"):
-        if config.get("TOCSIN_ENV") == "production":
-            raise ConfigError(
-                "TOCSIN_HASH_KEY must be set in production (TOCSIN_ENV=production): the key of "
-                "the suppression list's hashes, never rotated. On an installation that ran "
-                "without it, set it to the current TOCSIN_SECRET_KEY"
-            )
-        logging.getLogger("tocsin").warning(
-            "TOCSIN_HASH_KEY is not set: keyed hashes use TOCSIN_SECRET_KEY. Set "
-            "TOCSIN_HASH_KEY to the current TOCSIN_SECRET_KEY before ever rotating that key"
+    if config.get("TOCSIN_ENV") == "production" and not config.get("HASH_KEY"):
+        raise ConfigError(
+            "TOCSIN_HASH_KEY must be set in production (TOCSIN_ENV=production): the key of "
+            "the suppression list's hashes, never rotated. On an installation that ran "
+            "without it, set it to the current TOCSIN_SECRET_KEY"
         )
     from app.mailservers import parse_smtp_servers
 

@@ -258,6 +258,7 @@ log = logging.getLogger("tocsin")
 
 # (database, fingerprint) pairs this process has found to match: one look a process.
 _checked: set[tuple[str, str]] = set()
+_warned: list[bool] = []  # the "TOCSIN_HASH_KEY is not set" warning, once a process
 
 
 class HashKeyMismatch(ConfigError):
@@ -310,6 +311,13 @@ def forget_checks() -> None:
 def hasher(config: Mapping[str, object] | None = None) -> Hasher:
     """Return the keyed hasher for the current app, once its key is known to be the one the
     database's hashes were made with."""
-    made = Hasher(hash_key(config if config is not None else current_app.config))
+    config = config if config is not None else current_app.config
+    made = Hasher(hash_key(config))
     check_hash_key(made.fingerprint)
+    if not config.get("HASH_KEY") and not _warned:
+        _warned.append(True)
+        log.warning(
+            "TOCSIN_HASH_KEY is not set: keyed hashes use TOCSIN_SECRET_KEY. Set "
+            "TOCSIN_HASH_KEY to the current TOCSIN_SECRET_KEY before ever rotating that key"
+        )
     return made
