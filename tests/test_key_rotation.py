@@ -5,6 +5,8 @@ database remembers by fingerprint and refuses to hash with any other."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 from sqlalchemy import event, select, text
 
@@ -12,7 +14,9 @@ from app import config
 from app.errors import ConfigError
 from app.extensions import db
 from app.models import (
+    CampaignStatus,
     Delivery,
+    DeliveryStatus,
     InstanceSetting,
     SignupRequest,
     Subscriber,
@@ -20,7 +24,7 @@ from app.models import (
     SubscriptionStatus,
 )
 from app.models.base import utcnow
-from app.services import campaigns, lists, preferences, subscriptions, suppressions
+from app.services import campaigns, lists, outbox, preferences, subscriptions, suppressions
 from app.services.composing import MessageFactory, recipient_of
 from app.services.tokens import (
     HASH_KEY_SETTING,
@@ -32,6 +36,7 @@ from app.services.tokens import (
     tokens,
 )
 from tests.support.factories import make_campaign, make_list, make_subscriber
+from worker.sending import send_range
 
 OLD = "test-secret-key-that-is-long-enough"  # what tests/conftest.py sets
 NEW = "a-new-secret-key-after-the-breach-0123456789"
@@ -138,14 +143,34 @@ def test_rotating_the_secret_without_a_hash_key_refuses_to_hash(app, monkeypatch
     make_subscriber("first@example.org", lists=[partners])  # records the key's fingerprint
     db.session.commit()
     campaign = make_campaign({"en": "Hello"}, lists=[partners])
+    # One campaign already sending (paused, so that no worker of this session takes it).
+    earlier = make_campaign({"en": "Before"}, lists=[partners])
+    campaigns.start_sending(earlier.id)
+    campaigns.pause(earlier.id)
+    subscriptions.queue_goodbye(db.session.scalars(select(Subscriber)).one(), ["Open list"], "en")
+    db.session.commit()
 
     rotate(app, monkeypatch, hash_key=None)
     with pytest.raises(HashKeyMismatch, match="TOCSIN_HASH_KEY to the previous TOCSIN_SECRET_KEY"):
         campaigns.start_sending(campaign.id)
     db.session.rollback()
-    assert db.session.scalars(select(Delivery)).all() == []
+    assert db.session.scalars(select(Delivery.campaign_id)).all() == [earlier.id]
     with pytest.raises(HashKeyMismatch):
         MessageFactory(campaign, app.config)  # the worker builds no real message
+    rows = db.session.scalars(select(Delivery).where(Delivery.campaign_id == earlier.id)).all()
+    with pytest.raises(HashKeyMismatch):
+        send_range(earlier.id, rows[0].id, rows[-1].id)  # claims nothing
+    db.session.rollback()
+    assert [(r.status, r.attempts) for r in db.session.scalars(select(Delivery))] == [
+        (DeliveryStatus.QUEUED, 0)
+    ]
+    assert outbox.claim_due() == []  # system emails wait too
+    later = make_campaign({"en": "Later"}, lists=[partners])
+    campaigns.schedule(
+        later.id, datetime(2020, 1, 1, 9), "UTC", now=datetime(2019, 1, 1, tzinfo=UTC)
+    )
+    assert campaigns.start_due() == []  # a scheduled campaign waits, still scheduled
+    assert campaigns.get(later.id).status is CampaignStatus.SCHEDULED
     # Sign-ups wait, untouched, instead of being applied with the wrong hashes.
     subscriptions.request_sign_up(partners, "waits@example.org", "", "en")
     statements: list[str] = []
