@@ -266,7 +266,10 @@ class MessageFactory:
         return self.variants[language].render(context)
 
     def unsubscribe_url(self, recipient: Recipient) -> str:
-        """Return the recipient's one-click unsubscribe URL for this campaign."""
+        """Return the recipient's one-click unsubscribe URL for this campaign (an inert one
+        from a preview factory)."""
+        if self.inert:
+            return f"{self.base_url}/preview-link/unsubscribe"
         return f"{self.base_url}/u/{self.tokens.unsubscribe(recipient.uid, self.campaign_uid)}"
 
     def build(self, recipient: Recipient, now: datetime) -> Outgoing | None:
