@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from app.errors import ConfigError
@@ -15,6 +16,8 @@ _ENV_KEYS = {
     "TOCSIN_BROKER_URL": "BROKER_URL",
     "TOCSIN_SMTP_URL": "SMTP_URL",
     "TOCSIN_SECRET_KEY": "SECRET_KEY",
+    "TOCSIN_SECRET_KEY_FALLBACKS": "SECRET_KEY_FALLBACKS",
+    "TOCSIN_HASH_KEY": "HASH_KEY",
     "TOCSIN_BASE_URL": "BASE_URL",
     "TOCSIN_FROM": "MAIL_FROM",
     "TOCSIN_BOUNCE_DOMAIN": "BOUNCE_DOMAIN",
@@ -46,6 +49,10 @@ _NUMBERS = {
     "PROXIES": int,
     "IMPORT_KEEP_DAYS": float,
 }
+
+
+# Settings that hold several values, separated by spaces or commas.
+_LISTS = {"SECRET_KEY_FALLBACKS"}
 
 
 def defaults(instance_path: str) -> dict[str, object]:
@@ -87,6 +94,9 @@ def from_environment(environ: os._Environ[str] | dict[str, str]) -> dict[str, ob
         raw = environ.get(env_name)
         if raw is None or raw == "":
             continue
+        if key in _LISTS:
+            settings[key] = [value for value in re.split(r"[\s,]+", raw) if value]
+            continue
         convert = _NUMBERS.get(key)
         if convert is None:
             settings[key] = raw
@@ -118,6 +128,12 @@ def check(config: dict[str, object]) -> None:
         raise ConfigError(
             "TOCSIN_SECRET_KEY must be set to a long random value in production "
             "(TOCSIN_ENV=production)"
+        )
+    if config.get("TOCSIN_ENV") == "production" and not config.get("HASH_KEY"):
+        raise ConfigError(
+            "TOCSIN_HASH_KEY must be set in production (TOCSIN_ENV=production): the key of "
+            "the suppression list's hashes, never rotated. On an installation that ran "
+            "without it, set it to the current TOCSIN_SECRET_KEY"
         )
     from app.mailservers import parse_smtp_servers
 

@@ -62,7 +62,7 @@ def prepare_database(recipients: int) -> int:
     from app.models import Subscriber, Subscription, SubscriptionStatus
     from app.models.base import new_uid, utcnow
     from app.services import campaigns, lists
-    from app.services.tokens import tokens
+    from app.services.tokens import hasher as keyed_hasher
     from bench.ceiling import sample_parts
 
     app = create_app()
@@ -72,7 +72,7 @@ def prepare_database(recipients: int) -> int:
                 connection.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
         upgrade()
         audience = lists.create_list("partners", "Partner collectives")
-        now, hasher = utcnow(), tokens()
+        now, hasher = utcnow(), keyed_hasher()
         for start in range(0, recipients, 10_000):
             emails = [
                 f"reader{n:07d}@bench.example.org"

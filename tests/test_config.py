@@ -18,7 +18,13 @@ def settings(**overrides):
 def test_production_refuses_the_default_secret_key():
     with pytest.raises(ConfigError, match="TOCSIN_SECRET_KEY"):
         config.check(settings(TOCSIN_ENV="production"))
-    config.check(settings(TOCSIN_ENV="production", SECRET_KEY="a-long-random-production-key"))
+    config.check(
+        settings(
+            TOCSIN_ENV="production",
+            SECRET_KEY="a-long-random-production-key",
+            HASH_KEY="another-long-random-key",
+        )
+    )
 
 
 def test_defaults_are_embedded_sqlite_and_local_catcher():

@@ -29,7 +29,7 @@ from app.models import (
 from app.models.base import utcnow
 from app.services import import_chunks, import_rows, imports, suppressions
 from app.services.subscribers import normalize_email
-from app.services.tokens import tokens
+from app.services.tokens import hasher
 from tests.support.factories import make_group, make_list, make_subscriber
 from tests.test_signup import wait_for_mail
 
@@ -137,7 +137,7 @@ def test_every_bad_row_kind_has_its_report_line_and_only_good_rows_are_imported(
     partners = make_list(default_language="uk")
     make_group("Kyiv Solidarity")
     suppressions.suppress_hash(
-        db.session.connection(), tokens().email_hash("gone@example.org"), SuppressionReason.BOUNCE
+        db.session.connection(), hasher().email_hash("gone@example.org"), SuppressionReason.BOUNCE
     )
     suppressions.block_domain("spam.example")
     rows = [

@@ -21,6 +21,7 @@ from app.models import Campaign, CampaignStatus, DeliveryStatus
 from app.models.base import utcnow
 from app.services import composing, ledger
 from app.services.batches import BatchLedger, Check, Outcome
+from app.services.tokens import hasher
 from emails.errors import RenderError
 from worker import smtp
 from worker.throttle import Throttle, throttle_for, wait_for_slot
@@ -42,7 +43,9 @@ _STATUS = {
 
 
 def send_range(campaign_id: int, first_id: int, last_id: int) -> int:
-    """Send every claimable row of a campaign between two ledger ids; return how many sent."""
+    """Send every claimable row of a campaign between two ledger ids; return how many sent.
+    Nothing is claimed while the hash key is not the database's (``HashKeyMismatch``)."""
+    hasher()
     if ledger.campaign_status(campaign_id) != CampaignStatus.SENDING:
         return 0
     claimed = ledger.claim(ledger.Batch(campaign_id, first_id, last_id))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.services import campaigns, imports, ledger, outbox, subscriptions
+from app.services import campaigns, fresh_links, imports, ledger, outbox, subscriptions
 from worker import celery
 from worker.outbox import send_outbox
 from worker.sending import send_range
@@ -31,11 +31,13 @@ def run_import(job_id: int) -> None:
 @celery.task
 def dispatch_deliveries() -> None:
     """Start scheduled campaigns that are due, forget old imports, apply public sign-ups
-    (which queue their confirmation mails), then turn the ledger's, the outbox's and the
-    imports' intent into tasks (runs on beat every few seconds)."""
+    (which queue their confirmation mails) and requests for fresh links, then turn the
+    ledger's, the outbox's and the imports' intent into tasks (runs on beat every few
+    seconds)."""
     campaigns.start_due()
     imports.forget_old()
     subscriptions.process_sign_ups()
+    fresh_links.process_requests()
     for job_id in imports.claim_queued():
         run_import.delay(job_id)
     if row_ids := outbox.claim_due():

@@ -7,6 +7,7 @@ from app.models.audience import (
     ImportJob,
     ImportMode,
     ImportStatus,
+    LinkRequest,
     ListVisibility,
     MailingList,
     OptIn,
@@ -33,10 +34,12 @@ from app.models.campaigns import (
 )
 from app.models.outbox import OutboxKind, OutboxMessage, OutboxStatus
 from app.models.reports import Report, ReportStatus
+from app.models.settings import InstanceSetting
 
 __all__ = [
     "BlockedDomain",
     "ImportJob",
+    "InstanceSetting",
     "ImportMode",
     "ImportStatus",
     "OPEN_DELIVERY_STATES",
@@ -46,6 +49,7 @@ __all__ = [
     "Delivery",
     "DeliveryStatus",
     "Group",
+    "LinkRequest",
     "ListVisibility",
     "MailingList",
     "OptIn",

@@ -148,6 +148,23 @@ class SignupRequest(db.Model):
     )
 
 
+class LinkRequest(db.Model):
+    """A public form's "send me a fresh link", waiting for the worker.
+
+    Like a sign-up request: the form stores the checked address and answers at once, the
+    same page after the same work for every address; only the worker looks the address up
+    (``fresh_links.process_requests``) and deletes the row.
+    """
+
+    __tablename__ = "link_requests"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(320))
+    created_at: Mapped[datetime] = mapped_column(
+        UTCDateTime(), default=utcnow, server_default=func.now()
+    )
+
+
 class BlockedDomain(db.Model):
     """A domain whose addresses are never mailed nor imported (e.g. a disposable-mail host)."""
 

@@ -21,6 +21,7 @@ class OutboxKind(enum.StrEnum):
     TEST = "test"  # a campaign variant sent to an organiser's address, marked as a test
     CONFIRM = "confirm"  # system email: confirm a subscription (double opt-in)
     GOODBYE = "goodbye"  # system email: after leaving a list by hand
+    FRESH_LINK = "fresh_link"  # system email: a new preference link, asked for on the public form
 
 
 class OutboxStatus(enum.StrEnum):

@@ -14,9 +14,10 @@ from app.extensions import csrf, limiter
 from app.i18n import PUBLIC_LANGUAGES, forget_language, speak
 from app.languages import NAMES, normalize_tag
 from app.models import MailingList
-from app.services import archive, lists, preferences, reports, subscriptions
+from app.models.base import utcnow
+from app.services import archive, fresh_links, lists, preferences, reports, subscriptions
 from app.services.subscribers import MAX_NAME
-from app.services.tokens import InvalidToken, tokens
+from app.services.tokens import ExpiredLink, InvalidToken, issue_day, tokens
 
 blueprint = Blueprint("public", __name__)
 
@@ -29,6 +30,9 @@ def _fresh_language() -> None:
 
 
 def _invalid(exc: InvalidToken) -> ResponseReturnValue:
+    if isinstance(exc, ExpiredLink):  # genuine but old: offer a fresh one
+        speak()
+        return render_template("public/link_expired.html", values={"email": ""}), 410
     return render_template("public/invalid.html", message=str(exc)), 400
 
 
@@ -51,8 +55,25 @@ def unsubscribe(token: str) -> ResponseReturnValue:
         done=request.method == "POST",
         lists=target.lists,
         language=language,
-        preferences_token=tokens().preferences(target.subscriber.uid),
+        # Dated as the mail was: an old unsubscribe link does not renew the preference link.
+        preferences_token=tokens().preferences(
+            target.subscriber.uid, issue_day(target.sent_at or utcnow())
+        ),
     )
+
+
+# The personal links of previews and test sends (``MessageFactory`` in preview mode).
+PREVIEW_LINKS = ("unsubscribe", "preferences", "report")
+
+
+@blueprint.route("/preview-link/<which>", methods=["GET", "POST"])
+@csrf.exempt  # it changes nothing: a one-click POST from a test message lands here too
+def preview_link(which: str) -> ResponseReturnValue:
+    """Where a preview's or a test message's personal links lead: a page saying so."""
+    if which not in PREVIEW_LINKS:
+        abort(404)
+    speak()
+    return render_template("public/preview_link.html")
 
 
 @blueprint.route("/p/<token>", methods=["GET", "POST"])
@@ -282,6 +303,30 @@ def subscribe(slug: str) -> ResponseReturnValue:
 
 def _signed_up(mailing_list: MailingList) -> ResponseReturnValue:
     return render_template("public/signed_up.html", mailing_list=mailing_list)
+
+
+@blueprint.route("/p/new-link", methods=["GET", "POST"])
+@csrf.exempt  # like the sign-up form: it only stores a request, the same for every address
+@limiter.limit(lambda: str(current_app.config["SUBSCRIBE_IP_LIMIT"]), methods=["POST"])
+@limiter.limit(
+    lambda: str(current_app.config["SUBSCRIBE_ADDRESS_LIMIT"]),
+    methods=["POST"],
+    key_func=_submitted_address,
+)
+def fresh_link() -> ResponseReturnValue:
+    """Ask for a fresh preference link. Whatever the address (a subscriber's or not), the
+    answer is the same page, status and headers, after the same work: the request is
+    stored, and the worker sends the link (or nothing)."""
+    speak()
+    email = request.form.get("email", "") if request.method == "POST" else ""
+    if request.method == "GET":
+        return render_template("public/fresh_link.html", values={"email": ""})
+    try:
+        fresh_links.request_link(email)
+    except InvalidInput:
+        error = _("Please give a valid email address.")
+        return render_template("public/fresh_link.html", values={"email": email}, error=error), 422
+    return render_template("public/link_requested.html")
 
 
 @blueprint.route("/c/<token>", methods=["GET", "POST"])

@@ -67,7 +67,7 @@ def page(campaign_uid: str, language: str) -> tuple[Campaign, Rendered, str]:
 def _render(campaign_uid: str, started: datetime | None, language: str) -> Rendered:
     """Render once per (campaign, start, language): variants are frozen once sending starts."""
     campaign = db.session.scalars(select(Campaign).where(Campaign.uid == campaign_uid)).one()
-    factory = factory_for(campaign)
+    factory = factory_for(campaign, preview_languages={language})  # no personal links here
     nobody = Recipient(uid="", email="", name="", language=language, group=None, attributes={})
     context = template_context(nobody, language, NOBODY_LINKS, "", campaign.name)
     context.update(footer_reason="", unsubscribe_label="", preferences_label="", email="")

@@ -30,6 +30,7 @@ from app.models.base import utcnow
 from app.services import ledger
 from app.services.composing import compile_source, sample_context
 from app.services.subscribers import is_country_code, normalize_email
+from app.services.tokens import HashKeyMismatch
 from app.zones import zone_named
 from emails.errors import RenderError
 from emails.mime import format_address, split_address
@@ -340,6 +341,9 @@ def start_due(now: datetime | None = None) -> list[int]:
             start_sending(campaign_id, campaign.not_ready)
         except Conflict:
             continue  # unscheduled or started meanwhile
+        except HashKeyMismatch:
+            db.session.rollback()
+            break  # they stay scheduled until the hash key is set right (logged)
         except InvalidInput as exc:
             db.session.rollback()
             _transition(

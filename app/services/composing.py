@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import secrets
 from dataclasses import dataclass, replace
 from datetime import datetime
 from importlib.resources import files
@@ -13,7 +14,7 @@ from flask import current_app
 from app.errors import ConfigError
 from app.languages import choose_variant
 from app.models import Campaign, Subscriber
-from app.services.tokens import Tokens
+from app.services.tokens import Hasher, Tokens, hasher, issue_day, secret_fallbacks
 from emails.dkim import DkimKey, load_key
 from emails.dkim import sign as dkim_sign
 from emails.mime import build_message, format_address, split_address
@@ -200,11 +201,19 @@ class MessageFactory:
 
         ``test`` marks every message as a test: ``[Test]`` before the subject and an
         ``X-Tocsin-Test`` header.
+
+        A factory for previews (``preview_languages``) or test sends makes inert messages,
+        whoever the recipient: their personal links lead to a page saying they work in the
+        real message, their Message-ID and envelope sender are random, and nothing in them
+        is a token any public page accepts. Only a factory for real sends signs tokens and
+        hashes, and only once the hash key is the database's (``tokens.check_hash_key``).
         """
         self.test = test
+        self.inert = test or preview_languages is not None
         self.campaign_uid = campaign.uid
         self.name = campaign.name
-        self.tokens = Tokens(config["SECRET_KEY"])
+        self.tokens = Tokens(str(config["SECRET_KEY"]), secret_fallbacks(config))
+        self.hasher: Hasher | None = None if self.inert else hasher(config)
         self.base_url = str(config["BASE_URL"]).rstrip("/")
         self.archive_url = f"{self.base_url}/archive/{campaign.uid}" if campaign.archive else ""
         sender = Sender.of(campaign.from_address or str(config["MAIL_FROM"]), config)
@@ -229,14 +238,27 @@ class MessageFactory:
             recipient_language, self.variants, self.fallbacks, self.default_language
         )
 
-    def links(self, recipient: Recipient, language: str, unsubscribe_token: str) -> Links:
-        """Return the recipient's personal links for this campaign."""
+    def links(self, recipient: Recipient, language: str, unsubscribe_token: str, day: int) -> Links:
+        """Return the recipient's personal links for this campaign, issued on ``day``."""
+        tokens = self.tokens
         return Links(
             unsubscribe=f"{self.base_url}/u/{unsubscribe_token}",
-            preferences=f"{self.base_url}/p/{self.tokens.preferences(recipient.uid)}",
-            report=f"{self.base_url}/r/{self.tokens.report(recipient.uid, self.campaign_uid)}",
+            preferences=f"{self.base_url}/p/{tokens.preferences(recipient.uid, day)}",
+            report=f"{self.base_url}/r/{tokens.report(recipient.uid, self.campaign_uid, day)}",
             archive=f"{self.archive_url}/{language}" if self.archive_url else "",
         )
+
+    def inert_parts(self, language: str) -> tuple[Links, str, str]:
+        """Return a preview's links, the mailto unsubscribe word and a Message-ID: none of
+        them names anyone (the archive link is public anyway)."""
+        inert = f"{self.base_url}/preview-link"
+        links = Links(
+            unsubscribe=f"{inert}/unsubscribe",
+            preferences=f"{inert}/preferences",
+            report=f"{inert}/report",
+            archive=f"{self.archive_url}/{language}" if self.archive_url else "",
+        )
+        return links, "preview", f"<preview.{secrets.token_hex(10)}@{self.domain}>"
 
     def render(self, recipient: Recipient, language: str, links: Links) -> Rendered:
         """Render the recipient's variant with their personal links."""
@@ -244,7 +266,10 @@ class MessageFactory:
         return self.variants[language].render(context)
 
     def unsubscribe_url(self, recipient: Recipient) -> str:
-        """Return the recipient's one-click unsubscribe URL for this campaign."""
+        """Return the recipient's one-click unsubscribe URL for this campaign (an inert one
+        from a preview factory)."""
+        if self.inert:
+            return f"{self.base_url}/preview-link/unsubscribe"
         return f"{self.base_url}/u/{self.tokens.unsubscribe(recipient.uid, self.campaign_uid)}"
 
     def build(self, recipient: Recipient, now: datetime) -> Outgoing | None:
@@ -252,10 +277,13 @@ class MessageFactory:
         language = self.language_for(recipient.language)
         if language is None:
             return None
-        token = self.tokens.unsubscribe(recipient.uid, self.campaign_uid)
-        links = self.links(recipient, language, token)
+        if self.hasher is None:
+            links, token, message_id = self.inert_parts(language)
+        else:
+            token = self.tokens.unsubscribe(recipient.uid, self.campaign_uid)
+            links = self.links(recipient, language, token, issue_day(now))
+            message_id = self.hasher.message_id(self.campaign_uid, recipient.uid, self.domain)
         rendered = self.render(recipient, language, links)
-        message_id = self.tokens.message_id(self.campaign_uid, recipient.uid, self.domain)
         data = build_message(
             sender=self.sender_header,
             recipient=format_address(recipient.name, recipient.email),

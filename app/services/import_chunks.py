@@ -41,7 +41,7 @@ from app.models import (
 from app.models.base import UTCDateTime, new_uids
 from app.services import subscriptions, suppressions
 from app.services.import_rows import Candidate
-from app.services.tokens import Tokens
+from app.services.tokens import Hasher
 
 
 @dataclass
@@ -53,7 +53,7 @@ class Context:
     default_language: str
     source: str
     now: datetime
-    hasher: Tokens
+    hasher: Hasher
     blocked_domains: frozenset[str]
 
 

@@ -25,7 +25,7 @@ from app.models import Group, ImportJob, ImportMode, ImportStatus, MailingList
 from app.models.base import utcnow
 from app.pipeline import read_ahead
 from app.services import csv_files, import_chunks, import_rows
-from app.services.tokens import tokens
+from app.services.tokens import hasher
 
 CHUNK = 5000
 CHUNK_CHARACTERS = 2_000_000  # a chunk of very wide rows ends sooner: memory stays bounded
@@ -243,7 +243,7 @@ def _context(job: ImportJob) -> import_chunks.Context:
         default_language=mailing_list.default_language if mailing_list else "en",
         source=f"import {job.filename}"[:200],
         now=utcnow(),
-        hasher=tokens(),
+        hasher=hasher(),
         blocked_domains=import_chunks.blocked_domains(),
     )
 

@@ -34,6 +34,7 @@ from app.models import (
     campaign_lists,
 )
 from app.models.base import utcnow
+from app.services.tokens import hasher
 
 HELD_REPLY = "held: the variant for this language was not ready"
 
@@ -115,8 +116,10 @@ def insert_deliveries(campaign: Campaign, held_languages: Iterable[str] = ()) ->
     """Insert one row per recipient, set-based; the caller commits.
 
     Subscribers whose language is in ``held_languages`` get a ``skipped`` row saying they
-    were held back (their variant was not ready); everyone else is queued.
+    were held back (their variant was not ready); everyone else is queued. Refused
+    (``HashKeyMismatch``) while the hash key is not the one the suppressions were made with.
     """
+    hasher()  # the audience is filtered by hash: only with the key that made the hashes
     held = sorted(held_languages)
     status = (
         case(

@@ -23,6 +23,7 @@ from app.services import suppressions, system_emails
 from app.services.composing import MessageFactory, Outgoing
 from app.services.previews import sample_recipient
 from app.services.subscribers import normalize_email
+from app.services.tokens import HashKeyMismatch, hasher
 from emails.errors import RenderError
 
 MAX_TEST_ADDRESSES = 20
@@ -112,7 +113,13 @@ def recent(campaign_id: int, limit: int = 20) -> list[OutboxMessage]:
 
 
 def claim_due(now: datetime | None = None, limit: int = CLAIM_LIMIT) -> list[int]:
-    """Take a lease on queued rows (and rows whose lease lapsed); return their ids."""
+    """Take a lease on queued rows (and rows whose lease lapsed); return their ids. Nothing
+    is taken while the hash key is not the database's: the rows wait (the error is logged)."""
+    try:
+        hasher()  # the last look before sending checks suppressions by hash
+    except HashKeyMismatch:
+        db.session.rollback()
+        return []
     now = now or utcnow()
     lapsed = and_(OutboxMessage.status == OutboxStatus.CLAIMED, OutboxMessage.lease_until < now)
     # A row whose worker died while sending it, every time, is given up on, not retried forever.

@@ -33,7 +33,7 @@ from app.services import lists as lists_service
 from app.services import outbox, subscriptions
 from app.services.subscribers import ERASED_DOMAIN, anonymised_values, clean_name
 from app.services.suppressions import suppress_hash
-from app.services.tokens import InvalidToken, tokens
+from app.services.tokens import InvalidToken, hasher, tokens
 
 
 @dataclass(frozen=True)
@@ -213,7 +213,7 @@ def erase(token: str) -> None:
     db.session.execute(
         update(Subscriber)
         .where(Subscriber.id == subscriber.id)
-        .values(**anonymised_values(tokens().email_hash(placeholder)))
+        .values(**anonymised_values(hasher().email_hash(placeholder)))
     )
     db.session.execute(
         update(Subscription)

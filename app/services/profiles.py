@@ -33,7 +33,7 @@ from app.services.subscribers import (
     normalize_email,
     refuse_blocked_domain,
 )
-from app.services.tokens import tokens
+from app.services.tokens import hasher
 
 
 def get(subscriber_id: int) -> Subscriber:
@@ -94,7 +94,7 @@ def _checked_fields(
         refuse_blocked_domain(address)
         if find(address) is not None:
             raise InvalidInput(f"another subscriber has the address {address}", "email")
-        values.update(email=address, email_hash=tokens().email_hash(address))
+        values.update(email=address, email_hash=hasher().email_hash(address))
     values["country"] = clean_country(country) if country.strip() else None
     if group_id and db.session.get(Group, group_id) is None:
         raise InvalidInput(f"there is no group with id {group_id}", "group")

@@ -25,7 +25,7 @@ from app.models import (
 from app.models.base import utcnow
 from app.services import suppressions
 from app.services.ledger import matches_filters
-from app.services.tokens import tokens
+from app.services.tokens import hasher
 
 MAX_NAME = 200
 # Deleted subscribers who had been mailed keep an anonymous row at this domain, as erased
@@ -115,7 +115,7 @@ def add_subscriber(
     if subscriber is None:
         subscriber = Subscriber(
             email=address,
-            email_hash=tokens().email_hash(address),
+            email_hash=hasher().email_hash(address),
             consent_source=source,
             consent_at=now,
             confirmed_at=now,

@@ -32,7 +32,7 @@ from app.models.base import new_uid, utcnow
 from app.services import lists as lists_service
 from app.services import outbox, suppressions
 from app.services.subscribers import clean_name, normalize_email
-from app.services.tokens import InvalidToken, tokens
+from app.services.tokens import HashKeyMismatch, InvalidToken, hasher, tokens
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +43,9 @@ class UnsubscribeTarget:
 
     subscriber: Subscriber
     lists: list[MailingList]
+    # When the campaign started sending: the page's preference link lives as long as the
+    # one in that mail, not longer (the unsubscribe link itself never expires).
+    sent_at: datetime | None = None
 
 
 def resolve_unsubscribe(token: str) -> UnsubscribeTarget:
@@ -52,7 +55,7 @@ def resolve_unsubscribe(token: str) -> UnsubscribeTarget:
     campaign = db.session.scalar(select(Campaign).where(Campaign.uid == campaign_uid))
     if subscriber is None or campaign is None:
         raise InvalidToken()
-    return UnsubscribeTarget(subscriber, list(campaign.lists))
+    return UnsubscribeTarget(subscriber, list(campaign.lists), campaign.started_at)
 
 
 def unsubscribe(token: str, goodbye: bool = False) -> UnsubscribeTarget:
@@ -248,6 +251,11 @@ def process_sign_ups(limit: int = SIGN_UP_BATCH) -> int:
     at most ``SIGN_UP_ATTEMPTS`` times; then it is dropped (the reader may sign up again).
     """
     table = SignupRequest.__table__
+    try:
+        hasher()  # with another key than the suppressions', a suppressed address would pass
+    except HashKeyMismatch:
+        db.session.rollback()
+        return 0  # the requests wait, untouched, until the key is set right (logged)
     waiting = db.session.execute(select(table).order_by(table.c.id).limit(limit)).all()
     db.session.commit()  # each request below is its own transaction, begun by its claim
     applied = 0
@@ -295,7 +303,7 @@ def apply_sign_up(mailing_list: MailingList, address: str, name: str, language: 
         insert_or_ignore(Subscriber.__table__).values(
             uid=new_uid(),
             email=address,
-            email_hash=tokens().email_hash(address),
+            email_hash=hasher().email_hash(address),
             name=name,
             language=language,
             consent_source=f"sign-up form: {mailing_list.slug}",

@@ -13,7 +13,7 @@ from app.extensions import db
 from app.models import BlockedDomain, Subscriber, SubscriberStatus, Suppression, SuppressionReason
 from app.models.base import utcnow
 from app.services import subscribers
-from app.services.tokens import tokens
+from app.services.tokens import hasher
 
 
 def suppress_hash(
@@ -29,7 +29,7 @@ def suppress_hash(
 
 def is_suppressed(email: str) -> bool:
     """Return whether an address is on the suppression list."""
-    email_hash = tokens().email_hash(email)
+    email_hash = hasher().email_hash(email)
     return (
         db.session.scalar(select(Suppression.id).where(Suppression.email_hash == email_hash))
         is not None
@@ -146,7 +146,7 @@ def check_address(email: str) -> AddressCheck:
     """Look an address up on the suppression list and the blocked domains."""
     address = subscribers.normalize_email(email)
     suppression = db.session.scalar(
-        select(Suppression).where(Suppression.email_hash == tokens().email_hash(address))
+        select(Suppression).where(Suppression.email_hash == hasher().email_hash(address))
     )
     domain = db.session.scalar(
         select(BlockedDomain).where(BlockedDomain.domain == domain_of(address))
@@ -158,7 +158,7 @@ def suppress_address(email: str, note: str = "") -> bool:
     """Suppress an address by hand; blocklist its subscriber, if any. Return whether it was
     new to the list (an address suppressed already keeps its first reason)."""
     address = subscribers.normalize_email(email)
-    email_hash = tokens().email_hash(address)
+    email_hash = hasher().email_hash(address)
     known = db.session.scalar(select(Suppression.id).where(Suppression.email_hash == email_hash))
     suppress_hash(db.session.connection(), email_hash, SuppressionReason.MANUAL, note.strip())
     db.session.execute(
@@ -178,7 +178,7 @@ def unsuppress_address(email: str, reason: str, by: str = "") -> SuppressionReas
     """
     address = subscribers.normalize_email(email)
     why = _required(reason)
-    email_hash = tokens().email_hash(address)
+    email_hash = hasher().email_hash(address)
     found = db.session.scalar(select(Suppression).where(Suppression.email_hash == email_hash))
     if found is None:
         raise NotFound(f"{address} is not on the suppression list")

@@ -1,4 +1,5 @@
-"""System emails (subscription confirmation, goodbye): editable templates, one per language.
+"""System emails (subscription confirmation, goodbye, a fresh preference link): editable
+templates, one per language.
 
 Every public-page language has a built-in wording (English here, the others in the
 Flask-Babel catalogues); an organiser's saved wording replaces it.
@@ -34,10 +35,15 @@ from emails.rendering import CONTEXT_NAMES, CompiledVariant, VariantSource
 class Kind(enum.StrEnum):
     CONFIRM = "confirm"  # double opt-in: the link that confirms a subscription
     GOODBYE = "goodbye"  # after someone leaves a list from its page or the preference centre
+    FRESH_LINK = "fresh_link"  # a new preference-centre link, asked for on the public form
 
 
 # What each kind's template may use besides the usual values.
-EXTRA_NAMES = {Kind.CONFIRM: {"lists", "confirm_url"}, Kind.GOODBYE: {"lists"}}
+EXTRA_NAMES = {
+    Kind.CONFIRM: {"lists", "confirm_url"},
+    Kind.GOODBYE: {"lists"},
+    Kind.FRESH_LINK: {"lists"},  # and preferences_url, one of the usual values
+}
 
 
 def N_(message: str) -> str:  # noqa: N802 - the gettext marker name
@@ -62,6 +68,16 @@ BUILT_IN: dict[Kind, tuple[str, str]] = {
             "Hello {{ name | default('there') }},\n\nyou will receive no more mail "
             "from **{{ lists }}**. If this was a mistake, you can subscribe again "
             "at any time."
+        ),
+    ),
+    Kind.FRESH_LINK: (
+        N_("Your link to your settings"),
+        N_(
+            "Hello {{ name | default('there') }},\n\nsomeone, hopefully you, asked for a "
+            "new link to your settings for **{{ lists }}**. Here it is:\n\n"
+            "[My settings]({{ preferences_url }})"
+            "\n\nIt works for six months. If it was not you, ignore this message: nothing "
+            "has changed."
         ),
     ),
 }
@@ -157,6 +173,8 @@ def sample_values(kind: Kind, language: str) -> dict[str, Any]:
     }
     if kind is Kind.CONFIRM:
         values["confirm_url"] = "https://example.invalid/c/sample"
+    if kind is Kind.FRESH_LINK:
+        values["preferences_url"] = "https://example.invalid/p/sample"
     return values
 
 

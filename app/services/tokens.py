@@ -1,4 +1,13 @@
-"""Signed tokens and keyed hashes: HMACs with a salt per purpose, never raw ids or addresses."""
+"""Signed tokens and keyed hashes: HMACs with a salt per purpose, never raw ids or addresses.
+
+Two keys, for two jobs. Links in mail (unsubscribe, preferences, report-back, confirm) are
+signed with ``TOCSIN_SECRET_KEY``, which an operator rotates after a breach: new links are
+signed with the current key only, and links already sent keep working while the old key is
+listed in ``TOCSIN_SECRET_KEY_FALLBACKS``. Keyed hashes (addresses on the suppression list,
+Message-IDs) use ``TOCSIN_HASH_KEY``, which is never rotated: the hash of an erased address
+cannot be made again, so a new key would let that address be mailed. The database records a
+fingerprint of the hash key its rows were made with, and nothing is hashed with another.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +15,16 @@ import base64
 import hashlib
 import hmac
 import json
+import logging
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from flask import current_app
 from flask_babel import gettext as _
 from itsdangerous import BadSignature, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer
+from sqlalchemy import select
 
-from app.errors import InvalidInput
+from app.errors import ConfigError, InvalidInput
 from app.models.base import utcnow
 
 
@@ -28,6 +40,11 @@ class ExpiredToken(InvalidInput):
 
     def __init__(self) -> None:
         super().__init__(_("This link has expired. Subscribe again to get a new one."), "token")
+
+
+class ExpiredLink(InvalidToken):
+    """A genuine preference or report-back link past its lifetime, or made before links had
+    one: the page offers to send a fresh link."""
 
 
 # What itsdangerous's URLSafeSerializer writes: compact JSON, not ASCII-escaped.
@@ -46,13 +63,18 @@ def _b64(data: bytes) -> bytes:
 
 
 class Tokens:
-    """Token maker bound to one secret key; cheap to build, safe to share."""
+    """Token maker bound to one secret key (and the old keys it still accepts); cheap to
+    build, safe to share. New tokens are signed with ``secret`` only; a token is read with
+    ``secret``, then each of ``fallbacks`` in turn."""
 
-    def __init__(self, secret: str) -> None:
-        self._secret = secret.encode()
-        self._unsubscribe = URLSafeSerializer(secret, salt="tocsin-unsubscribe")
-        self._confirm = URLSafeTimedSerializer(secret, salt="tocsin-confirm")
-        self._form = URLSafeTimedSerializer(secret, salt="tocsin-form")
+    def __init__(self, secret: str, fallbacks: Sequence[str] = ()) -> None:
+        keys = [secret, *(key for key in fallbacks if key and key != secret)]
+        self._macs = [hmac.new(key.encode(), digestmod=hashlib.sha256) for key in keys]
+        # itsdangerous signs with the last key of a list and tries them all, newest first.
+        newest_last = list(reversed(keys))
+        self._unsubscribe = URLSafeSerializer(newest_last, salt="tocsin-unsubscribe")
+        self._confirm = URLSafeTimedSerializer(newest_last, salt="tocsin-confirm")
+        self._form = URLSafeTimedSerializer(newest_last, salt="tocsin-form")
         # The signer's derived key and HMAC state, computed once: itsdangerous derives the
         # key again on every dumps(), which is most of its cost on the per-message path.
         signer = self._unsubscribe.make_signer()
@@ -71,7 +93,9 @@ class Tokens:
         return (payload + self._unsubscribe_sep + _b64(mac.digest())).decode("ascii")
 
     def read_unsubscribe(self, token: str) -> tuple[str, str]:
-        """Return ``(subscriber_uid, campaign_uid)``; raise ``InvalidToken`` if forged."""
+        """Return ``(subscriber_uid, campaign_uid)``; raise ``InvalidToken`` if forged.
+
+        Unsubscribe links have no lifetime: a one-click unsubscribe must always work."""
         try:
             subscriber_uid, campaign_uid = self._unsubscribe.loads(token)
         except (BadSignature, ValueError, TypeError):
@@ -111,38 +135,89 @@ class Tokens:
         age = (_milliseconds(utcnow()) - shown) / 1000
         return age if age <= FORM_MAX_AGE else None
 
-    def _signed(self, purpose: str, value: str) -> str:
-        """Return ``value.signature``: one HMAC, cheap enough for every message."""
-        signature = base64.urlsafe_b64encode(self._digest(purpose, value)[:16])
-        return f"{value}.{signature.rstrip(b'=').decode()}"
+    def _signature(self, mac: hmac.HMAC, purpose: str, value: str) -> str:
+        digest = mac.copy()
+        digest.update(f"{purpose}:{value}".encode())
+        return base64.urlsafe_b64encode(digest.digest()[:16]).rstrip(b"=").decode()
 
-    def _read_signed(self, purpose: str, token: str) -> str:
-        value, _, _signature = token.rpartition(".")
-        if not value or not hmac.compare_digest(self._signed(purpose, value), token):
+    def _signed(self, purpose: str, value: str) -> str:
+        """Return ``value.signature`` with the current key: one HMAC, cheap enough for every
+        message."""
+        return f"{value}.{self._signature(self._macs[0], purpose, value)}"
+
+    def _verified(self, purpose: str, token: str) -> str | None:
+        """Return the value of a token signed for ``purpose`` with any accepted key."""
+        value, _, signature = token.rpartition(".")
+        if not value:
+            return None
+        for mac in self._macs:
+            if hmac.compare_digest(self._signature(mac, purpose, value), signature):
+                return value
+        return None
+
+    def _read_dated(self, purpose: str, token: str, max_days: int, today: int | None) -> str:
+        """Return the value of a dated token (``value~day``) no older than ``max_days``;
+        raise ``ExpiredLink`` for an older one or one in the undated format of ``purpose``
+        (links sent before links had a lifetime), ``InvalidToken`` for anything else."""
+        value = self._verified(f"{purpose}-dated", token)
+        if value is None:
+            if self._verified(purpose, token) is not None:
+                raise ExpiredLink()
             raise InvalidToken()
+        value, _, day = value.rpartition("~")
+        if not value or not day.isdigit():
+            raise InvalidToken()
+        if (today if today is not None else issue_day(utcnow())) - int(day) > max_days:
+            raise ExpiredLink()
         return value
 
-    def preferences(self, subscriber_uid: str) -> str:
-        """Return the token of a subscriber's preference-centre link (no login needed)."""
-        return self._signed("preferences", subscriber_uid)
+    def preferences(self, subscriber_uid: str, day: int | None = None) -> str:
+        """Return the token of a subscriber's preference-centre link (no login needed),
+        issued on ``day`` (``issue_day``, today by default): it stops working
+        ``LINK_LIFETIME_DAYS`` later."""
+        day = issue_day(utcnow()) if day is None else day
+        return self._signed("preferences-dated", f"{subscriber_uid}~{day}")
 
-    def read_preferences(self, token: str) -> str:
-        """Return the subscriber uid of a preference-centre token; raise if forged."""
-        return self._read_signed("preferences", token)
+    def read_preferences(self, token: str, today: int | None = None) -> str:
+        """Return the subscriber uid of a preference-centre token; raise ``ExpiredLink``
+        when it is too old, ``InvalidToken`` when forged."""
+        return self._read_dated("preferences", token, LINK_LIFETIME_DAYS, today)
 
-    def report(self, subscriber_uid: str, campaign_uid: str) -> str:
-        """Return the token of a report-back link: who reports on which campaign."""
-        return self._signed("report", f"{subscriber_uid}~{campaign_uid}")
+    def report(self, subscriber_uid: str, campaign_uid: str, day: int | None = None) -> str:
+        """Return the token of a report-back link: who reports on which campaign, issued on
+        ``day`` (today by default); it stops working ``LINK_LIFETIME_DAYS`` later."""
+        day = issue_day(utcnow()) if day is None else day
+        return self._signed("report-dated", f"{subscriber_uid}~{campaign_uid}~{day}")
 
-    def read_report(self, token: str) -> tuple[str, str]:
-        """Return ``(subscriber_uid, campaign_uid)`` of a report-back token; raise if forged."""
-        subscriber_uid, _, campaign_uid = self._read_signed("report", token).partition("~")
+    def read_report(self, token: str, today: int | None = None) -> tuple[str, str]:
+        """Return ``(subscriber_uid, campaign_uid)`` of a report-back token; raise
+        ``ExpiredLink`` when it is too old, ``InvalidToken`` when forged."""
+        value = self._read_dated("report", token, LINK_LIFETIME_DAYS, today)
+        subscriber_uid, _, campaign_uid = value.partition("~")
         if not campaign_uid:
             raise InvalidToken()
         return subscriber_uid, campaign_uid
 
+
+LINK_LIFETIME_DAYS = 180  # a preference or report-back link works this long after its mail
+
+
+def issue_day(moment: datetime) -> int:
+    """The day a link is issued on, as days since 1970-01-01 (UTC): what dated tokens carry."""
+    return int(moment.timestamp()) // 86400
+
+
+class Hasher:
+    """Keyed hashes of addresses and Message-IDs, with the hash key (never rotated)."""
+
+    def __init__(self, key: str) -> None:
+        self._mac = hmac.new(key.encode(), digestmod=hashlib.sha256)
+        self.fingerprint = fingerprint(key)
+
     def _digest(self, purpose: str, value: str) -> bytes:
-        return hmac.new(self._secret, f"{purpose}:{value}".encode(), hashlib.sha256).digest()
+        digest = self._mac.copy()
+        digest.update(f"{purpose}:{value}".encode())
+        return digest.digest()
 
     def email_hash(self, email: str) -> str:
         """Return the keyed hash of a normalised address (suppressions keep only this)."""
@@ -155,6 +230,94 @@ class Tokens:
         return f"<{local}@{domain}>"
 
 
+def fingerprint(key: str) -> str:
+    """A short fingerprint of a hash key, safe to store: it tells keys apart, not the key.
+    (The migration that first records it spells the same formula out.)"""
+    return hmac.new(key.encode(), b"tocsin hash key fingerprint", hashlib.sha256).hexdigest()[:32]
+
+
+def secret_fallbacks(config: Mapping[str, object]) -> list[str]:
+    """The old secret keys still accepted for links already sent."""
+    return [str(key) for key in config.get("SECRET_KEY_FALLBACKS") or () if key]
+
+
+def hash_key(config: Mapping[str, object]) -> str:
+    """The key of keyed hashes: ``TOCSIN_HASH_KEY``, else (as before it existed) the secret."""
+    return str(config.get("HASH_KEY") or config["SECRET_KEY"])
+
+
 def tokens() -> Tokens:
     """Return the token maker for the current app."""
-    return Tokens(current_app.config["SECRET_KEY"])
+    config = current_app.config
+    return Tokens(config["SECRET_KEY"], secret_fallbacks(config))
+
+
+HASH_KEY_SETTING = "hash_key_fingerprint"
+
+log = logging.getLogger("tocsin")
+
+# (database, fingerprint) pairs this process has found to match: one look a process.
+_checked: set[tuple[str, str]] = set()
+_warned: list[bool] = []  # the "TOCSIN_HASH_KEY is not set" warning, once a process
+
+
+class HashKeyMismatch(ConfigError):
+    """The configured hash key is not the one the database's hashes were made with."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "the keyed hashes in this database (suppressed and erased addresses) were made "
+            "with another key than the one configured, so suppressed addresses could be "
+            "mailed again: nothing is hashed, sent or signed up until this is fixed. "
+            "Set TOCSIN_HASH_KEY to the previous TOCSIN_SECRET_KEY (the key in use before it "
+            "was rotated), or to the TOCSIN_HASH_KEY used before, and restart"
+        )
+
+
+def check_hash_key(key_fingerprint: str) -> None:
+    """Make sure the database's keyed hashes were made with the key of ``key_fingerprint``;
+    raise ``HashKeyMismatch`` when they were not. A database with no fingerprint yet records
+    this one (in the caller's transaction)."""
+    from app.database import insert_or_ignore
+    from app.extensions import db
+    from app.models import InstanceSetting
+
+    place = (str(db.engine.url), key_fingerprint)
+    if place in _checked:
+        return
+    recorded = db.session.scalar(
+        select(InstanceSetting.value).where(InstanceSetting.name == HASH_KEY_SETTING)
+    )
+    if recorded is None:
+        db.session.execute(
+            insert_or_ignore(InstanceSetting.__table__).values(
+                name=HASH_KEY_SETTING, value=key_fingerprint
+            )
+        )
+        recorded = db.session.scalar(
+            select(InstanceSetting.value).where(InstanceSetting.name == HASH_KEY_SETTING)
+        )
+    if recorded != key_fingerprint:
+        log.error("refused to hash: %s", HashKeyMismatch())
+        raise HashKeyMismatch()
+    _checked.add(place)
+
+
+def forget_checks() -> None:
+    """Look at the recorded fingerprint again on the next hash (after it was changed)."""
+    _checked.clear()
+
+
+def hasher(config: Mapping[str, object] | None = None) -> Hasher:
+    """Return the keyed hasher for the current app, once its key is known to be the one the
+    database's hashes were made with."""
+    config = config if config is not None else current_app.config
+    made = Hasher(hash_key(config))
+    check_hash_key(made.fingerprint)
+    if not config.get("HASH_KEY") and not _warned:
+        _warned.append(True)
+        log.warning(
+            "TOCSIN_HASH_KEY is not set: keyed hashes use TOCSIN_SECRET_KEY. Set "
+            "TOCSIN_HASH_KEY to the current TOCSIN_SECRET_KEY before ever rotating that key"
+        )
+    return made

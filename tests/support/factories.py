@@ -70,9 +70,9 @@ def make_subscribers(
     from app.extensions import db
     from app.models import Subscription, SubscriptionStatus
     from app.models.base import new_uid, utcnow
-    from app.services.tokens import tokens
+    from app.services.tokens import hasher as keyed_hasher
 
-    now, hasher = utcnow(), tokens()
+    now, hasher = utcnow(), keyed_hasher()
     emails = [f"{prefix}{n:06d}@example.org" for n in range(count)]
     db.session.execute(
         insert(Subscriber),
