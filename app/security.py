@@ -54,9 +54,9 @@ def csp_nonce() -> str:
 
 def _request_limits() -> None:
     # An app context (and its ``g``) may outlive one request, as in tests: each request
-    # finds its own user from its own cookie.
-    g.pop("_login_user", None)
-    g.pop("csp_nonce", None)
+    # finds its own user and CSRF token from its own cookie.
+    for name in ("_login_user", "csp_nonce", current_app.config.get("WTF_CSRF_FIELD_NAME")):
+        g.pop(name or "csrf_token", None)
     setting = UPLOAD_LIMITS.get(request.endpoint or "")
     if (
         setting
