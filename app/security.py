@@ -20,6 +20,7 @@ from flask import Flask, Response, current_app, g, request
 from flask_login import current_user
 
 from app.extensions import limiter
+from app.public.errors import is_public_request
 
 # Endpoint -> the setting holding its larger body limit.
 UPLOAD_LIMITS = {
@@ -39,7 +40,7 @@ def init_app(app: Flask) -> None:
     https = str(app.config.get("BASE_URL", "")).startswith("https://")
     app.config["SESSION_COOKIE_SECURE"] = https
     app.config["SESSION_COOKIE_HTTPONLY"] = True
-    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
+    app.config["SESSION_COOKIE_SAMESITE"] = app.config.get("SESSION_COOKIE_SAMESITE") or "Lax"
     app.before_request(_request_limits)
     app.after_request(_response_headers)
     app.jinja_env.globals["csp_nonce"] = csp_nonce
@@ -78,13 +79,14 @@ def _response_headers(response: Response) -> Response:
         headers["Content-Security-Policy"] = f"{own}; frame-ancestors 'none'"
     headers.setdefault("X-Frame-Options", "DENY")
     headers.setdefault("X-Content-Type-Options", "nosniff")
-    if request.blueprint == "panel":
-        # The CSRF check over HTTPS wants a same-origin Referer; other sites get none.
-        headers.setdefault("Referrer-Policy", "same-origin")
-        headers.setdefault("Cache-Control", "no-store")
-    else:
+    if is_public_request():
         # Public URLs hold personal tokens (/p/, /u/, /c/, /r/): they never leave the page.
         headers.setdefault("Referrer-Policy", "no-referrer")
+    else:
+        # The CSRF check over HTTPS wants a same-origin Referer; other sites get none.
+        headers.setdefault("Referrer-Policy", "same-origin")
+    if request.blueprint == "panel":
+        headers.setdefault("Cache-Control", "no-store")  # organisers' pages hold addresses
     if current_app.config.get("SESSION_COOKIE_SECURE"):
         headers.setdefault("Strict-Transport-Security", "max-age=31536000")
     if response.status_code == 429 and "Retry-After" not in headers:
