@@ -208,6 +208,17 @@ def test_an_idle_session_ends(app, owner):
     assert session_rows() == 0
 
 
+def test_sessions_ended_by_time_are_deleted_at_the_next_login(app, owner):
+    logged_in(app), logged_in(app, agent="Browser B")
+    old, recent = db.session.scalars(select(UserSession).order_by(UserSession.id)).all()
+    old.last_seen_at = utcnow() - timedelta(hours=app.config["SESSION_IDLE_HOURS"], minutes=1)
+    db.session.commit()
+    logged_in(app, agent="Browser C")
+    db.session.expire_all()
+    left = db.session.scalars(select(UserSession.user_agent).order_by(UserSession.id)).all()
+    assert left == ["Browser B", "Browser C"]
+
+
 def test_a_session_ends_at_its_lifetime_even_when_used(app, owner):
     browser = logged_in(app)
     row = db.session.scalar(select(UserSession))

@@ -105,11 +105,26 @@ def session_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
 
 
+def _limits() -> tuple[timedelta, timedelta]:
+    """The idle timeout and the absolute lifetime of a session."""
+    config = current_app.config
+    return (
+        timedelta(hours=float(config["SESSION_IDLE_HOURS"])),
+        timedelta(days=float(config["SESSION_MAX_DAYS"])),
+    )
+
+
 def start_session(user: User, user_agent: str = "") -> str:
     """Record a new session for ``user``; return its random id, for the session cookie
-    only (the database keeps its hash)."""
+    only (the database keeps its hash). Sessions that have ended by time are deleted."""
     token = secrets.token_urlsafe(32)
     now = utcnow()
+    idle, lifetime = _limits()
+    db.session.execute(  # sessions nobody came back to, anyone's
+        delete(UserSession).where(
+            (UserSession.last_seen_at < now - idle) | (UserSession.created_at < now - lifetime)
+        )
+    )
     db.session.add(
         UserSession(
             token_hash=session_hash(token),
@@ -134,8 +149,7 @@ def user_for_session(token: str) -> User | None:
     if found is None:
         return None
     now = utcnow()
-    idle = timedelta(hours=float(current_app.config["SESSION_IDLE_HOURS"]))
-    lifetime = timedelta(days=float(current_app.config["SESSION_MAX_DAYS"]))
+    idle, lifetime = _limits()
     user = db.session.get(User, found.user_id)
     if (
         user is None
