@@ -29,7 +29,7 @@ UPLOAD_LIMITS = {
 }
 PANEL_CSP = (
     "default-src 'self'; script-src {scripts}; style-src 'self' 'unsafe-inline'; "
-    "img-src 'self' data: https:; object-src 'none'; base-uri 'none'; form-action 'self'; "
+    "img-src 'self' data: https: http:; object-src 'none'; base-uri 'none'; form-action 'self'; "
     "frame-ancestors 'none'"
 )
 

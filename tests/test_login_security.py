@@ -184,3 +184,11 @@ def test_the_counters_are_in_the_shared_storage(app, owner):
     minute = parse_many(app.config["LOGIN_ACCOUNT_LIMIT"])[0]
     key = logins.account_key(EMAIL)
     assert not elsewhere.test(minute, "login", "account", key)
+
+
+def test_the_days_tier_says_hours(app, owner):
+    app.config["LOGIN_ACCOUNT_LIMIT"] = "1 per day"
+    assert attempt(app).status_code == 401
+    locked = attempt(app, password=PASSWORD)
+    assert locked.status_code == 429 and 86000 < int(locked.headers["Retry-After"]) <= 86401
+    assert "Try again in 24 hours." in locked.get_data(as_text=True)

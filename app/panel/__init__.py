@@ -76,7 +76,14 @@ def login() -> ResponseReturnValue:
     outcome = logins.attempt(form.email.data or "", form.password.data or "", request.remote_addr)
     if outcome.retry_after:
         minutes = -(-outcome.retry_after // 60)
-        wait = f"{minutes} minutes" if minutes > 1 else "a minute"
+        hours = -(-minutes // 60)
+        wait = (
+            "a minute"
+            if minutes < 2
+            else f"{minutes} minutes"
+            if minutes < 120
+            else f"{hours} hours"
+        )
         page = render_template(
             "panel/login.html", form=form, error=f"Too many failed logins. Try again in {wait}."
         )

@@ -141,7 +141,7 @@ def start_session(user: User, user_agent: str = "") -> str:
 def user_for_session(token: str) -> User | None:
     """The active user a session id belongs to, if its session has not ended, timed out
     or outlived its lifetime; a session found too old is deleted."""
-    if not token:
+    if not token or not isinstance(token, str):
         return None
     found = db.session.scalar(
         select(UserSession).where(UserSession.token_hash == session_hash(token))
