@@ -8,7 +8,9 @@ import hashlib
 from datetime import timedelta
 
 import pytest
+from flask import g
 from flask.sessions import SecureCookieSessionInterface
+from flask.testing import FlaskClient
 from flask_login.utils import encode_cookie
 from sqlalchemy import func, select
 
@@ -22,11 +24,24 @@ EMAIL = "organiser@example.org"
 PASSWORD = "correct horse battery"
 
 
+class Browser(FlaskClient):
+    """A test client whose every request starts with nothing another request left in ``g``
+    (the tests' app context outlives a request; in production each request has its own),
+    so whatever a request sees comes from its own cookie, whatever the app does."""
+
+    def open(self, *args, **kwargs):
+        for name in ("_login_user", "csrf_token"):
+            g.pop(name, None)
+        return super().open(*args, **kwargs)
+
+
 @pytest.fixture()
 def owner(app):
     limiter.reset()
+    saved, app.test_client_class = app.test_client_class, Browser
     user = accounts.create_user(EMAIL, PASSWORD, "owner")
     yield user
+    app.test_client_class = saved
     limiter.reset()
 
 
