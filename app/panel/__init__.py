@@ -75,17 +75,10 @@ def login() -> ResponseReturnValue:
         )
     outcome = logins.attempt(form.email.data or "", form.password.data or "", request.remote_addr)
     if outcome.retry_after:
-        minutes = -(-outcome.retry_after // 60)
-        hours = -(-minutes // 60)
-        wait = (
-            "a minute"
-            if minutes < 2
-            else f"{minutes} minutes"
-            if minutes < 120
-            else f"{hours} hours"
-        )
         page = render_template(
-            "panel/login.html", form=form, error=f"Too many failed logins. Try again in {wait}."
+            "panel/login.html",
+            form=form,
+            error=f"Too many failed logins. Try again in {_duration(outcome.retry_after)}.",
         )
         return page, 429, {"Retry-After": str(outcome.retry_after)}
     if outcome.user is None:
@@ -99,6 +92,14 @@ def login() -> ResponseReturnValue:
     login_user(outcome.user)
     session[SESSION_KEY] = token  # instead of the user id Flask-Login put there
     return redirect(url_for("panel.campaigns"))
+
+
+def _duration(seconds: int) -> str:
+    """A wait in words, to the nearest minute or (from two hours) hour."""
+    minutes = max(1, round(seconds / 60))
+    if minutes < 2:
+        return "a minute"
+    return f"{minutes} minutes" if minutes < 120 else f"{round(minutes / 60)} hours"
 
 
 @blueprint.post("/logout")
