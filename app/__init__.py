@@ -33,6 +33,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         app, db, directory=str(Path(__file__).parent / "migrations"), render_as_batch=True
     )
     login_manager.init_app(app)
+    _harden(app)
     csrf.init_app(app)
     babel.init_app(app, locale_selector=i18n.select_locale)
     limiter.init_app(app)
@@ -43,3 +44,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(public.blueprint)
     cli.register(app)
     return app
+
+
+def _harden(app: Flask) -> None:
+    """Response headers, cookie flags and request-size limits (``app.security``); before
+    the CSRF check, which is the first to read a form."""
+    from app import security
+
+    security.init_app(app)

@@ -60,6 +60,68 @@ def users_create(email: str, role: str, password_stdin: bool) -> None:
     click.echo(f"created {user.role.value} {user.email}")
 
 
+@users.command("role")
+@click.argument("email")
+@click.argument("role", type=click.Choice(["owner", "editor", "viewer"]))
+@reports_errors
+def users_role(email: str, role: str) -> None:
+    """Change an account's role; its sessions end."""
+    from app.services import accounts
+
+    user = accounts.set_role(email, role)
+    click.echo(f"{user.email} is now {user.role.value}; its sessions have ended")
+
+
+@users.command("deactivate")
+@click.argument("email")
+@reports_errors
+def users_deactivate(email: str) -> None:
+    """Stop an account from logging in; its sessions end."""
+    from app.services import accounts
+
+    user = accounts.set_active(email, False)
+    click.echo(f"deactivated {user.email}; its sessions have ended")
+
+
+@users.command("activate")
+@click.argument("email")
+@reports_errors
+def users_activate(email: str) -> None:
+    """Let a deactivated account log in again."""
+    from app.services import accounts
+
+    user = accounts.set_active(email, True)
+    click.echo(f"activated {user.email}")
+
+
+@users.command("password")
+@click.argument("email")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@reports_errors
+def users_password(email: str, password_stdin: bool) -> None:
+    """Set an account's password; its sessions end."""
+    from app.services import accounts
+
+    accounts.user_named(email)  # before asking for a password
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("New password", hide_input=True, confirmation_prompt=True)
+    user = accounts.set_password(email, password)
+    click.echo(f"password of {user.email} set; its sessions have ended")
+
+
+@users.command("unlock")
+@click.argument("email")
+@reports_errors
+def users_unlock(email: str) -> None:
+    """Forget an account's failed logins, so its owner can log in before the lockout ends."""
+    from app.services import logins
+
+    logins.unlock(email)
+    click.echo(f"failed logins of {email} forgotten")
+
+
 @click.group("lists")
 def lists_group() -> None:
     """Mailing lists."""

@@ -37,6 +37,12 @@ _ENV_KEYS = {
     "TOCSIN_SUBSCRIBE_ADDRESS_LIMIT": "SUBSCRIBE_ADDRESS_LIMIT",
     "TOCSIN_PROXIES": "PROXIES",
     "TOCSIN_IMPORT_KEEP_DAYS": "IMPORT_KEEP_DAYS",
+    "TOCSIN_LOGIN_ACCOUNT_LIMIT": "LOGIN_ACCOUNT_LIMIT",
+    "TOCSIN_LOGIN_CLIENT_LIMIT": "LOGIN_CLIENT_LIMIT",
+    "TOCSIN_SESSION_IDLE_HOURS": "SESSION_IDLE_HOURS",
+    "TOCSIN_SESSION_MAX_DAYS": "SESSION_MAX_DAYS",
+    "TOCSIN_MAX_REQUEST_BYTES": "MAX_CONTENT_LENGTH",
+    "TOCSIN_IMPORT_MAX_BYTES": "IMPORT_MAX_BYTES",
 }
 
 _NUMBERS = {
@@ -48,6 +54,10 @@ _NUMBERS = {
     "RETRY_BASE_SECONDS": float,
     "PROXIES": int,
     "IMPORT_KEEP_DAYS": float,
+    "SESSION_IDLE_HOURS": float,
+    "SESSION_MAX_DAYS": float,
+    "MAX_CONTENT_LENGTH": int,
+    "IMPORT_MAX_BYTES": int,
 }
 
 
@@ -84,6 +94,21 @@ def defaults(instance_path: str) -> dict[str, object]:
         # Finished imports (their reports hold addresses) are forgotten after this many days.
         "IMPORT_KEEP_DAYS": 30.0,
         "WTF_CSRF_TIME_LIMIT": None,
+        # Failed logins allowed per typed account and per client address, tier by tier:
+        # each tier breached locks the login until its window ends (a minute, an hour, a day).
+        "LOGIN_ACCOUNT_LIMIT": "5 per minute; 20 per hour; 50 per day",
+        "LOGIN_CLIENT_LIMIT": "10 per minute; 50 per hour; 200 per day",
+        # A panel session ends after this long without a request, and this long after login.
+        "SESSION_IDLE_HOURS": 12.0,
+        "SESSION_MAX_DAYS": 14.0,
+        # Request bodies: 1 MB, except the uploads that need more (see ``UPLOAD_LIMITS``).
+        "MAX_CONTENT_LENGTH": 1 << 20,
+        "MAX_FORM_MEMORY_SIZE": 1 << 20,
+        # A CSV import (the import itself refuses files over 1 GB) and a campaign file.
+        "IMPORT_MAX_BYTES": (1 << 30) + (1 << 20),
+        "CAMPAIGN_FILE_MAX_BYTES": 4 << 20,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_HTTPONLY": True,
     }
 
 

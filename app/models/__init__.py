@@ -1,6 +1,6 @@
 """Typed SQLAlchemy models: columns, relationships and small invariants, no workflows."""
 
-from app.models.accounts import User, UserRole
+from app.models.accounts import User, UserRole, UserSession
 from app.models.audience import (
     BlockedDomain,
     Group,
@@ -70,6 +70,7 @@ __all__ = [
     "ThrottleCounter",
     "User",
     "UserRole",
+    "UserSession",
     "Variant",
     "campaign_lists",
 ]

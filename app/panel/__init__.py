@@ -6,24 +6,44 @@ import functools
 from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask.typing import ResponseReturnValue
 from flask_login import current_user, login_required, login_user, logout_user
 
-from app.extensions import db, login_manager
+from app.extensions import login_manager
 from app.models import User
 from app.panel.forms import ActionForm, LoginForm
 
 blueprint = Blueprint("panel", __name__)
 PUBLIC_ENDPOINTS = {"panel.login"}
+# What any organiser may post, viewers too: leaving, and their own account.
+OWN_ENDPOINTS = {"panel.logout", "panel.account", "panel.account_password"}
+# Flask-Login keeps what the user loader receives under this key of the session cookie.
+SESSION_KEY = "_user_id"
 
 login_manager.login_view = "panel.login"
 login_manager.login_message = "Please log in."
 
 
 @login_manager.user_loader
-def _load_user(user_id: str) -> User | None:
-    return db.session.get(User, int(user_id))
+def _load_user(session_id: str) -> User | None:
+    """The session cookie holds a server-side session's random id, never a user id: a
+    request is signed in only while that session exists (``accounts.user_for_session``).
+    Flask-Login's remember-me cookie is never set; one forged from a user id finds no
+    session."""
+    from app.services import accounts
+
+    return accounts.user_for_session(session_id)
 
 
 @blueprint.before_request
@@ -34,7 +54,7 @@ def _require_login() -> ResponseReturnValue | None:
         return login_manager.unauthorized()
     if (
         request.method == "POST"
-        and request.endpoint != "panel.logout"
+        and request.endpoint not in OWN_ENDPOINTS
         and not current_user.can_edit
     ):
         abort(403)
@@ -43,26 +63,70 @@ def _require_login() -> ResponseReturnValue | None:
 
 @blueprint.route("/login", methods=["GET", "POST"])
 def login() -> ResponseReturnValue:
-    """Show the login form and log the organiser in."""
-    from app.services import accounts
+    """Show the login form and log the organiser in. Every refusal is the same page, status
+    and headers whoever the address is; too many failures lock the login for a while
+    (``logins.attempt``)."""
+    from app.services import accounts, logins
 
     form = LoginForm()
-    if form.validate_on_submit():
-        user = accounts.authenticate(form.email.data or "", form.password.data or "")
-        if user is not None:
-            login_user(user)
-            return redirect(url_for("panel.campaigns"))
-        flash("Wrong address or password.", "error")
-    return render_template("panel/login.html", form=form), 200 if request.method == "GET" else 401
+    if not form.validate_on_submit():
+        return render_template("panel/login.html", form=form), (
+            200 if request.method == "GET" else 401
+        )
+    outcome = logins.attempt(form.email.data or "", form.password.data or "", request.remote_addr)
+    if outcome.retry_after:
+        page = render_template(
+            "panel/login.html",
+            form=form,
+            error=f"Too many failed logins. Try again in {_duration(outcome.retry_after)}.",
+        )
+        return page, 429, {"Retry-After": str(outcome.retry_after)}
+    if outcome.user is None:
+        return render_template(
+            "panel/login.html", form=form, error="Wrong address or password."
+        ), 401
+    # Nothing from before the login carries over, the CSRF token included.
+    session.clear()
+    g.pop(current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token"), None)
+    token = accounts.start_session(outcome.user, request.user_agent.string)
+    login_user(outcome.user)
+    session[SESSION_KEY] = token  # instead of the user id Flask-Login put there
+    return redirect(url_for("panel.campaigns"))
+
+
+def _duration(seconds: int) -> str:
+    """A wait in words, to the nearest minute or (from two hours) hour."""
+    minutes = max(1, round(seconds / 60))
+    if minutes < 2:
+        return "a minute"
+    return f"{minutes} minutes" if minutes < 120 else f"{round(minutes / 60)} hours"
 
 
 @blueprint.post("/logout")
 @login_required
 def logout() -> ResponseReturnValue:
-    """Log out."""
+    """Log out: this session ends on the server too, so a copy of its cookie opens nothing."""
+    from app.services import accounts
+
     if ActionForm().validate_on_submit():
+        accounts.end_session(session.get(SESSION_KEY))
         logout_user()
     return redirect(url_for("panel.login"))
+
+
+@blueprint.errorhandler(413)
+def _too_large(_error: Exception) -> ResponseReturnValue:
+    """The panel's page for a request body over its limit (``app.security``)."""
+    limit = request.max_content_length or 0
+    shown = f"{limit / (1 << 30):g} GB" if limit >= 1 << 30 else f"{limit / (1 << 20):g} MB"
+    endpoint = request.endpoint or ""
+    back = url_for(endpoint) if endpoint in ("panel.login", "panel.imports_page") else "/"
+    return render_template(
+        "panel/too_large.html",
+        limit=shown,
+        upload=endpoint == "panel.imports_page",
+        back=back,
+    ), 413
 
 
 @blueprint.app_template_filter("local_time")

@@ -1,15 +1,25 @@
-"""The organiser's own settings."""
+"""The organiser's own settings: time zone, password, and the sessions signed in."""
 
 from __future__ import annotations
 
-from flask import flash, redirect, render_template, url_for
+from flask import flash, redirect, render_template, session, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
-from app.errors import TocsinError
-from app.panel import blueprint
-from app.panel.forms import AccountForm
+from app.errors import InvalidInput, TocsinError
+from app.panel import SESSION_KEY, blueprint
+from app.panel.forms import AccountForm, PasswordForm
 from app.services import accounts
+
+
+def _page(form: AccountForm, password_form: PasswordForm, status: int = 200) -> ResponseReturnValue:
+    return render_template(
+        "panel/account.html",
+        form=form,
+        password_form=password_form,
+        sessions=accounts.sessions_of(current_user),
+        this_session=accounts.session_hash(session.get(SESSION_KEY, "")),
+    ), status
 
 
 @blueprint.route("/account", methods=["GET", "POST"])
@@ -24,4 +34,28 @@ def account() -> ResponseReturnValue:
         else:
             flash("Saved.", "info")
             return redirect(url_for("panel.account"))
-    return render_template("panel/account.html", form=form)
+    return _page(form, PasswordForm(formdata=None))
+
+
+@blueprint.post("/account/password")
+def account_password() -> ResponseReturnValue:
+    """Change one's own password; every other session of the account ends."""
+    form = PasswordForm()
+    if form.validate_on_submit():
+        try:
+            ended = accounts.change_password(
+                current_user,
+                form.current.data or "",
+                form.new.data or "",
+                form.confirmation.data or "",
+                keep=session.get(SESSION_KEY),
+            )
+        except InvalidInput as exc:
+            getattr(form, exc.field or "new").errors = [str(exc).capitalize() + "."]
+        else:
+            others = (
+                f"{ended} other session{'' if ended == 1 else 's'}" if ended else "no other session"
+            )
+            flash(f"Password changed; {others} ended.", "info")
+            return redirect(url_for("panel.account"))
+    return _page(AccountForm(timezone=current_user.timezone, formdata=None), form, 422)

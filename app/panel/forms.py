@@ -155,6 +155,25 @@ class AccountForm(FlaskForm):
     )
 
 
+class PasswordForm(FlaskForm):
+    current = PasswordField(
+        "Current password",
+        validators=[DataRequired()],
+        render_kw={"autocomplete": "current-password"},
+    )
+    new = PasswordField(
+        "New password",
+        validators=[DataRequired()],
+        description="At least 10 characters. Your other sessions end when it changes.",
+        render_kw={"autocomplete": "new-password"},
+    )
+    confirmation = PasswordField(
+        "New password again",
+        validators=[DataRequired()],
+        render_kw={"autocomplete": "new-password"},
+    )
+
+
 class VariantForm(FlaskForm):
     language = StringField("Language", validators=[DataRequired(), Length(max=35)])
     subject = StringField("Subject", validators=[DataRequired(), Length(max=500)])

@@ -1,4 +1,4 @@
-"""Error pages of the public routes (400, 404, 405, 500), in the reader's language.
+"""Error pages of the public routes (400, 404, 405, 413, 500), in the reader's language.
 
 A view that has already chosen a language (from the subscriber or the list) keeps it; an
 error before that, or one raised while routing, speaks the browser's language. The
@@ -36,6 +36,7 @@ def is_public_request() -> bool:
 @blueprint.app_errorhandler(400)
 @blueprint.app_errorhandler(404)
 @blueprint.app_errorhandler(405)
+@blueprint.app_errorhandler(413)
 @blueprint.app_errorhandler(500)
 def error_page(error: HTTPException) -> ResponseReturnValue:
     """A small translated page with the error's status on public routes; the default
