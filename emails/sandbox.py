@@ -766,3 +766,16 @@ class SafeTemplate:
         finally:
             _budget.reset(token)
         return "".join(chunks)
+
+
+def render_alone(
+    parts: dict[str, str], context: dict[str, Any], names: frozenset[str], *, html: bool = False
+) -> None:
+    """Render each part (``{"subject": …, "body": …}``) on its own with sample values.
+
+    A message renders its parts composed (the body inside the layout, CSS inlined), so an
+    error there is at a line of the composed document; rendered alone first, a broken part
+    is reported at the line its author wrote.
+    """
+    for what, source in parts.items():
+        SafeTemplate(source, html=html, what=what, names=names).render(context)

@@ -33,7 +33,8 @@ from app.services.subscribers import is_country_code, normalize_email
 from app.zones import zone_named
 from emails.errors import RenderError
 from emails.mime import format_address, split_address
-from emails.rendering import VariantSource
+from emails.rendering import CONTEXT_NAMES, VariantSource
+from emails.sandbox import render_alone
 
 EDITABLE = (CampaignStatus.DRAFT, CampaignStatus.SCHEDULED)
 
@@ -174,9 +175,12 @@ def save_variant(
             f"body format must be markdown or html, not {body_format!r}", "body_format"
         ) from None
     source = VariantSource(language, subject, preheader, body, fmt.value)
+    sample = sample_context(language)
     try:
-        # Compile and render once now, so a broken template is refused at save time.
-        compile_source(campaign, source).render(sample_context(language))
+        # Compile and render once now, so a broken template is refused at save time (each
+        # part alone first, so that an error names the line the organiser wrote).
+        render_alone({"subject": subject, "body": body}, sample, CONTEXT_NAMES)
+        compile_source(campaign, source).render(sample)
     except RenderError as exc:
         raise InvalidInput(str(exc), "body") from None
     variant = next((v for v in campaign.variants if v.language == language), None)

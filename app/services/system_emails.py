@@ -29,6 +29,7 @@ from emails.dkim import sign as dkim_sign
 from emails.errors import RenderError
 from emails.mime import build_message, format_address
 from emails.rendering import CONTEXT_NAMES, CompiledVariant, VariantSource
+from emails.sandbox import render_alone
 
 
 class Kind(enum.StrEnum):
@@ -119,8 +120,12 @@ def save(kind: Kind, language: str, subject: str, body: str) -> SystemEmail:
     language = normalize_tag(language)
     if not subject.strip() or not body.strip():
         raise InvalidInput("a system email needs a subject and a body", "body")
+    sample = sample_values(kind, language)
     try:
-        compiled(kind, language, subject, body).render(sample_values(kind, language))
+        # Each part alone first, so that an error names the line the organiser wrote.
+        names = CONTEXT_NAMES | EXTRA_NAMES[kind]
+        render_alone({"subject": subject, "body": body}, sample, names)
+        compiled(kind, language, subject, body).render(sample)
     except RenderError as exc:
         raise InvalidInput(str(exc), "body") from None
     row = db.session.scalars(

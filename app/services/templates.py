@@ -13,16 +13,22 @@ from app.extensions import db
 from app.models import Campaign, CampaignStatus, Template
 from app.services.composing import DEFAULT_LAYOUT, sample_context, text_footer
 from emails.errors import RenderError
-from emails.rendering import CompiledVariant, VariantSource
+from emails.rendering import CONTEXT_NAMES, CompiledVariant, VariantSource
+from emails.sandbox import render_alone
 
 SAMPLE_BODY = "Hello {{ name | default('friends') }},\n\nA **sample** body with [a link](https://example.org)."
 
 
 def check_layout(html: str) -> None:
     """Compile and render a sample message with the layout; raise ``InvalidInput`` if broken."""
+    sample = sample_context("en")
     try:
+        # Alone first, so that an error names the line of the layout (not of a sample message).
+        render_alone(
+            {"layout": html}, {**sample, "content": ""}, CONTEXT_NAMES | {"content"}, html=True
+        )
         source = VariantSource("en", "Sample subject", "Sample preheader", SAMPLE_BODY)
-        CompiledVariant(html, source, text_footer()).render(sample_context("en"))
+        CompiledVariant(html, source, text_footer()).render(sample)
     except RenderError as exc:
         raise InvalidInput(str(exc), "html") from None
 
