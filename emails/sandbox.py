@@ -528,17 +528,19 @@ def _bounded_filter(name: str, function: Callable[..., Any]) -> Callable[..., An
 
 
 def _printable(value: Any) -> Any:
-    """``finalize``: every ``{{ }}`` value is data, and counts against the print budget."""
-    kind = type(value)
-    if kind is str or kind is Markup:
-        size = len(value)
-    elif kind in _FAST_TYPES or isinstance(value, Undefined):
-        size = 0 if kind is not int else measure(value)
-    else:
-        size = measure(value, printed=True)
+    """``finalize``: every ``{{ }}`` value must be data (text, numbers, lists and dicts)."""
+    if type(value) not in _FAST_TYPES and not isinstance(value, Undefined):
+        measure(value, printed=True)
+    return value
+
+
+def _printed_into_block(value: Any) -> Any:
+    """``finalize`` inside a captured block or macro: also counted against the rendering's
+    print budget, since a loop could print into a block far more than its output cap."""
+    _printable(value)
     budget = _budget.get(None)
     if budget is not None:
-        budget[2] -= size
+        budget[2] -= len(value) if isinstance(value, str) else 8
         if budget[2] < 0:
             raise SecurityError(f"the template prints more than {MAX_PRINTED_CHARS} characters")
     return value
@@ -569,7 +571,41 @@ def _literal(value: Any) -> Any:
 
 
 class _BoundedCodeGenerator(CodeGenerator):
-    """Jinja's code generator, with ``~`` and container literals routed through checks."""
+    """Jinja's code generator, with ``~``, container literals and what is printed into
+    captured blocks routed through checks."""
+
+    _rebound: frozenset[str] = frozenset()
+
+    def visit_Template(self, node: nodes.Template, frame: Frame | None = None) -> None:
+        # Names the template itself binds; any other name is one of the plain values it was
+        # rendered with (unknown names are refused when it is compiled).
+        self._rebound = frozenset(
+            {n.name for n in node.find_all(nodes.Name) if n.ctx != "load"}
+            | {n.name for n in node.find_all(nodes.Macro)}
+            | {"loop", "caller", "varargs", "kwargs"}
+        )
+        super().visit_Template(node, frame)
+
+    def _finalized(self, node: nodes.Expr, frame: Frame) -> bool:
+        """Whether a printed value needs ``finalize``: not a plain value printed as output
+        (``{{ name }}``, the common case, stays as cheap as without a sandbox)."""
+        return not (
+            frame.buffer is None and isinstance(node, nodes.Name) and node.name not in self._rebound
+        )
+
+    def _output_child_pre(self, node: nodes.Expr, frame: Frame, finalize: Any) -> None:
+        if not self._finalized(node, frame):
+            super()._output_child_pre(node, frame, finalize._replace(src=None))
+        elif frame.buffer is None:  # yielded: ``SafeTemplate.render`` counts it
+            super()._output_child_pre(node, frame, finalize)
+        else:
+            super()._output_child_pre(node, frame, finalize._replace(src=None))
+            self.write("environment.tocsin_printed_into_block(")
+
+    def _output_child_post(self, node: nodes.Expr, frame: Frame, finalize: Any) -> None:
+        if not self._finalized(node, frame):
+            finalize = finalize._replace(src=None)
+        super()._output_child_post(node, frame, finalize)
 
     @optimizeconst
     def visit_Concat(self, node: nodes.Concat, frame: Frame) -> None:
@@ -609,6 +645,7 @@ class StrictSandbox(ImmutableSandboxedEnvironment):
     intercepted_binops = frozenset(["*", "**", "+", "%"])
     tocsin_joined = staticmethod(_joined)
     tocsin_literal = staticmethod(_literal)
+    tocsin_printed_into_block = staticmethod(_printed_into_block)
 
     def unsafe_undefined(self, obj: Any, attribute: str) -> Undefined:
         raise SecurityError(f"{attribute!r} of a {type(obj).__name__} is not available")
