@@ -83,6 +83,13 @@ def _tick() -> None:
         raise SecurityError(f"rendering took more than {MAX_RENDER_SECONDS} s")
 
 
+def _check_time() -> None:
+    """Refuse to go on once the rendering's time is up (filters do not count as steps)."""
+    budget = _budget.get(None)
+    if budget is not None and time.monotonic() > budget[1]:
+        raise SecurityError(f"rendering took more than {MAX_RENDER_SECONDS} s")
+
+
 def _bounded(iterable: Iterable[Any]) -> Iterator[Any]:
     """Yield from a loop's iterable while the current rendering has steps and time left."""
     if _budget.get(None) is None:
@@ -504,6 +511,7 @@ def _bounded_filter(name: str, function: Callable[..., Any]) -> Callable[..., An
 
     @functools.wraps(function)
     def bounded(*args: Any, **kwargs: Any) -> Any:
+        _check_time()
         value, rest = args[skip], args[skip + 1 :]
         for arg in (value, *rest, *kwargs.values()):
             if type(arg) not in _FAST_TYPES:
