@@ -58,9 +58,10 @@ MAX_REPEAT_CHARS = MAX_VALUE_SIZE  # the older name, for ``*``
 MAX_INT_BITS = 100_000
 # Widths, paddings, precisions and counts given to methods, filters and formats.
 MAX_WIDTH = 1_000
-# Loops and calls may take this many steps per rendering, and a rendering this many seconds.
+# Loops and calls may take this many steps per rendering, and a rendering this many seconds
+# (a message renders in milliseconds; each recipient renders it again, up to three parts).
 MAX_LOOP_STEPS = 100_000
-MAX_RENDER_SECONDS = 2.0
+MAX_RENDER_SECONDS = 0.5
 
 # Per rendering: [steps left, deadline (monotonic), printable characters left].
 _budget: ContextVar[list[float]] = ContextVar("render_budget")

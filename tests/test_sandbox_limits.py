@@ -87,6 +87,7 @@ PAYLOADS = {
     # time
     "exponential-macro": "{% macro f(n) %}{% if n %}{{ f(n - 1) }}{{ f(n - 1) }}{% endif %}"
     "{% endmacro %}{{ f(40) }}",
+    "slow-filters": "{% set s = 'a ' * 40000 %}" + "{{ s | wordwrap(79) | length }}" * 100,
 }
 
 # Printing any of these would show a memory address (or a function's name at best).
