@@ -12,9 +12,10 @@ allocation happens, not only the final output:
   result from their arguments first, and refuse past the limit.
 * Widths, paddings, precisions and counts (``center``, ``ljust``, ``zfill``, ``indent``,
   ``'{:>n}'``, ``'%.nf'``, ``slice``, ``batch``, ``round``…) may not exceed ``MAX_WIDTH``.
-* A rendering takes at most ``MAX_LOOP_STEPS`` loop iterations and calls, at most
-  ``MAX_RENDER_SECONDS``, prints at most ``MAX_PRINTED_CHARS`` (counting what captured
-  blocks print), and its output is at most ``MAX_OUTPUT_CHARS``.
+* A rendering takes at most ``MAX_LOOP_STEPS`` loop iterations and calls and at most
+  ``MAX_RENDER_SECONDS``; it prints at most ``MAX_PRINTED_CHARS`` into captured blocks (a
+  loop inside one would otherwise grow it unseen), and its output is at most
+  ``MAX_OUTPUT_CHARS``.
 * Only data can be printed: a function, method, class or generator is refused (its text
   would show a memory address), wherever it would be turned into text.
 
@@ -49,12 +50,12 @@ from emails.errors import RenderError
 
 # A rendered message larger than this is a template bug (or an attack), not a newsletter.
 MAX_OUTPUT_CHARS = 2_000_000
-# What one rendering may print in all, including into blocks it captures and throws away.
+# What one rendering may print into captured blocks (set blocks, macros), which its output
+# cap does not see.
 MAX_PRINTED_CHARS = 2 * MAX_OUTPUT_CHARS
 # No single value may hold more characters or items than this (about what mail clients show
 # before clipping a message), counting the contents of lists and dicts.
 MAX_VALUE_SIZE = 100_000
-MAX_REPEAT_CHARS = MAX_VALUE_SIZE  # the older name, for ``*``
 MAX_INT_BITS = 100_000
 # Widths, paddings, precisions and counts given to methods, filters and formats.
 MAX_WIDTH = 1_000
@@ -423,9 +424,9 @@ def _check_truncate(value: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -
     _width(_arg(args, kwargs, 3, "leeway", 0), "a truncate leeway")
 
 
-def _check_count(what: str) -> Callable[[Any, tuple[Any, ...], dict[str, Any]], None]:
+def _check_count(what: str, keyword: str) -> Callable[[Any, tuple[Any, ...], dict[str, Any]], None]:
     def check(value: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-        _width(args[0] if args else 0, what)
+        _width(_arg(args, kwargs, 0, keyword, 0), what)
 
     return check
 
@@ -486,9 +487,9 @@ def _check_urlize(value: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> 
 
 
 _FILTER_CHECKS: dict[str, Callable[[Any, tuple[Any, ...], dict[str, Any]], None]] = {
-    "batch": _check_count("a batch size"),
-    "slice": _check_count("a slice count"),
-    "center": _check_count("a center width"),
+    "batch": _check_count("a batch size", "linecount"),
+    "slice": _check_count("a slice count", "slices"),
+    "center": _check_count("a center width", "width"),
     "indent": _check_indent,
     "wordwrap": _check_wordwrap,
     "truncate": _check_truncate,
@@ -519,12 +520,13 @@ def _bounded_filter(name: str, function: Callable[..., Any]) -> Callable[..., An
                 measure(arg, printed=printed)
         if name == "join":
             value = list(value) if not isinstance(value, Undefined) else value
-            separator = _arg(rest, kwargs, 0, "d", "")
-            if (
-                not isinstance(value, Undefined)
-                and _arg(rest, kwargs, 1, "attribute", None) is None
-            ):
-                joined_size(str(escape(separator)), value, printed=True)
+            separator = str(escape(_arg(rest, kwargs, 0, "d", "")))
+            if isinstance(value, Undefined):
+                pass
+            elif _arg(rest, kwargs, 1, "attribute", None) is None:
+                joined_size(separator, value, printed=True)
+            else:  # the items' attributes are within the value, measured above
+                _need(len(separator) * max(0, len(value) - 1), "a join")
             args = (*args[:skip], value, *rest)
         elif check is not None:
             check(value, rest, kwargs)
@@ -677,8 +679,8 @@ class StrictSandbox(ImmutableSandboxedEnvironment):
                     raise SecurityError(f"a number would have more than {MAX_INT_BITS} bits")
             elif isinstance(times, int) and isinstance(sized, str | bytes | list | tuple):
                 size = len(sized) if isinstance(sized, str | bytes) else measure(sized)
-                if size * times > MAX_REPEAT_CHARS:
-                    raise SecurityError(f"repeating a value past {MAX_REPEAT_CHARS} items")
+                if size * times > MAX_VALUE_SIZE:
+                    raise SecurityError(f"repeating a value past {MAX_VALUE_SIZE} items")
         elif operator == "+":
             if not (isinstance(left, int | float) and isinstance(right, int | float)):
                 _need(measure(left) + measure(right), "a + sum")
