@@ -816,14 +816,24 @@ class SafeTemplate:
         return "".join(chunks)
 
 
-def render_alone(
-    parts: dict[str, str], context: dict[str, Any], names: frozenset[str], *, html: bool = False
-) -> None:
-    """Render each part (``{"subject": …, "body": …}``) on its own with sample values.
+def where_written(
+    error: RenderError,
+    parts: dict[str, str],
+    context: dict[str, Any],
+    names: frozenset[str],
+    *,
+    html: bool = False,
+) -> RenderError:
+    """Return ``error`` as found in the part its author wrote, if a part fails on its own.
 
     A message renders its parts composed (the body inside the layout, CSS inlined), so an
-    error there is at a line of the composed document; rendered alone first, a broken part
-    is reported at the line its author wrote.
+    error there is at a line of the composed document. Each part of ``parts``
+    (``{"subject": …, "body": …}``) is rendered alone with ``context``; the first that fails
+    gives the error at its own line. If none fails alone, ``error`` is returned as it was.
     """
     for what, source in parts.items():
-        SafeTemplate(source, html=html, what=what, names=names).render(context)
+        try:
+            SafeTemplate(source, html=html, what=what, names=names).render(context)
+        except RenderError as alone:
+            return alone
+    return error

@@ -87,6 +87,7 @@ PAYLOADS = {
     # time
     "exponential-macro": "{% macro f(n) %}{% if n %}{{ f(n - 1) }}{{ f(n - 1) }}{% endif %}"
     "{% endmacro %}{{ f(40) }}",
+    "join-attribute-separator": "{{ ([{'a': 1}] * 10000) | join('x' * 1000, attribute='a') }}",
     "slow-filters": "{% set s = 'a ' * 40000 %}" + "{{ s | wordwrap(79) | length }}" * 100,
 }
 
@@ -192,14 +193,16 @@ import json, resource, sys
 from app.services.composing import DEFAULT_LAYOUT, sample_context, text_footer
 from emails.errors import RenderError
 from emails.rendering import CompiledVariant, VariantSource
-from emails.sandbox import render_alone
+from emails.sandbox import where_written
 from emails.rendering import CONTEXT_NAMES
 payloads = json.loads(sys.stdin.read())
 sample = sample_context("en")
 def save(body):
-    render_alone({"body": body}, sample, CONTEXT_NAMES)
     source = VariantSource("en", "Hello", "", body)
-    CompiledVariant(DEFAULT_LAYOUT, source, text_footer()).render(sample)
+    try:
+        CompiledVariant(DEFAULT_LAYOUT, source, text_footer()).render(sample)
+    except RenderError as exc:
+        raise where_written(exc, {"body": body}, sample, CONTEXT_NAMES)
 save("Hello {{ name }}")
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 refused = 0

@@ -34,7 +34,7 @@ from app.zones import zone_named
 from emails.errors import RenderError
 from emails.mime import format_address, split_address
 from emails.rendering import CONTEXT_NAMES, VariantSource
-from emails.sandbox import render_alone
+from emails.sandbox import where_written
 
 EDITABLE = (CampaignStatus.DRAFT, CampaignStatus.SCHEDULED)
 
@@ -177,12 +177,11 @@ def save_variant(
     source = VariantSource(language, subject, preheader, body, fmt.value)
     sample = sample_context(language)
     try:
-        # Compile and render once now, so a broken template is refused at save time (each
-        # part alone first, so that an error names the line the organiser wrote).
-        render_alone({"subject": subject, "body": body}, sample, CONTEXT_NAMES)
+        # Compile and render once now, so a broken template is refused at save time.
         compile_source(campaign, source).render(sample)
     except RenderError as exc:
-        raise InvalidInput(str(exc), "body") from None
+        parts = {"subject": subject, "body": body}
+        raise InvalidInput(str(where_written(exc, parts, sample, CONTEXT_NAMES)), "body") from None
     variant = next((v for v in campaign.variants if v.language == language), None)
     if variant is None:
         variant = Variant(language=language)

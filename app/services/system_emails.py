@@ -29,7 +29,7 @@ from emails.dkim import sign as dkim_sign
 from emails.errors import RenderError
 from emails.mime import build_message, format_address
 from emails.rendering import CONTEXT_NAMES, CompiledVariant, VariantSource
-from emails.sandbox import render_alone
+from emails.sandbox import where_written
 
 
 class Kind(enum.StrEnum):
@@ -122,11 +122,10 @@ def save(kind: Kind, language: str, subject: str, body: str) -> SystemEmail:
         raise InvalidInput("a system email needs a subject and a body", "body")
     sample = sample_values(kind, language)
     try:
-        # Each part alone first, so that an error names the line the organiser wrote.
-        names = CONTEXT_NAMES | EXTRA_NAMES[kind]
-        render_alone({"subject": subject, "body": body}, sample, names)
         compiled(kind, language, subject, body).render(sample)
     except RenderError as exc:
+        names = CONTEXT_NAMES | EXTRA_NAMES[kind]
+        exc = where_written(exc, {"subject": subject, "body": body}, sample, names)
         raise InvalidInput(str(exc), "body") from None
     row = db.session.scalars(
         select(SystemEmail).where(SystemEmail.kind == kind.value, SystemEmail.language == language)
