@@ -39,6 +39,13 @@ ATTACKS = {
     "recursive-macro": "{% macro f(n) %}{{ f(n) }}{% endmacro %}{{ f(1) }}",
     "center": "{{ 'x' | center(100000000) }}",
     "mutate": "{{ attributes.update({'a': 1}) }}",
+    "slice-list": "{{ 'x' | slice(10 ** 7) | list }}",
+    "ljust": "{{ 'a'.ljust(10 ** 9) }}",
+    "format-width": "{{ '{:>100000000}'.format(1) }}",
+    "printf-width": "{{ '%0100000000d' % 1 }}",
+    "concat-doubling": "{% set x = 'ab' %}" + "{% set x = x ~ x %}" * 30,
+    "method-repr": "{{ attributes.items }}",
+    "attr-format-repr": "{{ email | attr('format') }}",
     "globals-of-filter": "{{ (name | attr('__class__')) }}",
 }
 

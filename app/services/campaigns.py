@@ -34,7 +34,8 @@ from app.services.tokens import HashKeyMismatch
 from app.zones import zone_named
 from emails.errors import RenderError
 from emails.mime import format_address, split_address
-from emails.rendering import VariantSource
+from emails.rendering import CONTEXT_NAMES, VariantSource
+from emails.sandbox import where_written
 
 EDITABLE = (CampaignStatus.DRAFT, CampaignStatus.SCHEDULED)
 
@@ -175,11 +176,13 @@ def save_variant(
             f"body format must be markdown or html, not {body_format!r}", "body_format"
         ) from None
     source = VariantSource(language, subject, preheader, body, fmt.value)
+    sample = sample_context(language)
     try:
         # Compile and render once now, so a broken template is refused at save time.
-        compile_source(campaign, source).render(sample_context(language))
+        compile_source(campaign, source).render(sample)
     except RenderError as exc:
-        raise InvalidInput(str(exc), "body") from None
+        parts = {"subject": subject, "body": body}
+        raise InvalidInput(str(where_written(exc, parts, sample, CONTEXT_NAMES)), "body") from None
     variant = next((v for v in campaign.variants if v.language == language), None)
     if variant is None:
         variant = Variant(language=language)

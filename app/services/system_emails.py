@@ -30,6 +30,7 @@ from emails.dkim import sign as dkim_sign
 from emails.errors import RenderError
 from emails.mime import build_message, format_address
 from emails.rendering import CONTEXT_NAMES, CompiledVariant, VariantSource
+from emails.sandbox import where_written
 
 
 class Kind(enum.StrEnum):
@@ -135,9 +136,12 @@ def save(kind: Kind, language: str, subject: str, body: str) -> SystemEmail:
     language = normalize_tag(language)
     if not subject.strip() or not body.strip():
         raise InvalidInput("a system email needs a subject and a body", "body")
+    sample = sample_values(kind, language)
     try:
-        compiled(kind, language, subject, body).render(sample_values(kind, language))
+        compiled(kind, language, subject, body).render(sample)
     except RenderError as exc:
+        names = CONTEXT_NAMES | EXTRA_NAMES[kind]
+        exc = where_written(exc, {"subject": subject, "body": body}, sample, names)
         raise InvalidInput(str(exc), "body") from None
     row = db.session.scalars(
         select(SystemEmail).where(SystemEmail.kind == kind.value, SystemEmail.language == language)

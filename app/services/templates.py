@@ -13,17 +13,22 @@ from app.extensions import db
 from app.models import Campaign, CampaignStatus, Template
 from app.services.composing import DEFAULT_LAYOUT, sample_context, text_footer
 from emails.errors import RenderError
-from emails.rendering import CompiledVariant, VariantSource
+from emails.rendering import CONTEXT_NAMES, CompiledVariant, VariantSource
+from emails.sandbox import where_written
 
 SAMPLE_BODY = "Hello {{ name | default('friends') }},\n\nA **sample** body with [a link](https://example.org)."
 
 
 def check_layout(html: str) -> None:
     """Compile and render a sample message with the layout; raise ``InvalidInput`` if broken."""
+    sample = sample_context("en")
     try:
         source = VariantSource("en", "Sample subject", "Sample preheader", SAMPLE_BODY)
-        CompiledVariant(html, source, text_footer()).render(sample_context("en"))
+        CompiledVariant(html, source, text_footer()).render(sample)
     except RenderError as exc:
+        # At the layout's own line, not the sample message's, when it fails alone.
+        names = CONTEXT_NAMES | {"content"}
+        exc = where_written(exc, {"layout": html}, {**sample, "content": ""}, names, html=True)
         raise InvalidInput(str(exc), "html") from None
 
 
