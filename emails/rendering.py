@@ -14,12 +14,17 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
+import cssutils
+import cssutils.css.cssstylesheet
+import cssutils.util
 import nh3
 from markdown_it import MarkdownIt
 from premailer import Premailer
 
 from emails.errors import RenderError
 from emails.sandbox import SafeTemplate
+
+log = logging.getLogger(__name__)
 
 RTL_LANGUAGES = frozenset(
     {"ar", "arc", "ckb", "dv", "fa", "he", "ks", "ps", "sd", "ug", "ur", "yi"}
@@ -40,7 +45,13 @@ CONTEXT_NAMES = (
 _JINJA_TAG = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", re.DOTALL)
 _CONTENT_SLOT = re.compile(r"\{\{-?\s*content\s*-?\}\}")
 _LINK_TAG = re.compile(r"<link\b[^>]*>", re.IGNORECASE)
-_CSS_IMPORT = re.compile(r"@import\b[^;]*;?", re.IGNORECASE)
+# An at-keyword however it is spelled: letters, CSS escapes (``@\\69mport``) and comments.
+_AT_KEYWORD = re.compile(
+    r"@(?:[a-zA-Z_-]|\\[0-9a-fA-F]{1,6}\s?|\\[^\n0-9a-fA-F]|/\*.*?\*/)+", re.DOTALL
+)
+# The rest of an @import rule: up to its semicolon, never past the end of its rule or tag.
+_IMPORT_REST = re.compile(r"""(?:[^;<>{}"']|"[^"<>]*"|'[^'<>]*')*;?""")
+_CSS_ESCAPE = re.compile(r"\\([0-9a-fA-F]{1,6})\s?|\\(.)|/\*.*?\*/", re.DOTALL)
 
 _markdown = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
 
@@ -108,11 +119,59 @@ def body_to_text(body: str, body_format: str) -> str:
     return re.sub(r"\n\s*\n+", "\n\n", text).strip() + "\n"
 
 
+def css_plain(css: str) -> str:
+    """CSS as its tokenizer reads it: comments dropped and escapes decoded, in lower case."""
+
+    def decode(match: re.Match[str]) -> str:
+        if match.group(1):
+            code = int(match.group(1), 16)
+            return chr(code) if 0 < code <= 0x10FFFF else "\ufffd"
+        return match.group(2) or ""
+
+    return _CSS_ESCAPE.sub(decode, css).lower()
+
+
+def strip_imports(css: str) -> str:
+    """Remove every ``@import`` rule, whatever escapes, case or comments spell its keyword."""
+    found = [m for m in _AT_KEYWORD.finditer(css) if css_plain(m.group(0)).strip() == "@import"]
+    for match in reversed(found):
+        rest = _IMPORT_REST.match(css, match.end())
+        css = css[: match.start()] + css[rest.end() if rest else match.end() :]
+    return css
+
+
+def _fetch_nothing(url: str) -> None:
+    """cssutils' fetcher: refuse every URL and file, so rendering never reads or waits."""
+    log.info("refused to fetch %r while rendering", url[:200])
+
+
+def _read_nothing(url: str, *_args: Any, **_kwargs: Any) -> tuple[None, None, None]:
+    """What cssutils reads for any stylesheet URL, whichever fetcher it was given: nothing."""
+    _fetch_nothing(url)
+    return None, None, None
+
+
+# cssutils fetches @import targets while it parses (premailer's module-level ``parseString``
+# and every ``CSSParser``), through ``_readUrl`` and the default fetcher, with no timeout.
+# Both are replaced for the whole process, so no spelling of any rule reaches the network
+# or the disk.
+cssutils.util._defaultFetcher = _fetch_nothing
+cssutils.util._readUrl = _read_nothing
+cssutils.css.cssstylesheet._readUrl = _read_nothing
+
+
+class _OfflinePremailer(Premailer):
+    """Premailer that can load nothing itself (links and external styles are never read)."""
+
+    def _load_external(self, url: str) -> str:
+        _fetch_nothing(url)
+        return ""
+
+
 def inline_css(document: str) -> str:
     """Inline CSS with premailer, with no network and no file access."""
-    document = _LINK_TAG.sub("", document)
-    document = _CSS_IMPORT.sub("", document)
-    return Premailer(
+    document = strip_imports(_LINK_TAG.sub("", document))
+    return _OfflinePremailer(
         document,
         allow_network=False,
         allow_loading_external_files=False,
