@@ -22,6 +22,7 @@ from markdown_it import MarkdownIt
 from premailer import Premailer
 
 from emails.errors import RenderError
+from emails.html_safety import BODY_TAGS, check_source, check_tags, css_plain, secure
 from emails.sandbox import SafeTemplate
 
 log = logging.getLogger(__name__)
@@ -51,12 +52,8 @@ _AT_KEYWORD = re.compile(
 )
 # The rest of an @import rule: up to its semicolon, never past the end of its rule or tag.
 _IMPORT_REST = re.compile(r"""(?:[^;<>{}"']|"[^"<>]*"|'[^'<>]*')*;?""")
-_CSS_ESCAPE = re.compile(r"\\([0-9a-fA-F]{1,6})\s?|\\(.)|/\*.*?\*/", re.DOTALL)
 
 _markdown = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
-
-# Tags and attributes an organiser's body may use: formatting, links, images, tables.
-_BODY_TAGS = nh3.ALLOWED_TAGS - {"iframe", "script", "form", "input", "button", "style"}
 
 
 @dataclass(frozen=True)
@@ -100,7 +97,10 @@ def _protect(source: str) -> tuple[str, dict[str, str]]:
 def _restore(document: str, saved: dict[str, str]) -> str:
     for marker, tag in saved.items():
         if marker not in document:
-            raise RenderError(f"a template tag was lost while inlining CSS: {tag}")
+            raise RenderError(
+                f"body: the sanitiser removed the place of this template tag: {tag} "
+                "(a value cannot stand in a script, a form or a javascript: URL)"
+            )
         document = document.replace(marker, tag)
     return document
 
@@ -108,7 +108,7 @@ def _restore(document: str, saved: dict[str, str]) -> str:
 def body_to_html(body: str, body_format: str) -> str:
     """Turn the organiser's body (Markdown or HTML) into sanitised HTML."""
     html = _markdown.render(body) if body_format == "markdown" else body
-    return nh3.clean(html, tags=_BODY_TAGS, link_rel=None)
+    return nh3.clean(html, tags=BODY_TAGS, link_rel=None)
 
 
 def body_to_text(body: str, body_format: str) -> str:
@@ -117,18 +117,6 @@ def body_to_text(body: str, body_format: str) -> str:
         return body.strip() + "\n"
     text = nh3.clean(body, tags=set())
     return re.sub(r"\n\s*\n+", "\n\n", text).strip() + "\n"
-
-
-def css_plain(css: str) -> str:
-    """CSS as its tokenizer reads it: comments dropped and escapes decoded, in lower case."""
-
-    def decode(match: re.Match[str]) -> str:
-        if match.group(1):
-            code = int(match.group(1), 16)
-            return chr(code) if 0 < code <= 0x10FFFF else "\ufffd"
-        return match.group(2) or ""
-
-    return _CSS_ESCAPE.sub(decode, css).lower()
 
 
 def strip_imports(css: str) -> str:
@@ -143,6 +131,12 @@ def strip_imports(css: str) -> str:
 def _fetch_nothing(url: str) -> None:
     """cssutils' fetcher: refuse every URL and file, so rendering never reads or waits."""
     log.info("refused to fetch %r while rendering", url[:200])
+
+
+def _load_nothing(url: str) -> str:
+    """Premailer's loader for linked stylesheets: reads nothing."""
+    _fetch_nothing(url)
+    return ""
 
 
 def _read_nothing(url: str, *_args: Any, **_kwargs: Any) -> tuple[None, None, None]:
@@ -160,18 +154,10 @@ cssutils.util._readUrl = _read_nothing
 cssutils.css.cssstylesheet._readUrl = _read_nothing
 
 
-class _OfflinePremailer(Premailer):
-    """Premailer that can load nothing itself (links and external styles are never read)."""
-
-    def _load_external(self, url: str) -> str:
-        _fetch_nothing(url)
-        return ""
-
-
 def inline_css(document: str) -> str:
     """Inline CSS with premailer, with no network and no file access."""
     document = strip_imports(_LINK_TAG.sub("", document))
-    return _OfflinePremailer(
+    premailer = Premailer(
         document,
         allow_network=False,
         allow_loading_external_files=False,
@@ -179,7 +165,9 @@ def inline_css(document: str) -> str:
         strip_important=False,
         disable_validation=True,
         cssutils_logging_level=logging.CRITICAL,
-    ).transform()
+    )
+    premailer._load_external = _load_nothing  # premailer's own loader, for links: unused
+    return premailer.transform()
 
 
 class CompiledVariant:
@@ -197,6 +185,8 @@ class CompiledVariant:
         # Compiled alone first, so a syntax error is reported at its line in what was written.
         SafeTemplate(layout, html=True, what="layout", names=names | {"content"})
         SafeTemplate(source.body, html=False, what="body", names=names)
+        check_source(layout, "layout")
+        check_source(source.body, "body")
         self.language = source.language
         self.direction = text_direction(source.language)
         protected_body, saved_body = _protect(source.body)
@@ -204,7 +194,8 @@ class CompiledVariant:
         body_html = _restore(body_html, saved_body)
         document = _CONTENT_SLOT.sub(lambda _m: body_html, layout, count=1)
         protected, saved = _protect(document)
-        inlined = _restore(inline_css(protected), saved)
+        check_tags(saved)
+        inlined = secure(inline_css(protected), saved)
         self._html = SafeTemplate(inlined, html=True, what="body", names=names)
         text_source = body_to_text(source.body, source.body_format) + text_footer
         self._text = SafeTemplate(text_source, html=False, what="text part", names=names)
