@@ -11,7 +11,8 @@ inert markers (see ``emails.rendering``). ``secure`` reads it with an HTML parse
   inside a tag, an attribute value, a comment or a stylesheet must close there, so that
   skipping it cannot move text into a tag;
 - wraps every attribute value holding a tag in a filter block (``_tocsin_url`` and the
-  like) that receives the whole rendered value, decodes it once as a browser would, refuses
+  like; a value that is one ``{{ … }}`` gets the filter directly) that receives the whole
+  rendered value, decodes it once as a browser would, refuses
   a URL whose scheme is not http, https, mailto or tel, and escapes it completely, so no
   value, Markup or not, can leave its attribute;
 - passes every value printed in text through ``_tocsin_html``: plain text is escaped as
@@ -65,6 +66,7 @@ _CSS_ESCAPE = re.compile(r"\\([0-9a-fA-F]{1,6})\s?|\\(.)|/\*.*?\*/", re.DOTALL)
 _CONTROL = "".join(chr(c) for c in range(0x21))  # what browsers trim around a URL
 _URL_NOISE = re.compile(r"[\t\n\r]")  # what browsers drop anywhere in a URL
 _SCHEME = re.compile(r"([^/?#:]*):")
+_PLAIN_STARTS = ("https:", "http:", "mailto:", "tel:", "/", "#", "?")
 _ATTRIBUTE = re.compile(r"""([^\s/>"'=][^\s/>"'=]*)(?:\s*=\s*("[^"]*"|'[^']*'|[^\s>"']*))?""")
 _PRINT = re.compile(r"\{\{([-+]?)(.*?)([-+]?)\}\}\Z", re.DOTALL)
 _RAW = re.compile(r"\{%[-+]?\s*(?:end)?raw\b")
@@ -114,6 +116,8 @@ def url_scheme(url: str) -> str | None:
 
 def url_allowed(url: str) -> bool:
     """True for http, https, mailto and tel URLs and for relative ones."""
+    if url.startswith(_PLAIN_STARTS):  # nothing after these can change the scheme
+        return True
     scheme = url_scheme(url)
     return scheme is None or scheme in URL_SCHEMES
 
@@ -129,8 +133,11 @@ def _static_url_is_active(url: str) -> bool:
 
 
 def _decoded(value: Any) -> str:
-    """A rendered attribute value as the browser reads it: entities decoded once."""
-    return html.unescape(str(value))
+    """A value as the browser reads it: Markup (a filter block's rendered attribute value,
+    ``xmlattr``…) has its entities decoded once; a plain value is what it says."""
+    if hasattr(value, "__html__"):
+        return html.unescape(str(value.__html__()))
+    return str(value)
 
 
 def attribute_value(value: Any) -> Markup:
@@ -358,8 +365,10 @@ class _Reader(HTMLParser):
         if not tags:
             return f"{name}={quoted}"
         _balanced(tags, f"in the {name} attribute")
-        restored = self.markers.sub(lambda m: self.saved[m.group(0)], inner)
         kind = _kind(name.lower())
+        if len(tags) == 1 and self.markers.fullmatch(inner) and tags[0].startswith("{{"):
+            return f'{name}="{_wrap_print(tags[0], kind)}"'  # the usual case, and the cheapest
+        restored = self.markers.sub(lambda m: self.saved[m.group(0)], inner)
         return f'{name}="{{% filter {kind} %}}{restored}{{% endfilter %}}"'
 
     def handle_endtag(self, tag: str) -> None:
