@@ -2,8 +2,13 @@
 
 The expensive steps (Markdown, sanitising, premailer's CSS inlining) run once per variant on
 a document whose Jinja tags have been swapped for inert markers; the markers are swapped
-back afterwards and the result compiled as a sandboxed template, so per-recipient values
-land intact in text and attributes alike.
+back afterwards (``emails.html_safety.secure``: the whole document checked for active
+content, every value confined to the text or attribute value it stands in) and the result
+compiled as a sandboxed template, so per-recipient values land intact, and inert, in text
+and attributes alike.
+
+Nothing is fetched while rendering: cssutils' URL reader is replaced for the whole process
+when this module is imported, so no spelling of ``@import`` reaches the network or a file.
 """
 
 from __future__ import annotations
@@ -190,6 +195,7 @@ class CompiledVariant:
         self.language = source.language
         self.direction = text_direction(source.language)
         protected_body, saved_body = _protect(source.body)
+        check_tags(saved_body)
         body_html = body_to_html(protected_body, source.body_format)
         body_html = _restore(body_html, saved_body)
         document = _CONTENT_SLOT.sub(lambda _m: body_html, layout, count=1)
