@@ -69,6 +69,7 @@ _SCHEME = re.compile(r"([^/?#:]*):")
 _PLAIN_STARTS = ("https:", "http:", "mailto:", "tel:", "/", "#", "?")
 _ATTRIBUTE = re.compile(r"""([^\s/>"'=][^\s/>"'=]*)(?:\s*=\s*("[^"]*"|'[^']*'|[^\s>"']*))?""")
 _PRINT = re.compile(r"\{\{([-+]?)(.*?)([-+]?)\}\}\Z", re.DOTALL)
+_TRIM = re.compile(r"\A(\{[{%#])[-+]|[-+]([}%#]\})\Z")
 _RAW = re.compile(r"\{%[-+]?\s*(?:end)?raw\b")
 
 PLACEMENT = "a value can only be placed in text or inside a quoted attribute value"
@@ -166,8 +167,21 @@ def style_value(value: Any) -> Markup:
 
 
 def inert_value(value: Any) -> Markup:
-    """A value in a comment: every character that could end it is escaped."""
-    return escape(str(value))
+    """A value in a comment: every character that could end it or its attribute (in
+    Outlook's reading of a conditional comment) is escaped."""
+    return Markup(str(escape(str(value))).replace("-", "&#45;").replace("!", "&#33;"))
+
+
+def comment_text(value: Any) -> Markup:
+    """A comment's rendered text, unable to end the comment early (``-->``, ``--!>``)."""
+    text = re.sub(r"-(?=-)", "- ", str(value))
+    return Markup(" " + text if text.startswith((">", "->")) else text)
+
+
+def stylesheet_text(value: Any) -> Markup:
+    """A stylesheet's rendered text, unable to end its element or run anything."""
+    css = str(value)
+    return Markup("") if "</style" in css.lower() or _css_is_active(css) else Markup(css)
 
 
 def text_value(value: Any) -> Any:
@@ -192,6 +206,8 @@ FILTERS: dict[str, Callable[[Any], Any]] = {
     "_tocsin_urls": url_list_value,
     "_tocsin_style": style_value,
     "_tocsin_inert": inert_value,
+    "_tocsin_comment": comment_text,
+    "_tocsin_css": stylesheet_text,
     "_tocsin_html": text_value,
 }
 HTML_ENV.filters.update(FILTERS)
@@ -246,6 +262,12 @@ def _wrap_print(tag: str, filter_name: str) -> str:
         raise RenderError(f"cannot read this value: {tag}")
     opening, expression, closing = match.groups()
     return f"{{{{{opening} ({expression})|{filter_name} {closing}}}}}"
+
+
+def _keep_spaces(tag: str) -> str:
+    """A tag among attributes keeps the spaces around it: ``{%- … -%}`` there could join two
+    harmless names into one (``o {%- if x -%} nclick``)."""
+    return _TRIM.sub(lambda m: m.group(1) or m.group(2), tag)
 
 
 def _kind(name: str) -> str:
@@ -351,7 +373,7 @@ class _Reader(HTMLParser):
         ):
             self.refuse(f"{PLACEMENT}, not in an attribute name")
         pieces = [
-            self.saved[part] if i % 2 else self.attribute_value(part, quoted)
+            _keep_spaces(self.saved[part]) if i % 2 else self.attribute_value(part, quoted)
             for i, part in enumerate(parts)
             if part
         ]
@@ -384,15 +406,33 @@ class _Reader(HTMLParser):
                 self.refuse("a stylesheet could run or load something (expression…)", "layout")
             if any(tag.startswith("{{") for tag in tags):
                 self.refuse(f"{PLACEMENT}, not in a stylesheet")
-            _balanced(tags, "in a stylesheet")
+            if tags:
+                _balanced(tags, "in a stylesheet")
+                self.wrap_whole(data, self.here(), "_tocsin_css", "_tocsin_css")
         elif tags:
             self.edit_markers(data, "_tocsin_html")
 
     def handle_comment(self, data: str) -> None:
         tags = self.tags_in(data)
         if tags:
+            if not self.document.startswith("<!--", self.here()):
+                self.refuse(f"{PLACEMENT}, not in a malformed comment")
             _balanced(tags, "in a comment")
-            self.edit_markers(data, "_tocsin_inert")
+            self.wrap_whole(data, self.here() + 4, "_tocsin_comment", "_tocsin_inert")
+
+    def wrap_whole(self, data: str, start: int, filter_name: str, values: str) -> None:
+        """Filter a comment's or a stylesheet's whole rendered text: whatever its blocks
+        skip or its values add, it cannot end early and let the rest become live HTML."""
+        if self.document[start : start + len(data)] != data:  # pragma: no cover
+            self.refuse("a comment or stylesheet could not be read")
+
+        def restored(match: re.Match[str]) -> str:
+            tag = self.saved[match.group(0)]
+            return _wrap_print(tag, values) if tag.startswith("{{") else tag
+
+        text = self.markers.sub(restored, data)
+        replacement = f"{{% filter {filter_name} %}}{text}{{% endfilter %}}"
+        self.edits.append((start, start + len(data), replacement))
 
     def unknown_decl(self, data: str) -> None:
         if self.tags_in(data):

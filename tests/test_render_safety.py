@@ -239,7 +239,7 @@ class Elements(HTMLParser):
 def active_content(html: str) -> list[str]:
     """What in ``html`` could run or be submitted: elements, handlers, script URLs."""
     reader = Elements()
-    reader.feed(html)
+    reader.feed(html.replace("--!>", "-->"))  # browsers end a comment there too
     reader.close()
     problems = []
     for tag, attrs in reader.found:
@@ -333,6 +333,13 @@ HOSTILE_LAYOUTS = [
     '{{ "}}" ~ "{# hidden" }}<script>alert(1)</script>{{ "#}" }}',
     "{% raw %}{{ <script>alert(1)</script> }}{% endraw %}",
     "{% filter replace('xn', 'on') %}<img src=/p.png xnerror=alert(1)>{% endfilter %}",
+    # Whitespace control, a skipped block or an empty value joining harmless pieces.
+    '<table><tr><td o {%- if true -%} nclick="alert(1)" {% endif %}>c</td></tr></table>',
+    "<!-- -{% if false %}x{% endif %}-><img src=/p.png onerror=alert(1)> -->",
+    "<!-- -{{ name }}-><img src=/p.png onerror=alert(1)> -->",
+    "<!-- -{{ name }}-!><img src=/p.png onerror=alert(1)> -->",
+    "<style></sty{% if false %}x{% endif %}le><img src=/p.png onerror=alert(1)></style>",
+    "<style>p { width: expr{% if true %}{% endif %}ession(alert(1)) }</style>",
 ]
 
 
