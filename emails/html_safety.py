@@ -47,6 +47,8 @@ ACTIVE_ELEMENTS = frozenset(
         "script", "iframe", "frame", "frameset", "object", "embed", "applet", "form",
         "input", "button", "textarea", "select", "option", "optgroup", "datalist", "keygen",
         "isindex", "base", "link", "portal", "svg", "math", "template", "xml", "import",
+        # read as raw text by browsers but as markup by the parser that checks: refused
+        "noscript", "noembed", "noframes", "xmp", "plaintext",
     }
 )  # fmt: skip
 URL_ATTRIBUTES = frozenset(

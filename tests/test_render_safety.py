@@ -333,6 +333,7 @@ HOSTILE_LAYOUTS = [
     '{{ "}}" ~ "{# hidden" }}<script>alert(1)</script>{{ "#}" }}',
     "{% raw %}{{ <script>alert(1)</script> }}{% endraw %}",
     "{% filter replace('xn', 'on') %}<img src=/p.png xnerror=alert(1)>{% endfilter %}",
+    '<noscript><p title="</noscript><img src=/p.png onerror=alert(1)>">x</p></noscript>',
     # Whitespace control, a skipped block or an empty value joining harmless pieces.
     '<table><tr><td o {%- if true -%} nclick="alert(1)" {% endif %}>c</td></tr></table>',
     "<!-- -{% if false %}x{% endif %}-><img src=/p.png onerror=alert(1)> -->",
