@@ -496,3 +496,17 @@ def test_a_sent_message_has_no_active_content(app, run_worker, smtp):
     for message in smtp.messages:
         html = message.get_body(("html",)).get_content()
         assert active_content(html) == [], html
+
+
+def test_the_panel_refuses_such_a_layout_and_keeps_what_was_typed(app):
+    from app.services import accounts
+    from tests.test_panel_composing import Client, flashed, text
+
+    accounts.create_user("organiser@example.org", "correct horse battery", "owner")
+    client = Client(app)
+    html = layout_with('<a href="https://example.org" onclick="steal()">x</a>')
+    refused = client.post("/templates/new", data={"name": "Hostile", "html": html})
+    assert refused.status_code == 200
+    assert any("has onclick: event handlers are not allowed" in m for m in flashed(refused))
+    assert "steal()" in text(refused)  # the organiser's text is still in the form
+    assert db.session.scalars(select(Template)).all() == []
