@@ -9,14 +9,17 @@ inert markers (see ``emails.rendering``). ``secure`` reads it with an HTML parse
 - finds where every tag stands. A value (``{{ … }}``) may stand in text or inside an
   attribute value; nowhere else (a tag or attribute name, a stylesheet). A block opened
   inside a tag, an attribute value, a comment or a stylesheet must close there, so that
-  skipping it cannot move text into a tag;
+  skipping it cannot move text into a tag; a block tag standing among attributes keeps the
+  spaces around it (no ``{%- -%}`` there);
 - wraps every attribute value holding a tag in a filter block (``_tocsin_url`` and the
   like; a value that is one ``{{ … }}`` gets the filter directly) that receives the whole
-  rendered value, decodes it once as a browser would, refuses
-  a URL whose scheme is not http, https, mailto or tel, and escapes it completely, so no
-  value, Markup or not, can leave its attribute;
+  rendered value, decodes it once as a browser would, refuses a URL whose scheme is not
+  http, https, mailto or tel, and escapes it completely, so no value, Markup or not, can
+  leave its attribute;
 - passes every value printed in text through ``_tocsin_html``: plain text is escaped as
-  always, and Markup (a macro, a ``{% set %}`` block, ``xmlattr``) is cleaned by nh3.
+  always, and Markup (a macro, a ``{% set %}`` block, ``xmlattr``) is cleaned by nh3;
+- filters a comment or stylesheet holding tags whole, so that what its blocks skip or its
+  values add cannot end it early (``-->``, ``</style``) and let the rest become live.
 
 Per recipient only the values pay: one filter call each.
 """
@@ -435,6 +438,12 @@ class _Reader(HTMLParser):
         text = self.markers.sub(restored, data)
         replacement = f"{{% filter {filter_name} %}}{text}{{% endfilter %}}"
         self.edits.append((start, start + len(data), replacement))
+
+    def handle_entityref(self, name: str) -> None:
+        if self.tags_in(name):
+            self.refuse(f"{PLACEMENT}, not in a character reference")
+
+    handle_charref = handle_entityref
 
     def unknown_decl(self, data: str) -> None:
         if self.tags_in(data):
