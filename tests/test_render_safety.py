@@ -510,3 +510,30 @@ def test_the_panel_refuses_such_a_layout_and_keeps_what_was_typed(app):
     assert any("has onclick: event handlers are not allowed" in m for m in flashed(refused))
     assert "steal()" in text(refused)  # the organiser's text is still in the form
     assert db.session.scalars(select(Template)).all() == []
+
+
+def test_macros_set_blocks_and_style_blocks_keep_working():
+    layout = (
+        "<html><head><style>p { color: #111; }"
+        "{% if dir == 'rtl' %} p { text-align: right; }{% endif %}</style></head><body>"
+        '{% macro button(url, label) %}<a class="button" href="{{ url }}" '
+        'style="color: #fff; background-color: #b3261e">{{ label }}</a>{% endmacro %}'
+        "{{ content }}{{ button(unsubscribe_url, unsubscribe_label) }}"
+        "{% set note %}<em>{{ footer_reason }}</em>{% endset %}<p>{{ note }}</p>"
+        "</body></html>"
+    )
+    context = {
+        **sample_context("en"),
+        "unsubscribe_url": "https://news.example.org/u/abc",
+        "unsubscribe_label": "Leave <now>",
+        "footer_reason": "You signed up",
+    }
+    html = compile_variant("Hi", "markdown", layout).render(context).html
+    assert (
+        '<a class="button" href="https://news.example.org/u/abc" '
+        'style="color:#fff;background-color:#b3261e">Leave &lt;now&gt;</a>'
+    ) in html
+    assert '<p style="color:#111"><em>You signed up</em></p>' in html
+    assert "text-align: right" not in html
+    arabic = CompiledVariant(layout, VariantSource("ar", "S", "P", "x"), text_footer())
+    assert "text-align: right" in arabic.render(context).html
