@@ -2,8 +2,13 @@
 
 The expensive steps (Markdown, sanitising, premailer's CSS inlining) run once per variant on
 a document whose Jinja tags have been swapped for inert markers; the markers are swapped
-back afterwards and the result compiled as a sandboxed template, so per-recipient values
-land intact in text and attributes alike.
+back afterwards (``emails.html_safety.secure``: the whole document checked for active
+content, every value confined to the text or attribute value it stands in) and the result
+compiled as a sandboxed template, so per-recipient values land intact, and inert, in text
+and attributes alike.
+
+Nothing is fetched while rendering: cssutils' URL reader is replaced for the whole process
+when this module is imported, so no spelling of ``@import`` reaches the network or a file.
 """
 
 from __future__ import annotations
@@ -14,12 +19,18 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
+import cssutils
+import cssutils.css.cssstylesheet
+import cssutils.util
 import nh3
 from markdown_it import MarkdownIt
 from premailer import Premailer
 
 from emails.errors import RenderError
+from emails.html_safety import BODY_TAGS, check_source, check_tags, css_plain, secure
 from emails.sandbox import SafeTemplate
+
+log = logging.getLogger(__name__)
 
 RTL_LANGUAGES = frozenset(
     {"ar", "arc", "ckb", "dv", "fa", "he", "ks", "ps", "sd", "ug", "ur", "yi"}
@@ -40,12 +51,14 @@ CONTEXT_NAMES = (
 _JINJA_TAG = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", re.DOTALL)
 _CONTENT_SLOT = re.compile(r"\{\{-?\s*content\s*-?\}\}")
 _LINK_TAG = re.compile(r"<link\b[^>]*>", re.IGNORECASE)
-_CSS_IMPORT = re.compile(r"@import\b[^;]*;?", re.IGNORECASE)
+# An at-keyword however it is spelled: letters, CSS escapes (``@\\69mport``) and comments.
+_AT_KEYWORD = re.compile(
+    r"@(?:[a-zA-Z_-]|\\[0-9a-fA-F]{1,6}\s?|\\[^\n0-9a-fA-F]|/\*.*?\*/)+", re.DOTALL
+)
+# The rest of an @import rule: up to its semicolon, never past the end of its rule or tag.
+_IMPORT_REST = re.compile(r"""(?:[^;<>{}"']|"[^"<>]*"|'[^'<>]*')*;?""")
 
 _markdown = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
-
-# Tags and attributes an organiser's body may use: formatting, links, images, tables.
-_BODY_TAGS = nh3.ALLOWED_TAGS - {"iframe", "script", "form", "input", "button", "style"}
 
 
 @dataclass(frozen=True)
@@ -89,7 +102,10 @@ def _protect(source: str) -> tuple[str, dict[str, str]]:
 def _restore(document: str, saved: dict[str, str]) -> str:
     for marker, tag in saved.items():
         if marker not in document:
-            raise RenderError(f"a template tag was lost while inlining CSS: {tag}")
+            raise RenderError(
+                f"body: the sanitiser removed the place of this template tag: {tag} "
+                "(a value cannot stand in a script, a form or a javascript: URL)"
+            )
         document = document.replace(marker, tag)
     return document
 
@@ -97,7 +113,7 @@ def _restore(document: str, saved: dict[str, str]) -> str:
 def body_to_html(body: str, body_format: str) -> str:
     """Turn the organiser's body (Markdown or HTML) into sanitised HTML."""
     html = _markdown.render(body) if body_format == "markdown" else body
-    return nh3.clean(html, tags=_BODY_TAGS, link_rel=None)
+    return nh3.clean(html, tags=BODY_TAGS, link_rel=None)
 
 
 def body_to_text(body: str, body_format: str) -> str:
@@ -108,11 +124,45 @@ def body_to_text(body: str, body_format: str) -> str:
     return re.sub(r"\n\s*\n+", "\n\n", text).strip() + "\n"
 
 
+def strip_imports(css: str) -> str:
+    """Remove every ``@import`` rule, whatever escapes, case or comments spell its keyword."""
+    found = [m for m in _AT_KEYWORD.finditer(css) if css_plain(m.group(0)).strip() == "@import"]
+    for match in reversed(found):
+        rest = _IMPORT_REST.match(css, match.end())
+        css = css[: match.start()] + css[rest.end() if rest else match.end() :]
+    return css
+
+
+def _fetch_nothing(url: str) -> None:
+    """cssutils' fetcher: refuse every URL and file, so rendering never reads or waits."""
+    log.info("refused to fetch %r while rendering", url[:200])
+
+
+def _load_nothing(url: str) -> str:
+    """Premailer's loader for linked stylesheets: reads nothing."""
+    _fetch_nothing(url)
+    return ""
+
+
+def _read_nothing(url: str, *_args: Any, **_kwargs: Any) -> tuple[None, None, None]:
+    """What cssutils reads for any stylesheet URL, whichever fetcher it was given: nothing."""
+    _fetch_nothing(url)
+    return None, None, None
+
+
+# cssutils fetches @import targets while it parses (premailer's module-level ``parseString``
+# and every ``CSSParser``), through ``_readUrl`` and the default fetcher, with no timeout.
+# Both are replaced for the whole process, so no spelling of any rule reaches the network
+# or the disk.
+cssutils.util._defaultFetcher = _fetch_nothing
+cssutils.util._readUrl = _read_nothing
+cssutils.css.cssstylesheet._readUrl = _read_nothing
+
+
 def inline_css(document: str) -> str:
     """Inline CSS with premailer, with no network and no file access."""
-    document = _LINK_TAG.sub("", document)
-    document = _CSS_IMPORT.sub("", document)
-    return Premailer(
+    document = strip_imports(_LINK_TAG.sub("", document))
+    premailer = Premailer(
         document,
         allow_network=False,
         allow_loading_external_files=False,
@@ -120,7 +170,9 @@ def inline_css(document: str) -> str:
         strip_important=False,
         disable_validation=True,
         cssutils_logging_level=logging.CRITICAL,
-    ).transform()
+    )
+    premailer._load_external = _load_nothing  # premailer's own loader, for links: unused
+    return premailer.transform()
 
 
 class CompiledVariant:
@@ -138,14 +190,18 @@ class CompiledVariant:
         # Compiled alone first, so a syntax error is reported at its line in what was written.
         SafeTemplate(layout, html=True, what="layout", names=names | {"content"})
         SafeTemplate(source.body, html=False, what="body", names=names)
+        check_source(layout, "layout")
+        check_source(source.body, "body")
         self.language = source.language
         self.direction = text_direction(source.language)
         protected_body, saved_body = _protect(source.body)
+        check_tags(saved_body)
         body_html = body_to_html(protected_body, source.body_format)
         body_html = _restore(body_html, saved_body)
         document = _CONTENT_SLOT.sub(lambda _m: body_html, layout, count=1)
         protected, saved = _protect(document)
-        inlined = _restore(inline_css(protected), saved)
+        check_tags(saved)
+        inlined = secure(inline_css(protected), saved)
         self._html = SafeTemplate(inlined, html=True, what="body", names=names)
         text_source = body_to_text(source.body, source.body_format) + text_footer
         self._text = SafeTemplate(text_source, html=False, what="text part", names=names)
