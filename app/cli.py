@@ -301,12 +301,12 @@ def campaigns_import(path: str, fmt: str | None) -> None:
 
     suffix = path.rsplit(".", 1)[-1].lower()
     fmt = fmt or {"yml": "yaml"}.get(suffix, suffix)
+    with open(path, "rb") as handle:
+        data = handle.read(campaign_files.MAX_FILE_BYTES + 1)
     try:
-        with open(path, encoding="utf-8") as handle:
-            text = handle.read()
-    except UnicodeDecodeError:
-        raise click.ClickException(f"{path}: campaign files are UTF-8 text") from None
-    campaign = campaign_files.import_text(text, fmt)
+        campaign = campaign_files.import_file(data, fmt)
+    except TocsinError as exc:
+        raise click.ClickException(f"{path}: {exc}") from None
     click.echo(f"campaign {campaign.id} created as a draft: {campaign.name}")
 
 
