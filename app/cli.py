@@ -7,7 +7,9 @@ exit non-zero with a one-line reason.
 from __future__ import annotations
 
 import functools
+import getpass
 import json
+import os
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -174,8 +176,16 @@ def subscribers_export(list_slug: str, language: str, status: str) -> None:
     from app.services import exports
 
     chosen = exports.check_filter(list_slug, language, status)
-    for piece in exports.stream(chosen):
+    for piece in exports.stream(chosen, by=_system_user(), via="command line"):
         click.echo(piece, nl=False)
+
+
+def _system_user() -> str:
+    """Who runs this command, for the audit log: the system account's name."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return f"uid {os.getuid()}"
 
 
 @click.group("campaigns")
