@@ -15,6 +15,7 @@ from typing import Any
 from aiosmtpd.controller import Controller
 
 from app.errors import NotFound
+from app.private_files import restrict_umask
 
 
 class MaildirHandler:
@@ -31,7 +32,9 @@ class MaildirHandler:
 
 
 def start_catcher(host: str, port: int, maildir: str | Path) -> Controller:
-    """Start the catcher in a background thread and return its controller."""
+    """Start the catcher in a background thread and return its controller. Its Maildir holds
+    addresses: folders are created 0700 and messages 0600."""
+    restrict_umask()
     controller = Controller(MaildirHandler(maildir), hostname=host, port=port)
     controller.start()
     return controller
