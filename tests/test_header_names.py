@@ -117,13 +117,12 @@ def wait_for(smtp, count: int, timeout: float = 60) -> None:
 
 @pytest.mark.slow
 def test_a_test_send_carries_the_typed_from_name(app, run_worker, smtp):
-    campaign = make_campaign(
-        {"en": "Week of action"}, from_address=f'"{ATTACK}" <news@example.org>'
-    )
+    campaign = make_campaign({"en": ATTACK}, from_address=f'"{ATTACK}" <news@example.org>')
     assert outbox.queue_test_sends(campaign, ["editor@example.org"], []) == 1
     wait_for(smtp, 1)
     [received] = smtp.handler.received
     assert_only_the_typed_name(received.message, "From", ATTACK, "news@example.org")
+    assert str(received.message["Subject"]) == f"[Test] {ATTACK}"
     assert received.rcpt_tos == ["editor@example.org"]
 
 
