@@ -124,7 +124,7 @@ def _files(folder: Path) -> list[Path]:
     found = []
     for sub in ("new", "cur"):
         with contextlib.suppress(OSError):
-            found.extend(p for p in (folder / sub).iterdir() if p.is_file())
+            found.extend(p for p in (folder / sub).iterdir() if p.is_file() and _key(p))
     return found
 
 

@@ -69,6 +69,7 @@ def drop(folder: Path, files: dict[str, bytes]) -> None:
         (folder / "new" / f"1700000000.{name}").write_bytes(data)
     (folder / "cur" / "1700000001.flagged:2,S").write_bytes(PLAIN)
     (folder / "new" / "a-folder").mkdir()  # not a message file at all
+    (folder / "new" / ":2,S").write_bytes(PLAIN)  # no key to link to: not listed
 
 
 def organiser(app, role: str = "owner"):
