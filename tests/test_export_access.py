@@ -52,6 +52,7 @@ def test_a_viewer_gets_403_for_everything_that_shows_addresses(app, people):
     assert "not-an-address" not in text and "/report" not in text
     assert "for editors and owners" in text
     assert client.get(f"/imports/{done.id}/progress").json["rejected"] == 1
+    assert 'href="/exports"' not in text and 'href="/catcher"' not in text  # not offered
 
 
 @pytest.mark.parametrize("role", ["editor", "owner"])
@@ -60,6 +61,8 @@ def test_editors_and_owners_download_and_each_export_is_audited(app, people, rol
     client = signed_in(app, role)
     with client.get(f"/imports/{done.id}/report") as report:
         assert b"not-an-address" in report.get_data()
+    menu = client.get("/campaigns").get_data(as_text=True)
+    assert 'href="/exports"' in menu and 'href="/catcher"' in menu
     with caplog.at_level(logging.INFO, logger="tocsin.audit"):
         data = client.get(f"/exports/subscribers.csv?list={people.id}&status=active").get_data()
     assert data.count(b"@example.org") == 2
