@@ -1,5 +1,6 @@
 # Tocsin image: one image for every role. The command picks the role:
-#   web      gunicorn --bind 0.0.0.0:8000 'app:create_app()'   (the default CMD)
+#   web      gunicorn --config python:app.gunicorn_config 'app:create_app()'   (the default CMD;
+#            its access log redacts the personal tokens in links)
 #   worker   celery -A worker worker --pool solo --loglevel INFO
 #   beat     celery -A worker beat --loglevel INFO             (exactly one; needs /data)
 #   migrate  tocsin db upgrade
@@ -41,4 +42,4 @@ USER tocsin
 
 EXPOSE 8000
 
-CMD ["gunicorn", "--bind", "0.0.0.0:8000", "app:create_app()"]
+CMD ["gunicorn", "--config", "python:app.gunicorn_config", "--bind", "0.0.0.0:8000", "app:create_app()"]

@@ -26,6 +26,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
         proxies = int(app.config["PROXIES"])
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)  # type: ignore[method-assign]
+    from app import logs, private_files
+
+    private_files.protect(app.config, app.instance_path)  # files 0600, folders 0700
+    logs.install(app)  # no tokens in request logs; tocsin.audit heard
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 
     db.init_app(app)

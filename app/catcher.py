@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import mailbox
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email import policy
 from email.message import EmailMessage
-from email.parser import BytesParser
+from email.parser import BytesHeaderParser, BytesParser
 from pathlib import Path
 from typing import Any
 
 from aiosmtpd.controller import Controller
 
 from app.errors import NotFound
+from app.private_files import restrict_umask
 
 
 class MaildirHandler:
@@ -30,7 +32,9 @@ class MaildirHandler:
 
 
 def start_catcher(host: str, port: int, maildir: str | Path) -> Controller:
-    """Start the catcher in a background thread and return its controller."""
+    """Start the catcher in a background thread and return its controller. Its Maildir holds
+    addresses: folders are created 0700 and messages 0600."""
+    restrict_umask()
     controller = Controller(MaildirHandler(maildir), hostname=host, port=port)
     controller.start()
     return controller
@@ -59,39 +63,155 @@ class Caught:
     date: str
 
 
+@dataclass(frozen=True)
+class Shown:
+    """One caught message as the panel shows it: every value is printable text.
+
+    Whatever the file holds (broken headers, unknown charsets, bad base64, no body, binary
+    junk, not a message at all), reading it gives one of these; ``problems`` says what could
+    not be read as it claimed to be.
+    """
+
+    key: str
+    subject: str
+    headers: list[tuple[str, str]]
+    html: str
+    text: str
+    problems: list[str] = field(default_factory=list)
+
+
+def readable(value: object) -> str:
+    """Return ``value`` as text that can always be encoded and shown: bytes the parser kept
+    as surrogates become U+FFFD, NUL and other C0 controls except TAB, CR and LF too."""
+    text = str(value)
+    try:
+        text = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    except UnicodeEncodeError:
+        text = text.encode("utf-8", "replace").decode("utf-8")
+    return text.translate(_CONTROLS)
+
+
+_CONTROLS = {code: "\ufffd" for code in (*range(0, 9), 11, 12, *range(14, 32), 127)}
+
+
 def _parse(raw: bytes) -> EmailMessage:
     return BytesParser(policy=policy.default).parsebytes(raw)  # type: ignore[return-value]
 
 
+def _header(message: EmailMessage, name: str) -> str:
+    """A header's decoded value, else its raw text when it cannot be decoded, else ''."""
+    try:
+        value = message[name]
+    except Exception:  # noqa: BLE001  (any header a sender wrote must still be shown)
+        raw = [v for k, v in message.raw_items() if k.lower() == name.lower()]
+        return readable(" ".join(raw[0].split())) if raw else ""
+    return "" if value is None else readable(value)
+
+
+def _headers(message: EmailMessage) -> list[tuple[str, str]]:
+    shown = []
+    for name, raw in message.raw_items():
+        try:
+            value = str(message.policy.header_fetch_parse(name, raw))
+        except Exception:  # noqa: BLE001
+            value = " ".join(str(raw).split())
+        shown.append((readable(name), readable(value)))
+    return shown
+
+
+def _files(folder: Path) -> list[Path]:
+    """The message files of a Maildir (``new`` and ``cur``), skipping anything else."""
+    found = []
+    for sub in ("new", "cur"):
+        with contextlib.suppress(OSError):
+            found.extend(p for p in (folder / sub).iterdir() if p.is_file() and _key(p))
+    return found
+
+
+def _key(path: Path) -> str:
+    return path.name.split(":")[0]
+
+
 def list_caught(maildir: str | Path, limit: int = 200) -> list[Caught]:
-    """Return the newest caught messages first."""
-    folder = Path(maildir)
-    if not folder.exists():
-        return []
-    paths = [
-        p for sub in ("new", "cur") if (folder / sub).is_dir() for p in (folder / sub).iterdir()
-    ]
-    files = sorted(((path.stat().st_mtime, path) for path in paths), reverse=True)[:limit]
+    """Return the newest caught messages first; a file that is not a readable message is
+    listed with what could be read of it."""
+    dated = []
+    for path in _files(Path(maildir)):
+        with contextlib.suppress(OSError):  # removed since it was listed
+            dated.append((path.stat().st_mtime, path))
     caught = []
-    for _mtime, path in files:
-        message = _parse(path.read_bytes())
-        key = path.name.split(":")[0]
+    for _mtime, path in sorted(dated, reverse=True)[:limit]:
+        try:
+            message = BytesHeaderParser(policy=policy.default).parsebytes(_head(path.read_bytes()))
+        except Exception:  # noqa: BLE001
+            caught.append(Caught(readable(_key(path)), "", "(unreadable)", "", ""))
+            continue
         caught.append(
             Caught(
-                key,
-                str(message["To"] or ""),
-                str(message["Subject"] or ""),
-                str(message["Content-Language"] or ""),
-                str(message["Date"] or ""),
+                readable(_key(path)),
+                _header(message, "To"),  # type: ignore[arg-type]
+                _header(message, "Subject"),  # type: ignore[arg-type]
+                _header(message, "Content-Language"),  # type: ignore[arg-type]
+                _header(message, "Date"),  # type: ignore[arg-type]
             )
         )
     return caught
 
 
-def read_caught(maildir: str | Path, key: str) -> EmailMessage:
-    """Return one caught message, parsed."""
-    box = mailbox.Maildir(str(maildir), create=False)
+def _head(raw: bytes) -> bytes:
+    """The header block of a message (the list needs no body)."""
+    for end in (b"\r\n\r\n", b"\n\n"):
+        if (at := raw.find(end)) != -1:
+            return raw[: at + len(end)]
+    return raw
+
+
+def read_caught(maildir: str | Path, key: str) -> Shown:
+    """Return one caught message, readable whatever its file holds; ``NotFound`` if no file
+    has that key."""
+    path = next((p for p in _files(Path(maildir)) if _key(p) == key), None)
     try:
-        return _parse(box.get_bytes(key))
-    except KeyError:
-        raise NotFound(f"no caught message {key!r}") from None
+        raw = path.read_bytes() if path is not None else None
+    except OSError:
+        raw = None
+    if raw is None:
+        raise NotFound(f"no caught message {key!r}")
+    problems: list[str] = []
+    try:
+        message = _parse(raw)
+    except Exception as exc:  # noqa: BLE001
+        text = readable(raw.decode("utf-8", "replace"))
+        return Shown(key, "(unreadable)", [], "", text, [f"not a message: {exc}"])
+    problems.extend(readable(defect.__class__.__name__) for defect in message.defects)
+    html = _part(message, "html", problems)
+    text = _part(message, "plain", problems)
+    if not html and not text and not message.is_multipart():
+        text = _payload_text(message)
+    return Shown(key, _header(message, "Subject"), _headers(message), html, text, problems)
+
+
+def _part(message: EmailMessage, subtype: str, problems: list[str]) -> str:
+    try:
+        part = message.get_body((subtype,))
+    except Exception as exc:  # noqa: BLE001
+        problems.append(f"{subtype} part: {readable(exc)}")
+        return ""
+    if part is None:
+        return ""
+    try:
+        return readable(part.get_content())
+    except Exception as exc:  # noqa: BLE001  (unknown charset, bad encoding, ...)
+        problems.append(f"{subtype} part shown as UTF-8: {readable(exc)}")
+        return _payload_text(part)  # type: ignore[arg-type]
+
+
+def _payload_text(part: EmailMessage) -> str:
+    """A part's bytes (transfer encoding undone when possible) read as UTF-8."""
+    try:
+        data = part.get_payload(decode=True)
+    except Exception:  # noqa: BLE001
+        data = None
+    if not isinstance(data, bytes):
+        payload = part.get_payload()
+        return readable(payload) if isinstance(payload, str) else ""
+    return readable(data.decode("utf-8", "replace"))

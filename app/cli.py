@@ -7,7 +7,9 @@ exit non-zero with a one-line reason.
 from __future__ import annotations
 
 import functools
+import getpass
 import json
+import os
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -236,8 +238,16 @@ def subscribers_export(list_slug: str, language: str, status: str) -> None:
     from app.services import exports
 
     chosen = exports.check_filter(list_slug, language, status)
-    for piece in exports.stream(chosen):
+    for piece in exports.stream(chosen, by=_system_user(), via="command line"):
         click.echo(piece, nl=False)
+
+
+def _system_user() -> str:
+    """Who runs this command, for the audit log: the system account's name."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return f"uid {os.getuid()}"
 
 
 @click.group("campaigns")
@@ -363,12 +373,12 @@ def campaigns_import(path: str, fmt: str | None) -> None:
 
     suffix = path.rsplit(".", 1)[-1].lower()
     fmt = fmt or {"yml": "yaml"}.get(suffix, suffix)
+    with open(path, "rb") as handle:
+        data = handle.read(campaign_files.MAX_FILE_BYTES + 1)
     try:
-        with open(path, encoding="utf-8") as handle:
-            text = handle.read()
-    except UnicodeDecodeError:
-        raise click.ClickException(f"{path}: campaign files are UTF-8 text") from None
-    campaign = campaign_files.import_text(text, fmt)
+        campaign = campaign_files.import_file(data, fmt)
+    except TocsinError as exc:
+        raise click.ClickException(f"{path}: {exc}") from None
     click.echo(f"campaign {campaign.id} created as a draft: {campaign.name}")
 
 

@@ -168,3 +168,19 @@ def check(config: dict[str, object]) -> None:
     base_url = str(config.get("BASE_URL", ""))
     if not base_url.startswith(("http://", "https://")):
         raise ConfigError(f"TOCSIN_BASE_URL must start with http:// or https://, not {base_url!r}")
+    check_mail_from(str(config.get("MAIL_FROM", "")))
+
+
+def check_mail_from(value: str) -> None:
+    """Refuse a TOCSIN_FROM that is not one sender, or whose name holds control characters
+    (a line break or NUL would otherwise be rewritten into a different sender)."""
+    from emails.mime import sender_control_characters, split_address
+
+    name, address = split_address(value)
+    if bad := sender_control_characters(value):
+        raise ConfigError(
+            "TOCSIN_FROM may not hold line breaks, NUL or other control characters "
+            f"(found {', '.join(bad)}): {value!r}"
+        )
+    if "@" not in address:
+        raise ConfigError(f"TOCSIN_FROM must be a sender such as 'Name <a@b.org>', not {value!r}")

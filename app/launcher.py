@@ -7,30 +7,42 @@ import secrets
 import shlex
 import sys
 from pathlib import Path
+from typing import TextIO
 
 import click
 from flask import current_app
 from sqlalchemy import func, select
 
 DEMO_EMAIL = "organiser@example.org"
+DEMO_LOGIN_FILE = "demo-login.txt"
 
 
 def _demo_login(instance: Path) -> tuple[str, str]:
-    """Create the demo organiser once; its password is kept in the instance folder."""
+    """Create the demo organiser once; its password is kept in the instance folder (0600)."""
     from app.extensions import db
     from app.models import User
     from app.services import accounts
 
-    saved = instance / "demo-login.txt"
+    saved = instance / DEMO_LOGIN_FILE
     if db.session.scalar(select(func.count()).select_from(User)) == 0:
         password = secrets.token_urlsafe(12)
         accounts.create_user(DEMO_EMAIL, password, "owner")
-        saved.write_text(f"{DEMO_EMAIL}\n{password}\n")
-        saved.chmod(0o600)
+        descriptor = os.open(saved, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(descriptor, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(f"{DEMO_EMAIL}\n{password}\n")
     if saved.exists():
         email, password = saved.read_text().split()[:2]
         return email, password
     return "(your account)", "(your password)"
+
+
+def shown_password(password: str, saved: Path, stream: TextIO) -> str:
+    """The password as the banner shows it: on a terminal, itself; anywhere else (a file, a
+    pipe, a service's journal: something that keeps it), only where it is kept."""
+    if stream.isatty() or not saved.exists():
+        return password
+    return f"(not shown here: see {saved})"
 
 
 @click.command("up")
@@ -55,12 +67,15 @@ def up(host: str, port: int, smtp_port: int, workers: int) -> None:
 
     from app.extensions import db
     from app.models import MailingList
+    from app.private_files import restrict_umask
     from app.services import demo
 
+    restrict_umask()  # the processes started below inherit it
     upgrade()
     if db.session.scalar(select(func.count()).select_from(MailingList)) == 0:
         click.echo(demo.load(200))
-    email, password = _demo_login(Path(current_app.instance_path))
+    instance = Path(current_app.instance_path)
+    email, password = _demo_login(instance)
 
     base_url = os.environ.get("TOCSIN_BASE_URL") or f"http://{host}:{port}"
     env = {
@@ -93,7 +108,7 @@ def up(host: str, port: int, smtp_port: int, workers: int) -> None:
         "\n"
         f"  Tocsin panel:  {base_url}/\n"
         f"  Log in as:     {email}\n"
-        f"  Password:      {password}\n"
+        f"  Password:      {shown_password(password, instance / DEMO_LOGIN_FILE, sys.stdout)}\n"
         f"  Mail catcher:  smtp://127.0.0.1:{smtp_port} (shown in the panel: Mail catcher)\n"
         f"  Sign-up form:  {base_url}/s/supporters (a public list of the demo)\n"
         f"  Archive:       {base_url}/archive/en/ (once the demo call is sent)\n"

@@ -8,11 +8,14 @@ fixed, so the bytes are assembled directly from encoded parts. Tests parse the r
 from __future__ import annotations
 
 import base64
+import contextlib
 import functools
+import re
 import secrets
 import struct
 from datetime import datetime
-from email.header import Header
+from email.errors import HeaderParseError
+from email.header import Header, decode_header, make_header
 from email.utils import format_datetime, formataddr, parseaddr
 
 _UNSAFE = str.maketrans({"\r": " ", "\n": " ", "\0": " "})
@@ -23,22 +26,83 @@ def clean_header_value(value: str) -> str:
     return " ".join(value.translate(_UNSAFE).split())
 
 
-def encode_header_value(value: str) -> str:
-    """Return an ASCII header value: as is when ASCII, else RFC 2047 encoded-words."""
-    value = clean_header_value(value)
-    if value.isascii():
-        return value
+def _needs_encoding(value: str) -> bool:
+    """Whether text must travel as RFC 2047 encoded-words to reach a reader unchanged.
+
+    Non-ASCII text must; so must text holding ``=?``, which a decoder would otherwise take
+    for an encoded-word of its own (``=?UTF-8?Q?=0A?=`` typed as a name would come back as
+    a line break). Encoded whole, a decoder gets back exactly the characters typed.
+    """
+    return not value.isascii() or "=?" in value
+
+
+def _encoded_words(value: str) -> str:
     return Header(value, "utf-8", maxlinelen=76).encode(linesep="\r\n")
 
 
+def encode_header_value(value: str) -> str:
+    """Return an ASCII header value: as is when plain ASCII text, else RFC 2047 encoded-words
+    (always when it holds ``=?``, so nothing typed is ever decoded as an encoded-word)."""
+    value = clean_header_value(value)
+    if not _needs_encoding(value):
+        return value
+    return _encoded_words(value)
+
+
 def format_address(name: str, address: str) -> str:
-    """Return ``Name <address>`` with the name encoded when needed and CR/LF removed."""
-    return formataddr((clean_header_value(name), clean_header_value(address)), charset="utf-8")
+    """Return ``Name <address>`` with CR/LF/NUL removed and the name encoded when needed.
+
+    A name is text, never header syntax: one that is not plain ASCII or that holds ``=?``
+    is encoded whole, so a reader's client shows exactly what was typed.
+    """
+    name, address = clean_header_value(name), clean_header_value(address)
+    if name and _needs_encoding(name):
+        return f"{_encoded_words(name)} <{address}>"
+    return formataddr((name, address))
+
+
+# A name written only as encoded-words, unquoted: how senders were once stored and how an
+# operator may write TOCSIN_FROM. A quoted name is always literal text.
+_ENCODED_NAME = re.compile(r"\s*(=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=\s*)+<")
+_SPECIALS = re.compile(r'[()<>@,;:\\".\[\]]|=\?')
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def control_characters(value: str) -> list[str]:
+    """The control characters (CR, LF, NUL, TAB, ...) in ``value``, as ``\\xNN`` escapes."""
+    return sorted({f"\\x{ord(char):02x}" for char in _CONTROL.findall(value)})
 
 
 def split_address(value: str) -> tuple[str, str]:
-    """Split ``Name <address>`` into its parts (the name may be empty)."""
-    return parseaddr(clean_header_value(value))
+    """Split ``Name <address>`` into its parts (the name may be empty).
+
+    A name given only as RFC 2047 encoded-words (``=?utf-8?b?...?= <a@b.org>``) is decoded
+    (into whatever it says: check it before use; ``format_address`` cleans it); a quoted one
+    is taken as the literal text it is.
+    """
+    value = clean_header_value(value)
+    name, address = parseaddr(value)
+    if _ENCODED_NAME.match(value):
+        with contextlib.suppress(HeaderParseError, LookupError, UnicodeError, ValueError):
+            name = str(make_header(decode_header(value[: value.rindex("<")].strip())))
+    return name, address
+
+
+def sender_control_characters(value: str) -> list[str]:
+    """The control characters in a sender as typed or in its name once decoded."""
+    return control_characters(value) or control_characters(split_address(value)[0])
+
+
+def display_address(name: str, address: str) -> str:
+    """Return ``Name <address>`` as a person reads and types it: never encoded, the name
+    quoted when it holds a special character or ``=?``, so ``split_address`` gives back
+    exactly this name."""
+    name, address = clean_header_value(name), clean_header_value(address)
+    if not name:
+        return address
+    if _SPECIALS.search(name):
+        name = '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return f"{name} <{address}>"
 
 
 @functools.lru_cache(maxsize=256)

@@ -58,7 +58,7 @@ def test_catcher_command_stores_mail_that_the_panel_lists(app, tmp_path):
         "uk",
     )
     stored = read_caught(maildir, caught.key)
-    assert stored["Delivered-To"] == "olena@example.org"
+    assert dict(stored.headers)["Delivered-To"] == "olena@example.org"
 
     app.config["CATCHER_MAILDIR"] = str(maildir)
     try:

@@ -222,11 +222,10 @@ def test_header_injection_through_any_personal_value_adds_no_header(app):
     reader.name = "Ann\r\nBcc: victim@example.org"
     reader.attributes = {"x": "a\r\nX-Injected: 1\x00"}
     db.session.commit()
-    campaign = make_campaign(
-        {"en": ("Hi {{ name }} {{ attributes.x }}", "Body")},
-        lists=[partners],
-        from_address="Organisers\r\nBcc: x@example.org <news@example.org>",
-    )
+    campaign = make_campaign({"en": ("Hi {{ name }} {{ attributes.x }}", "Body")}, lists=[partners])
+    # The settings refuse such a sender; one stored before they did is still made harmless.
+    campaign.from_address = "Organisers\r\nBcc: x@example.org <news@example.org>"
+    db.session.commit()
     message = build_for(campaign, reader)
     assert message["Bcc"] is None and message["X-Injected"] is None
     assert "\n" not in str(message["Subject"]) and "\x00" not in str(message["Subject"])

@@ -41,10 +41,13 @@ def test_make_run_in_a_fresh_clone_serves_the_panel_with_the_printed_login(tmp_p
         page = _wait_for(f"http://127.0.0.1:{port}/login", process, log_path)
         assert "Log in" in page
         output = log_path.read_text(errors="replace")
-        login = re.search(r"Log in as:\s+(\S+)\s+Password:\s+(\S+)", output)
+        login = re.search(r"Log in as:\s+(\S+)\s+Password:\s+\(not shown here: see (.+)\)", output)
         assert login, output[-3000:]
         assert f"http://127.0.0.1:{port}/" in output
-        campaigns = _log_in(f"http://127.0.0.1:{port}", login.group(1), login.group(2))
+        # Output that is not a terminal (this log) names the file, never the password.
+        email, password = Path(login.group(2)).read_text().split()[:2]
+        assert email == login.group(1) and password not in output
+        campaigns = _log_in(f"http://127.0.0.1:{port}", email, password)
         assert "Call for a week of action" in campaigns, "the demo campaign is there"
     finally:
         os.killpg(process.pid, signal.SIGINT)

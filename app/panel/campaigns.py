@@ -242,10 +242,8 @@ def campaign_import() -> ResponseReturnValue:
     upload = form.file.data
     suffix = (upload.filename or "").rsplit(".", 1)[-1].lower()
     try:
-        text = upload.read(2_000_000).decode("utf-8")
-        campaign = campaign_files.import_text(text, {"yml": "yaml"}.get(suffix, suffix))
-    except UnicodeDecodeError:
-        flash("Campaign files are UTF-8 text.", "error")
+        data = upload.read(campaign_files.MAX_FILE_BYTES + 1)
+        campaign = campaign_files.import_file(data, {"yml": "yaml"}.get(suffix, suffix))
     except TocsinError as exc:
         flash(f"Nothing was imported: {exc}", "error")
     else:

@@ -1,4 +1,8 @@
-"""The mail catcher view: what the local SMTP catcher received, as recipients see it."""
+"""The mail catcher view: what the local SMTP catcher received, as recipients see it.
+
+It shows addresses, so viewers do not see it. Any file in the Maildir is shown, however
+malformed: the reading side turns everything into printable text.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +12,11 @@ from flask.typing import ResponseReturnValue
 from app.catcher import list_caught, read_caught
 from app.errors import NotFound
 from app.panel import blueprint
+from app.panel.roles import editors_only
 
 
 @blueprint.get("/catcher")
+@editors_only
 def catcher() -> ResponseReturnValue:
     """The newest caught messages."""
     return render_template(
@@ -19,17 +25,11 @@ def catcher() -> ResponseReturnValue:
 
 
 @blueprint.get("/catcher/<key>")
+@editors_only
 def caught(key: str) -> ResponseReturnValue:
     """One caught message: headers, text part, HTML part in a sandboxed frame."""
     try:
         message = read_caught(current_app.config["CATCHER_MAILDIR"], key)
     except NotFound:
         abort(404)
-    html, text = message.get_body(("html",)), message.get_body(("plain",))
-    return render_template(
-        "panel/caught.html",
-        message=message,
-        headers=[(k, str(v)) for k, v in message.items()],
-        html=html.get_content() if html else "",
-        text=text.get_content() if text else "",
-    )
+    return render_template("panel/caught.html", message=message)

@@ -16,8 +16,10 @@ from wtforms import (
     TextAreaField,
 )
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Length, Optional
+from wtforms.validators import DataRequired, Length, Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
+
+from emails.mime import sender_control_characters
 
 
 def choices(pairs: list[tuple[object, str]]) -> list[SelectChoice]:
@@ -95,6 +97,13 @@ class CampaignForm(FlaskForm):
     archive = BooleanField(
         "Publish in the public archive", description="One page per language and an Atom feed."
     )
+
+    def validate_from_address(self, field: StringField) -> None:
+        """A sender with a line break, NUL or other control character is refused as typed."""
+        if bad := sender_control_characters(field.data or ""):
+            raise ValidationError(
+                f"From: no line breaks, NUL or other control characters (found {', '.join(bad)})"
+            )
 
 
 NOT_READY_CHOICES = [

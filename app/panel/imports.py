@@ -1,4 +1,8 @@
-"""Panel pages for CSV imports (upload, column mapping, progress, report) and exports."""
+"""Panel pages for CSV imports (upload, column mapping, progress, report) and exports.
+
+Viewers see an import's counts; what shows addresses (the mapping step's sample values, the
+report, exports) needs an editor or owner.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ from flask import (
     url_for,
 )
 from flask.typing import ResponseReturnValue
+from flask_login import current_user
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import SelectField
@@ -25,6 +30,7 @@ from app.languages import NAMES
 from app.models import ImportJob, ImportMode, ImportStatus, SubscriberStatus
 from app.panel import blueprint
 from app.panel.forms import ActionForm, choices
+from app.panel.roles import editors_only
 from app.services import exports, import_rows, imports
 from app.services import lists as list_service
 from app.services.subscribers import SubscriberFilter
@@ -69,6 +75,7 @@ def imports_page() -> ResponseReturnValue:
 
 
 @blueprint.route("/imports/<int:job_id>/mapping", methods=["GET", "POST"])
+@editors_only
 def import_mapping(job_id: int) -> ResponseReturnValue:
     """Choose what each column holds, seeing a few sample values; then start."""
     job = _job(job_id)
@@ -124,6 +131,7 @@ def import_progress(job_id: int) -> ResponseReturnValue:
 
 
 @blueprint.get("/imports/<int:job_id>/report")
+@editors_only
 def import_report(job_id: int) -> ResponseReturnValue:
     """Download the report: every row not imported as asked, with the reason."""
     path = imports.report_path(_job(job_id))
@@ -159,6 +167,7 @@ def import_delete(job_id: int) -> ResponseReturnValue:
 
 
 @blueprint.get("/exports")
+@editors_only
 def exports_page() -> ResponseReturnValue:
     """Choose who to export (list, language, status)."""
     return render_template(
@@ -170,6 +179,7 @@ def exports_page() -> ResponseReturnValue:
 
 
 @blueprint.get("/exports/subscribers.csv")
+@editors_only
 def export_csv() -> ResponseReturnValue:
     """The subscribers a filter picks (the export page's, or the subscriber page's), as CSV,
     streamed."""
@@ -179,7 +189,7 @@ def export_csv() -> ResponseReturnValue:
         flash(str(exc), "error")
         return redirect(url_for("panel.exports_page"))
     return Response(
-        stream_with_context(exports.stream(chosen)),
+        stream_with_context(exports.stream(chosen, by=current_user.email, via="panel")),
         mimetype="text/csv",
         headers={"Content-Disposition": 'attachment; filename="subscribers.csv"'},
     )

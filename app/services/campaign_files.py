@@ -33,6 +33,25 @@ CAMPAIGN_KEYS = {
     "variants",
 }
 VARIANT_KEYS = {"language", "subject", "preheader", "body_format", "ready", "body"}
+# A campaign with a dozen long variants is a few hundred kilobytes.
+MAX_FILE_BYTES = 1_000_000
+
+
+class _PlainYamlLoader(yaml.SafeLoader):
+    """YAML without anchors and aliases, refused as soon as the parser meets one.
+
+    An alias repeats a node without repeating its text, so a few hundred bytes of nested
+    aliases describe billions of values; campaign files never need them. The refusal comes
+    from the composer, before any node is built or expanded.
+    """
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+            raise yaml.composer.ComposerError(
+                None, None, "anchors and aliases (& and *) are not allowed", event.start_mark
+            )
+        return super().compose_node(parent, index)
 
 
 def to_data(campaign: Campaign) -> dict[str, Any]:
@@ -78,13 +97,42 @@ def export(campaign: Campaign, fmt: str) -> str:
     raise InvalidInput(f"export as toml or yaml, not {fmt!r}", "format")
 
 
+def _check_size(size: int) -> None:
+    if size > MAX_FILE_BYTES:
+        raise InvalidInput(
+            f"a campaign file is at most 1 MB ({MAX_FILE_BYTES:,} bytes); this one is larger",
+            "file",
+        )
+
+
+def read_file(data: bytes) -> str:
+    """Return a campaign file's text, or refuse it: over ``MAX_FILE_BYTES`` or not UTF-8.
+
+    Callers read at most ``MAX_FILE_BYTES + 1`` bytes, so a larger file is never held whole.
+    """
+    _check_size(len(data))
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(
+            f"campaign files are UTF-8 text (byte {exc.start + 1} is not)", "file"
+        ) from None
+
+
+def import_file(data: bytes, fmt: str) -> Campaign:
+    """Create a draft campaign from a campaign file's bytes; all or nothing."""
+    return import_text(read_file(data), fmt)
+
+
 def parse(text: str, fmt: str) -> dict[str, Any]:
-    """Read a campaign file; syntax errors name their line."""
+    """Read a campaign file; syntax errors name their line. Files over ``MAX_FILE_BYTES``,
+    YAML anchors and aliases, and nesting deeper than Python can follow are refused."""
+    _check_size(len(text.encode("utf-8", "surrogatepass")))
     try:
         if fmt == "toml":
             data = tomllib.loads(text)
         elif fmt == "yaml":
-            data = yaml.safe_load(text)
+            data = yaml.load(text, Loader=_PlainYamlLoader)  # noqa: S506  (a SafeLoader)
         else:
             raise InvalidInput(f"campaign files are toml or yaml, not {fmt!r}", "format")
     except tomllib.TOMLDecodeError as exc:
@@ -94,6 +142,10 @@ def parse(text: str, fmt: str) -> dict[str, Any]:
         line = f" at line {where.line + 1}" if where is not None else ""
         problem = getattr(exc, "problem", None) or "syntax error"
         raise InvalidInput(f"not valid YAML{line}: {problem}") from None
+    except RecursionError:
+        raise InvalidInput(f"not valid {fmt.upper()}: nested too deeply") from None
+    except ValueError as exc:  # a number too long to convert
+        raise InvalidInput(f"not valid {fmt.upper()}: {exc}") from None
     if not isinstance(data, dict):
         raise InvalidInput("a campaign file holds a table of fields, starting with name")
     return data
@@ -160,6 +212,8 @@ def _typed(data: dict[str, Any], key: str, kind: type, default: Any) -> Any:
 
 
 def _lists(slugs: list[Any]) -> list[MailingList]:
+    if not all(isinstance(slug, str) for slug in slugs):
+        raise InvalidInput("lists must be a list of list slugs", "lists")
     found = {
         m.slug: m
         for m in db.session.scalars(select(MailingList).where(MailingList.slug.in_(slugs)))
@@ -169,7 +223,9 @@ def _lists(slugs: list[Any]) -> list[MailingList]:
     return [found[slug] for slug in slugs]
 
 
-def _group_ids(names: list[Any]) -> list[int]:
+def _group_ids(names: Any) -> list[int]:
+    if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
+        raise InvalidInput("filters.groups must be a list of group names", "groups")
     rows = db.session.execute(select(Group.name, Group.id).where(Group.name.in_(names))).all()
     found = {name: group_id for name, group_id in rows}
     if missing := [str(name) for name in names if name not in found]:

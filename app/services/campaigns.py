@@ -33,7 +33,7 @@ from app.services.subscribers import is_country_code, normalize_email
 from app.services.tokens import HashKeyMismatch
 from app.zones import zone_named
 from emails.errors import RenderError
-from emails.mime import format_address, split_address
+from emails.mime import display_address, sender_control_characters, split_address
 from emails.rendering import CONTEXT_NAMES, VariantSource
 from emails.sandbox import where_written
 
@@ -93,14 +93,7 @@ def _settings(
         raise InvalidInput("a campaign needs a name", "name")
     if not lists:
         raise InvalidInput("choose at least one list to send to", "lists")
-    sender = from_address.strip()
-    if sender:
-        display_name, address = split_address(sender)
-        if not address or "@" not in address:
-            raise InvalidInput(
-                f"{from_address!r} is not a sender such as 'Name <a@b.org>'", "from_address"
-            )
-        sender = format_address(display_name, normalize_email(address))
+    sender = check_sender(from_address, "From") if from_address.strip() else ""
     servers = [server.name for server in parse_smtp_servers(current_app.config["SMTP_URL"])]
     if smtp_server and smtp_server.strip() not in servers:
         raise InvalidInput(
@@ -118,6 +111,30 @@ def _settings(
         "filters": clean_filters(filters or {}),
         "archive": archive,
     }
+
+
+def check_sender(value: str, label: str) -> str:
+    """Return a sender (``Name <a@b.org>``) as it is stored and shown, or refuse it.
+
+    A name holding CR, LF, NUL or another control character (also inside an encoded-word)
+    is refused, never rewritten into a different sender.
+    """
+    display_name, address = split_address(value)
+    if bad := sender_control_characters(value):
+        raise InvalidInput(
+            f"{label}: a sender may not hold control characters such as line breaks "
+            f"or NUL (found {', '.join(bad)})",
+            "from_address",
+        )
+    if not address or "@" not in address:
+        raise InvalidInput(
+            f"{label}: {value!r} is not a sender such as 'Name <a@b.org>'", "from_address"
+        )
+    try:
+        address = normalize_email(address)
+    except InvalidInput as exc:
+        raise InvalidInput(f"{label}: {exc}", "from_address") from None
+    return display_address(display_name, address)
 
 
 FILTER_KEYS = ("languages", "countries", "groups")

@@ -10,11 +10,12 @@ in the report (see docs/architecture.md, "Imports and exports").
 from __future__ import annotations
 
 import itertools
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO, Any, BinaryIO
 
 from flask import current_app
 from sqlalchemy import or_, select, text, update
@@ -35,10 +36,19 @@ REPORT_HEADER = ["line", "outcome", "reason"]
 
 
 def folder() -> Path:
-    """Where uploads and reports live."""
+    """Where uploads and reports live: a folder only the app's user may open (0700)."""
     path = Path(current_app.instance_path) / "imports"
-    path.mkdir(parents=True, exist_ok=True)
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
     return path
+
+
+def _private(path: Path, mode: str) -> IO[Any]:
+    """Open a file of addresses for writing, created 0600 (whatever the process umask)."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(descriptor, 0o600)  # a file left by an older version keeps no looser mode
+    if "b" in mode:
+        return os.fdopen(descriptor, mode)
+    return os.fdopen(descriptor, mode, encoding="utf-8", newline="")
 
 
 def _stem(job: ImportJob) -> str:
@@ -96,7 +106,7 @@ def upload(source: BinaryIO, filename: str, list_id: int | None, mode: str) -> I
 
 
 def _copy(source: BinaryIO, path: Path) -> None:
-    with path.open("wb") as target:
+    with _private(path, "wb") as target:
         while piece := source.read(csv_files.PIECE):
             target.write(piece)
             if target.tell() > MAX_BYTES:
@@ -263,7 +273,7 @@ def _run(job: ImportJob, progress: Progress) -> None:
     )
     checked = _checked(records, checker, context)
     with (
-        report_path(job).open("w", encoding="utf-8", newline="") as handle,
+        _private(report_path(job), "w") as handle,
         read_ahead(checked) as chunks,
     ):
         report = csv_files.writer(handle)
