@@ -219,3 +219,16 @@ def test_the_app_does_not_start_with_such_a_tocsin_from(monkeypatch):
     monkeypatch.setenv("TOCSIN_FROM", "Evil\r\nBcc: x Name <news@example.org>")
     with pytest.raises(ConfigError, match="TOCSIN_FROM"):
         create_app({"TESTING": True})
+
+
+@pytest.mark.parametrize(
+    "address", ["=?utf-8?q?=0A?=@example.org", "a=?b@example.org", "x.=?UTF-8?Q?Bcc?=@example.org"]
+)
+def test_an_address_holding_an_encoded_word_is_refused_wherever_it_enters(app, address):
+    from app.errors import InvalidInput
+    from app.services import import_rows
+    from app.services.subscribers import normalize_email
+
+    for normalize in (normalize_email, import_rows.normalize_address):
+        with pytest.raises(InvalidInput, match="may not hold '=\\?'"):
+            normalize(address)

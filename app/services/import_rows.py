@@ -114,7 +114,7 @@ def normalize_address(text: str) -> str:
     email-validator runs once per domain and the local part is matched as a dot-atom."""
     address = text.strip()
     local, at, domain = address.rpartition("@")
-    if at and len(local) <= 64 and _DOT_ATOM.match(local):
+    if at and len(local) <= 64 and _DOT_ATOM.match(local) and "=?" not in local:
         try:
             normalized = f"{local}@{_domain(domain)}"
         except InvalidInput:

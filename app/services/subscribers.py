@@ -39,7 +39,11 @@ def normalize_email(email: str) -> str:
         valid = validate_email(email.strip(), check_deliverability=False, allow_smtputf8=False)
     except EmailNotValidError as exc:
         raise InvalidInput(f"{email!r} is not a valid address: {exc}", "email") from None
-    return (valid.ascii_email or valid.normalized).lower()
+    address = (valid.ascii_email or valid.normalized).lower()
+    if "=?" in address:
+        # Legal in a local part, but mail software decodes it in a header as an encoded word.
+        raise InvalidInput(f"{email!r} is not accepted: an address may not hold '=?'", "email")
+    return address
 
 
 def clean_name(name: str) -> str:
