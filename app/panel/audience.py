@@ -113,13 +113,11 @@ def subscribers() -> ResponseReturnValue:
             "error",
         )
         found = replace(found, query="", by="email")
-    # Viewers page by id: a cursor by address or name would show one.
-    search = subscriber_service.search if privacy.sees_people() else subscriber_service.search_by_id
     try:
-        page = search(found, after=request.args.get("after") or None)
+        page = privacy.search_subscribers(found, after=request.args.get("after") or None)
     except InvalidInput as exc:
         flash(str(exc), "error")
-        page = search(found)
+        page = privacy.search_subscribers(found)
     return render_template(
         "panel/subscribers.html",
         f=found,

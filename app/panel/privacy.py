@@ -14,6 +14,9 @@ import re
 
 from flask_login import current_user
 
+from app.services import subscribers
+from app.services.subscribers import Page, SubscriberFilter
+
 MASK = "•••"
 # Anything shaped like an address inside free text (an SMTP reply often quotes the recipient).
 _ADDRESS_IN_TEXT = re.compile(r"[^\s<>()\[\]\"',;:@]+@([A-Za-z0-9.-]+)")
@@ -40,6 +43,17 @@ def shown_name(name: str | None) -> str:
     if not name:
         return ""
     return name if sees_people() else MASK
+
+
+def search_subscribers(
+    found: SubscriberFilter, after: str | None = None, limit: int = subscribers.PAGE_SIZE
+) -> Page:
+    """A page of subscribers in an order the current organiser may see: by address (or name)
+    for editors and owners; by id for viewers, whose cursor would otherwise be an address or
+    a name, and to whom the order itself would tell where an address falls."""
+    if sees_people():
+        return subscribers.search(found, after=after, limit=limit)
+    return subscribers.search_by_id(found, after=after, limit=limit)
 
 
 def addresses_masked(text: str | None) -> str:
