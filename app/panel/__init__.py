@@ -22,6 +22,7 @@ from flask_login import current_user, login_required, login_user, logout_user
 
 from app.extensions import login_manager
 from app.models import User
+from app.panel import privacy
 from app.panel.forms import ActionForm, LoginForm
 
 blueprint = Blueprint("panel", __name__)
@@ -145,6 +146,13 @@ def local_time(value: datetime | None, zone: str | None = None) -> str:
 @blueprint.context_processor
 def _time_zones() -> dict[str, object]:
     return {"common_zones": _zones()}
+
+
+# Who sees addresses and names is decided in app.panel.privacy, nowhere else.
+blueprint.add_app_template_filter(privacy.shown_address, "address")
+blueprint.add_app_template_filter(privacy.shown_name, "person_name")
+blueprint.add_app_template_filter(privacy.addresses_masked, "addresses_in")
+blueprint.add_app_template_global(privacy.sees_people, "sees_people")
 
 
 @functools.cache

@@ -13,7 +13,7 @@ from flask_login import current_user
 from app.errors import TocsinError
 from app.languages import NAMES
 from app.models import Campaign
-from app.panel import blueprint
+from app.panel import blueprint, privacy
 from app.panel.forms import (
     ActionForm,
     CampaignForm,
@@ -136,9 +136,12 @@ def campaign(campaign_id: int) -> ResponseReturnValue:
 
 @blueprint.get("/campaigns/<int:campaign_id>/progress.json")
 def campaign_progress(campaign_id: int) -> ResponseReturnValue:
-    """Progress as JSON, polled by the campaign page."""
+    """Progress as JSON, polled by the campaign page (a server's reply in the reason may quote
+    an address: masked for viewers)."""
     _get_or_404(campaign_id)
-    return jsonify(service.progress(campaign_id))
+    answer = service.progress(campaign_id)
+    answer["reason"] = privacy.addresses_masked(answer["reason"])
+    return jsonify(answer)
 
 
 @blueprint.post("/campaigns/<int:campaign_id>/send")
@@ -282,9 +285,16 @@ def variant_edit(campaign_id: int) -> ResponseReturnValue:
 
 @blueprint.get("/campaigns/<int:campaign_id>/preview/<language>")
 def variant_preview(campaign_id: int, language: str) -> ResponseReturnValue:
-    """One language as a chosen (or sample) subscriber sees it: HTML, text, headers."""
+    """One language as a chosen (or sample) subscriber sees it: HTML, text, headers. Only
+    editors and owners choose the subscriber; a viewer always gets the sample reader."""
     found = _get_or_404(campaign_id)
     email = request.args.get("email", "").strip()
+    if email and not privacy.sees_people():
+        flash(
+            "Previewing as a chosen subscriber is for editors and owners; showing a sample reader.",
+            "error",
+        )
+        email = ""
     if language not in {v.language for v in found.variants}:
         abort(404)
     try:

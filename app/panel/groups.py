@@ -7,9 +7,9 @@ from flask.typing import ResponseReturnValue
 
 from app.errors import NotFound, TocsinError
 from app.models import Group
-from app.panel import blueprint
+from app.panel import blueprint, privacy
 from app.panel.forms import ActionForm, GroupForm, MergeForm, choices
-from app.services import counts, subscribers
+from app.services import counts
 from app.services import groups as service
 from app.services.groups import GroupFields
 from app.services.subscribers import SubscriberFilter
@@ -69,7 +69,7 @@ def group(group_id: int) -> ResponseReturnValue:
         group=found,
         form=form,
         merge=_merge_form(group_id),
-        members=subscribers.search(members, limit=20),
+        members=privacy.search_subscribers(members, limit=20),
         total=counts.total(members),
         reports=service.reports_of(group_id),
         token=ActionForm(),

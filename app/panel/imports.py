@@ -28,7 +28,7 @@ from wtforms import SelectField
 from app.errors import NotFound, TocsinError
 from app.languages import NAMES
 from app.models import ImportJob, ImportMode, ImportStatus, SubscriberStatus
-from app.panel import blueprint
+from app.panel import blueprint, privacy
 from app.panel.forms import ActionForm, choices
 from app.panel.roles import editors_only
 from app.services import exports, import_rows, imports
@@ -118,7 +118,7 @@ def import_job(job_id: int) -> ResponseReturnValue:
     return render_template(
         "panel/import.html",
         job=job,
-        state=imports.progress_of(job),
+        state=_state(job),
         form=ActionForm(),
         keep_days=float(current_app.config["IMPORT_KEEP_DAYS"]),
     )
@@ -127,7 +127,15 @@ def import_job(job_id: int) -> ResponseReturnValue:
 @blueprint.get("/imports/<int:job_id>/progress")
 def import_progress(job_id: int) -> ResponseReturnValue:
     """The import's state as JSON, for the progress bar."""
-    return jsonify(imports.progress_of(_job(job_id)))
+    return jsonify(_state(_job(job_id)))
+
+
+def _state(job: ImportJob) -> dict[str, object]:
+    """The job's progress; its error (a database's message may quote a row's address) is
+    masked for viewers."""
+    state = imports.progress_of(job)
+    state["error"] = privacy.addresses_masked(str(state["error"] or ""))
+    return state
 
 
 @blueprint.get("/imports/<int:job_id>/report")

@@ -7,15 +7,19 @@ from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
 from app.errors import InvalidInput, TocsinError
-from app.panel import blueprint
+from app.panel import blueprint, privacy
 from app.panel.forms import DomainForm, ReasonForm, SuppressForm, UnsuppressForm
 from app.services import suppressions as service
 
 
 @blueprint.get("/suppressions")
 def suppression_list() -> ResponseReturnValue:
-    """Recent suppressions, an address check, and the blocked domains."""
+    """Recent suppressions, an address check, and the blocked domains. The check answers
+    whether an address is suppressed, so it is for editors and owners only."""
     check, address = None, request.args.get("address", "").strip()
+    if address and not privacy.sees_people():
+        flash("Checking an address is for editors and owners.", "error")
+        address = ""
     if address:
         try:
             check = service.check_address(address)
