@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import Connection, Table, event
+from sqlalchemy import Connection, Row, Table, delete, event, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
@@ -42,3 +43,19 @@ def insert_or_increment(table: Table, values: dict[str, object], column: str):  
     return statement.on_conflict_do_update(
         index_elements=keys, set_={column: table.c[column] + 1}
     ).returning(table.c[column])
+
+
+def claim_each(table: Table, limit: int) -> Iterator[Row[Any]]:
+    """Yield up to ``limit`` waiting rows of a request table, oldest first, each claimed by
+    deleting it in a transaction the caller then commits (applied) or rolls back (the row
+    waits again). A row another worker deleted first is skipped, so each is applied once, and
+    a worker that dies leaves its row waiting."""
+    from app.extensions import db
+
+    waiting = db.session.execute(select(table).order_by(table.c.id).limit(limit)).all()
+    db.session.commit()  # each row below is its own transaction, begun by its claim
+    for row in waiting:
+        if not db.session.execute(delete(table).where(table.c.id == row.id)).rowcount:
+            db.session.rollback()  # another worker has it
+            continue
+        yield row

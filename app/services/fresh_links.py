@@ -17,6 +17,7 @@ from datetime import timedelta
 from flask import current_app
 from sqlalchemy import delete, insert, select
 
+from app.database import claim_each
 from app.extensions import db
 from app.models import (
     LinkRequest,
@@ -60,13 +61,8 @@ def process_requests(limit: int = REQUEST_BATCH) -> int:
         db.session.rollback()
         return 0
     table = LinkRequest.__table__
-    waiting = db.session.execute(select(table).order_by(table.c.id).limit(limit)).all()
-    db.session.commit()
     queued = 0
-    for request in waiting:
-        if not db.session.execute(delete(table).where(table.c.id == request.id)).rowcount:
-            db.session.rollback()  # another worker has it
-            continue
+    for request in claim_each(table, limit):
         try:
             queued += apply_request(request.email)
             db.session.commit()

@@ -12,7 +12,7 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import delete, insert, select, update
 
-from app.database import insert_or_ignore
+from app.database import claim_each, insert_or_ignore
 from app.errors import InvalidInput, NotFound
 from app.extensions import db
 from app.languages import normalize_tag
@@ -256,13 +256,8 @@ def process_sign_ups(limit: int = SIGN_UP_BATCH) -> int:
     except HashKeyMismatch:
         db.session.rollback()
         return 0  # the requests wait, untouched, until the key is set right (logged)
-    waiting = db.session.execute(select(table).order_by(table.c.id).limit(limit)).all()
-    db.session.commit()  # each request below is its own transaction, begun by its claim
     applied = 0
-    for request in waiting:
-        if not db.session.execute(delete(table).where(table.c.id == request.id)).rowcount:
-            db.session.rollback()  # another worker has it
-            continue
+    for request in claim_each(table, limit):
         try:
             mailing_list = db.session.get(MailingList, request.list_id)
             if mailing_list is not None:
