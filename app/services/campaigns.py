@@ -60,14 +60,15 @@ def create_campaign(name: str, **settings: Any) -> Campaign:
 def update_campaign(campaign_id: int, name: str, **settings: Any) -> Campaign:
     """Change a draft's (or scheduled campaign's) settings: the same ones, and the same
     checks, as ``create_campaign``."""
-    campaign = _editable(campaign_id)
+    campaign = editable(campaign_id)
     for key, value in _settings(name, **settings).items():
         setattr(campaign, key, value)
     db.session.commit()
     return campaign
 
 
-def _editable(campaign_id: int) -> Campaign:
+def editable(campaign_id: int) -> Campaign:
+    """Return the campaign if it is a draft or scheduled, else raise ``Conflict``."""
     campaign = get(campaign_id)
     if campaign.status not in EDITABLE:
         raise Conflict(
@@ -182,7 +183,7 @@ def save_variant(
     ready: bool = True,
 ) -> Variant:
     """Create or replace the campaign's variant in one language; refuse broken templates."""
-    campaign = _editable(campaign_id)
+    campaign = editable(campaign_id)
     language = normalize_tag(language)
     if not subject.strip():
         raise InvalidInput("a variant needs a subject", "subject")
@@ -259,10 +260,11 @@ def language_plan(campaign: Campaign) -> list[LanguageRow]:
     ]
 
 
-def _check_sendable(
-    campaign: Campaign, choice: NotReadyChoice | None
+def check_sendable(
+    campaign: Campaign, not_ready: NotReadyChoice | str | None
 ) -> tuple[list[LanguageRow], list[str]]:
     """Refuse a send that would surprise; return the plan and the languages to hold."""
+    choice = _choice(not_ready)
     if not any(v.ready for v in campaign.variants):
         raise InvalidInput("the campaign has no ready variant to send")
     if not any(v.ready and v.language == campaign.default_language for v in campaign.variants):
@@ -287,7 +289,7 @@ def start_sending(campaign_id: int, not_ready: NotReadyChoice | str | None = Non
     ``not_ready`` says what happens to recipients whose own variant is not ready.
     """
     campaign = get(campaign_id)
-    _plan, held = _check_sendable(campaign, _choice(not_ready))
+    _plan, held = check_sendable(campaign, not_ready)
     _transition(
         campaign_id, EDITABLE, CampaignStatus.SENDING, started_at=utcnow(), status_reason=""
     )
@@ -305,6 +307,28 @@ def schedule(
 ) -> datetime:
     """Schedule a draft to start at a wall-clock time in an IANA zone; return it in UTC.
 
+    The time is read as ``start_time`` reads it.
+    """
+    when = start_time(local_time, timezone, now)
+    campaign = get(campaign_id)
+    choice = _choice(not_ready)
+    check_sendable(campaign, choice)
+    _transition(
+        campaign_id,
+        EDITABLE,
+        CampaignStatus.SCHEDULED,
+        scheduled_at=when,
+        schedule_timezone=zone_named(timezone).key,
+        not_ready=choice.value if choice else None,
+        status_reason="",
+    )
+    db.session.commit()
+    return when
+
+
+def start_time(local_time: datetime, timezone: str, now: datetime | None = None) -> datetime:
+    """Return a future wall-clock time in an IANA zone in UTC, or refuse it.
+
     The local time is converted with the zone's rules for that date, so 09:00 in Kyiv stays
     09:00 across a daylight-saving change. A time that the clocks skip is refused; in the
     repeated hour of an autumn change, the first occurrence is meant.
@@ -321,19 +345,6 @@ def schedule(
         )
     if when <= (now or utcnow()):
         raise InvalidInput("the scheduled time has already passed", "scheduled_at")
-    campaign = get(campaign_id)
-    choice = _choice(not_ready)
-    _check_sendable(campaign, choice)
-    _transition(
-        campaign_id,
-        EDITABLE,
-        CampaignStatus.SCHEDULED,
-        scheduled_at=when,
-        schedule_timezone=zone.key,
-        not_ready=choice.value if choice else None,
-        status_reason="",
-    )
-    db.session.commit()
     return when
 
 
