@@ -179,19 +179,16 @@ def test_schedule_asks_first_and_a_stale_confirmation_schedules_nothing(client, 
     )
 
 
-def test_a_viewer_cannot_reach_the_confirmation(app, campaign):
-    app.config["WTF_CSRF_ENABLED"] = True
-    try:
-        accounts.create_user("viewer@example.org", "correct horse battery", "viewer")
-        viewer = app.test_client()
-        login(viewer, "viewer@example.org")
-        token = csrf_token(viewer, f"/campaigns/{campaign.id}")
-        plan = {"csrf_token": token, "not_ready": "hold", "plan": "0" * 32}
-        for path in ("send", "send/confirm", "schedule", "schedule/confirm"):
-            response = viewer.post(f"/campaigns/{campaign.id}/{path}", data=plan)
-            assert response.status_code == 403, path
-    finally:
-        app.config["WTF_CSRF_ENABLED"] = False
+def test_a_viewer_cannot_reach_the_confirmation(app, campaign, monkeypatch):
+    monkeypatch.setitem(app.config, "WTF_CSRF_ENABLED", True)
+    accounts.create_user("viewer@example.org", "correct horse battery", "viewer")
+    viewer = app.test_client()
+    login(viewer, "viewer@example.org")
+    token = csrf_token(viewer, f"/campaigns/{campaign.id}")
+    plan = {"csrf_token": token, "not_ready": "hold", "plan": "0" * 32}
+    for path in ("send", "send/confirm", "schedule", "schedule/confirm"):
+        response = viewer.post(f"/campaigns/{campaign.id}/{path}", data=plan)
+        assert response.status_code == 403, path
     assert status(campaign.id) == CampaignStatus.DRAFT and deliveries(campaign.id) == {}
 
 
