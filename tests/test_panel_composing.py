@@ -54,6 +54,11 @@ def client(app):
     return Client(app)
 
 
+PLAIN_LAYOUT = (
+    '<html><body>{{ content }}<a href="{{ unsubscribe_url }}">Unsubscribe</a></body></html>'
+)
+
+
 def text(response) -> str:
     return response.get_data(as_text=True)
 
@@ -90,7 +95,7 @@ def test_settings_change_filters_layout_and_archive(client):
     partners = make_list()
     kyiv = make_group("Kyiv mutual aid", "UA")
     campaign = make_campaign({"en": "Hello"}, lists=[partners])
-    layout = Template(name="Plain", html="<html><body>{{ content }}</body></html>")
+    layout = Template(name="Plain", html=PLAIN_LAYOUT)
     db.session.add(layout)
     db.session.commit()
     form = text(client.get(f"/campaigns/{campaign.id}/settings"))
@@ -234,7 +239,7 @@ def test_layouts_are_checked_when_saved(client):
         "/templates/new",
         data={
             "name": "Plain",
-            "html": "<html><body><h1>{{ campaign }}</h1>{{ content }}</body></html>",
+            "html": PLAIN_LAYOUT.replace("<body>", "<body><h1>{{ campaign }}</h1>"),
         },
     )
     assert saved.status_code == 302

@@ -27,7 +27,7 @@ from app.models import (
     Variant,
 )
 from app.models.base import utcnow
-from app.services import ledger
+from app.services import ledger, templates
 from app.services.composing import compile_source, sample_context
 from app.services.subscribers import is_country_code, normalize_email
 from app.services.tokens import HashKeyMismatch
@@ -95,6 +95,8 @@ def _settings(
     if not lists:
         raise InvalidInput("choose at least one list to send to", "lists")
     sender = check_sender(from_address, "From") if from_address.strip() else ""
+    if template is not None:
+        templates.check_usable(template)
     servers = [server.name for server in parse_smtp_servers(current_app.config["SMTP_URL"])]
     if smtp_server and smtp_server.strip() not in servers:
         raise InvalidInput(
@@ -197,10 +199,11 @@ def save_variant(
     sample = sample_context(language)
     try:
         # Compile and render once now, so a broken template is refused at save time.
-        compile_source(campaign, source).render(sample)
+        rendered = compile_source(campaign, source).render(sample)
     except RenderError as exc:
         parts = {"subject": subject, "body": body}
         raise InvalidInput(str(where_written(exc, parts, sample, CONTEXT_NAMES)), "body") from None
+    templates.check_unsubscribe_link(campaign.template, rendered.html, sample)
     variant = next((v for v in campaign.variants if v.language == language), None)
     if variant is None:
         variant = Variant(language=language)
@@ -269,6 +272,7 @@ def check_sendable(
         raise InvalidInput("the campaign has no ready variant to send")
     if not any(v.ready and v.language == campaign.default_language for v in campaign.variants):
         raise InvalidInput(f"the default language {campaign.default_language} has no ready variant")
+    _check_links(campaign)
     plan = language_plan(campaign)
     waiting = [row for row in plan if row.waits_for_variant]
     if waiting and choice is None:
@@ -280,6 +284,25 @@ def check_sendable(
         )
     held = [row.language for row in waiting] if choice is NotReadyChoice.HOLD else []
     return plan, held
+
+
+def _check_links(campaign: Campaign) -> None:
+    """Refuse to start when a ready variant would go out without the unsubscribe link
+    (a layout or variant saved before that rule)."""
+    for variant in (v for v in campaign.variants if v.ready):
+        source = VariantSource(
+            variant.language,
+            variant.subject,
+            variant.preheader,
+            variant.body,
+            variant.body_format.value,
+        )
+        sample = sample_context(variant.language)
+        try:
+            rendered = compile_source(campaign, source).render(sample)
+            templates.check_unsubscribe_link(campaign.template, rendered.html, sample)
+        except (RenderError, InvalidInput) as exc:
+            raise InvalidInput(f"the {variant.language} variant cannot go out: {exc}") from None
 
 
 def start_sending(campaign_id: int, not_ready: NotReadyChoice | str | None = None) -> int:
