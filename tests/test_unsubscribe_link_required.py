@@ -181,8 +181,8 @@ def test_a_campaign_whose_layout_lacks_the_link_cannot_start(app):
     campaign = campaign_with_an_old_layout()
     with pytest.raises(InvalidInput) as refused:
         campaigns.start_sending(campaign.id)
-    assert str(refused.value).startswith("the en variant cannot go out: the layout 'Old'")
-    assert MUST_LINK in str(refused.value)
+    assert str(refused.value).startswith(f"the layout 'Old' cannot be used: {MUST_LINK}")
+    assert "change it under Layouts or choose another layout" in str(refused.value)
     with pytest.raises(InvalidInput, match=MUST_LINK):
         campaigns.schedule(campaign.id, datetime(2099, 6, 1, 9), "UTC")
     db.session.expire_all()
@@ -205,7 +205,7 @@ def test_send_now_in_the_panel_says_why_it_cannot_start(client):
     campaign = campaign_with_an_old_layout()
     refused = client.post(f"/campaigns/{campaign.id}/send", follow_redirects=True)
     assert any(
-        "the en variant cannot go out" in html.unescape(m) and MUST_LINK in html.unescape(m)
+        "the layout 'Old' cannot be used" in html.unescape(m) and MUST_LINK in html.unescape(m)
         for m in flashed(refused)
     )
     assert "send/confirm" not in text(refused)

@@ -289,6 +289,8 @@ def check_sendable(
 def _check_links(campaign: Campaign) -> None:
     """Refuse to start when a ready variant would go out without the unsubscribe link
     (a layout or variant saved before that rule)."""
+    if campaign.template is not None:
+        templates.check_usable(campaign.template)  # once, not with every variant
     for variant in (v for v in campaign.variants if v.ready):
         source = VariantSource(
             variant.language,
@@ -300,7 +302,7 @@ def _check_links(campaign: Campaign) -> None:
         sample = sample_context(variant.language)
         try:
             rendered = compile_source(campaign, source).render(sample)
-            templates.check_unsubscribe_link(campaign.template, rendered.html, sample)
+            templates.check_unsubscribe_link(None, rendered.html, sample)
         except (RenderError, InvalidInput) as exc:
             raise InvalidInput(f"the {variant.language} variant cannot go out: {exc}") from None
 
