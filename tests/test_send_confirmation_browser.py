@@ -76,3 +76,33 @@ def test_organiser_sees_who_gets_what_and_confirms_the_send(app: Flask, page: Pa
         "olena@example.org",
         "piotr@example.org",
     ]
+
+
+def test_a_summary_gone_stale_shows_the_new_one_and_sends_nothing(app: Flask, page: Page) -> None:
+    accounts.create_user(EMAIL, PASSWORD, "owner")
+    partners = make_list("partners", "Partner collectives")
+    make_subscriber("ann@example.org", language="en", lists=[partners])
+    campaign = make_campaign({"en": "Week of action"}, lists=[partners], smtp_server="dead")
+    log_in(page)
+    page.goto(f"/campaigns/{campaign.id}")
+    page.get_by_role("button", name="Send now").click()
+    expect(page.locator("#confirm-total")).to_have_text("1 message")
+
+    make_subscriber("bob@example.org", language="uk", lists=[partners])  # meanwhile
+    page.get_by_role("button", name="Send to 1 recipient now").click()
+    expect(page.locator("#changed")).to_contain_text(
+        "The audience or the variants changed since the summary was shown: nothing was sent."
+    )
+    rows = page.locator("#confirm-plan tbody tr")
+    expect(rows).to_have_count(2)
+    expect(rows.filter(has_text="uk").locator("td").nth(2)).to_have_text("en fallback")
+    expect(page.locator("#confirm-total")).to_have_text("2 messages")
+    db.session.expire_all()
+    assert db.session.get(Campaign, campaign.id).status == CampaignStatus.DRAFT
+    assert db.session.scalar(select(func.count()).select_from(Delivery)) == 0
+
+    page.get_by_role("button", name="Send to 2 recipients now").click()
+    expect(page.locator(".flash")).to_have_text("Sending to 2 recipients.")
+    db.session.expire_all()
+    assert db.session.get(Campaign, campaign.id).status == CampaignStatus.SENDING
+    assert db.session.scalar(select(func.count()).select_from(Delivery)) == 2

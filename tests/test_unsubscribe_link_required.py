@@ -24,7 +24,10 @@ from app.models.base import utcnow
 from app.services import accounts, campaign_files, campaigns, system_emails, templates
 from app.services.composing import DEFAULT_LAYOUT
 from tests.support.factories import make_campaign, make_list, make_subscriber
+from tests.test_panel_browser import browser, live_server, page
 from tests.test_panel_composing import Client, flashed, text
+
+__all__ = ["browser", "live_server", "page"]  # fixtures shared with the panel's browser test
 
 LINK = '<a href="{{ unsubscribe_url }}">{{ unsubscribe_label }}</a>'
 MUST_LINK = "a layout must link to the reader's unsubscribe page"
@@ -231,3 +234,27 @@ def test_system_emails_need_no_unsubscribe_link(app):
         assert saved.body == "Plain words, no links at all."
         subject, shown = system_emails.preview(kind, "en", app.config)
         assert subject == "Hello" and "/u/" not in shown
+
+
+@pytest.mark.slow
+def test_the_layout_editor_in_a_browser_keeps_what_was_typed(app, page):
+    from playwright.sync_api import expect
+
+    from tests.test_panel_browser import EMAIL, PASSWORD, log_in
+
+    accounts.create_user(EMAIL, PASSWORD, "owner")
+    log_in(page)
+    page.goto("/templates/new")
+    typed = layout(f"{{% if false %}}{LINK}{{% endif %}}<p>Thanks for reading.</p>")
+    page.get_by_label("Name", exact=True).fill("No way out")
+    page.get_by_role("textbox", name="HTML layout").fill(typed)
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator(".flash.error")).to_contain_text(MUST_LINK)
+    expect(page.get_by_label("Name", exact=True)).to_have_value("No way out")
+    expect(page.get_by_role("textbox", name="HTML layout")).to_have_value(typed)
+    assert count(Template) == 0
+
+    page.get_by_role("textbox", name="HTML layout").fill(layout(LINK))
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator(".flash")).to_have_text("Saved the layout No way out.")
+    assert db.session.scalars(select(Template.html)).all() == [layout(LINK)]
