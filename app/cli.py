@@ -12,13 +12,16 @@ import json
 import os
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from flask import Flask
 from flask.cli import FlaskGroup
 
 from app.errors import TocsinError
+
+if TYPE_CHECKING:
+    from app.services.send_plans import SendPlan
 
 
 def reports_errors(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -291,13 +294,38 @@ NOT_READY = click.option(
 @campaigns_group.command("send")
 @click.argument("campaign_id", type=int)
 @NOT_READY
+@click.option("--yes", is_flag=True, help="Send without asking (the summary is still printed).")
 @reports_errors
-def campaigns_send(campaign_id: int, not_ready: str | None) -> None:
-    """Start sending a campaign now."""
-    from app.services import campaigns
+def campaigns_send(campaign_id: int, not_ready: str | None, yes: bool) -> None:
+    """Show who gets what, ask, and start sending a campaign now."""
+    from app.services import send_plans
 
-    count = campaigns.start_sending(campaign_id, not_ready)
+    plan = send_plans.summarise(campaign_id, not_ready)
+    click.echo("\n".join(_plan_lines(plan)))
+    if not yes and not click.confirm(f"Send to {plan.to_send} recipients now?"):
+        click.echo("nothing was sent")
+        sys.exit(1)
+    count = send_plans.confirm_send(campaign_id, not_ready, plan.token)
     click.echo(f"campaign {campaign_id} is sending to {count} recipients")
+
+
+def _plan_lines(plan: SendPlan) -> list[str]:
+    """The confirmation summary as lines: languages, lists, sender, servers, total."""
+    lines = [f"campaign {plan.campaign_id}: {plan.name}"]
+    for row in plan.rows:
+        if row.held:
+            gets = f"nothing (held back: the {row.intended} variant is not ready)"
+        else:
+            gets = f"{row.gets}{' (fallback)' if row.falls_back else ''}"
+        lines.append(f"  {row.language:8} {row.recipients:>8}  get {gets}")
+    held = f" ({plan.held} of {plan.total} held back)" if plan.held else ""
+    return [
+        *lines,
+        f"lists: {', '.join(plan.lists)}",
+        f"from: {plan.sender}",
+        f"SMTP server: {', then '.join(plan.servers)}",
+        f"total: {plan.to_send} messages{held}",
+    ]
 
 
 @campaigns_group.command("languages")

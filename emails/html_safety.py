@@ -476,3 +476,23 @@ def secure(document: str, saved: dict[str, str]) -> str:
         return tag
 
     return reader.markers.sub(restore, rebuilt)
+
+
+class _LinkFinder(HTMLParser):
+    """Looks for an ``<a>`` whose ``href`` is one given URL (comments are not links)."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.url, self.found = url, False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "a" and any(n == "href" and (v or "").strip() == self.url for n, v in attrs):
+            self.found = True
+
+
+def links_to(document: str, url: str) -> bool:
+    """Whether a rendered document has an ``<a href>`` equal to ``url``."""
+    finder = _LinkFinder(url)
+    finder.feed(document)
+    finder.close()
+    return finder.found

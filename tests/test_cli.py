@@ -127,7 +127,7 @@ def test_demo_then_send_and_status_as_json(cli):
     again = cli("demo")
     assert again.exit_code == 1 and "loaded already" in again.output
 
-    sent = cli("campaigns", "send", str(demo["id"]))
+    sent = cli("campaigns", "send", str(demo["id"]), "--yes")
     assert sent.exit_code == 0 and "is sending to" in sent.output
     status = json.loads(cli("campaigns", "status", str(demo["id"]), "--json").output)
     assert status["status"] == "sending"
@@ -154,7 +154,7 @@ def test_pause_resume_cancel_and_status_from_the_shell(cli):
     campaign_id = str(db.session.scalar(select(Campaign.id)))
     assert "pausing" not in cli("campaigns", "pause", campaign_id).output
     assert cli("campaigns", "pause", campaign_id).exit_code == 1  # a draft cannot pause
-    cli("campaigns", "send", campaign_id)
+    cli("campaigns", "send", campaign_id, "--yes")
     assert cli("campaigns", "pause", campaign_id).output == f"campaign {campaign_id}: paused\n"
     status = json.loads(cli("campaigns", "status", campaign_id, "--json").output)
     assert status["status"] == "paused" and status["remaining"] == status["total"] > 0

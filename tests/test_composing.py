@@ -248,8 +248,8 @@ def test_premailer_runs_once_per_variant_for_a_thousand_recipients(app, smtp, mo
             calls.append(1)
             return super().transform(*args, **kwargs)
 
+    campaigns.start_sending(campaign.id)  # checks each variant once before it starts
     monkeypatch.setattr(rendering_module, "Premailer", Counting)
-    campaigns.start_sending(campaign.id)
     ids = db.session.scalars(select(Delivery.id).where(Delivery.campaign_id == campaign.id)).all()
     try:  # a batch hands rows back before its (short, in tests) lease ends: claim until done
         while claimed := ledger.claim(ledger.Batch(campaign.id, min(ids), max(ids))):

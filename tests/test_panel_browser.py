@@ -190,9 +190,15 @@ def check_previews(page: Page, campaign_url: str, screenshot: Path) -> None:
 
 
 def send_and_watch(page: Page, campaign_url: str, worker: WorkerProcess, screenshot: Path) -> None:
-    """Press Send now and watch the page's own polling report the campaign as sent."""
+    """Press Send now, confirm the summary, and watch the page's polling report it sent."""
     page.goto(campaign_url)
     page.get_by_role("button", name="Send now").click()
+    rows = page.locator("#confirm-plan tbody tr")
+    expect(rows).to_have_count(len(PEOPLE))
+    for language in PEOPLE.values():
+        expect(rows.filter(has_text=language).locator("td").nth(1)).to_have_text("1")
+    expect(page.locator("#confirm-lists")).to_have_text(LIST_NAME)
+    page.get_by_role("button", name=f"Send to {len(PEOPLE)} recipients now").click()
     expect(page.locator(".flash")).to_have_text(f"Sending to {len(PEOPLE)} recipients.")
     try:
         expect(page.locator("#status")).to_have_text("sent", timeout=SEND_TIMEOUT_MS)

@@ -38,11 +38,25 @@ class Client:
     def post(self, path: str, data: dict | None = None, **options):
         return self.http.post(path, data={**(data or {}), "csrf_token": self.token}, **options)
 
+    def confirm(self, summary, **changes: str):
+        """Press the confirmation page's button: post its form as the page holds it."""
+        page = text(summary)
+        form = page[page.index('<form method="post" action="/campaigns/') :]
+        action = re.search(r'action="([^"]+)"', form).group(1)
+        fields = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', form))
+        data = {**fields, "csrf_token": self.token, **changes}
+        return self.http.post(action, data=data, follow_redirects=True)
+
 
 @pytest.fixture()
 def client(app):
     accounts.create_user("organiser@example.org", "correct horse battery", "owner")
     return Client(app)
+
+
+PLAIN_LAYOUT = (
+    '<html><body>{{ content }}<a href="{{ unsubscribe_url }}">Unsubscribe</a></body></html>'
+)
 
 
 def text(response) -> str:
@@ -71,9 +85,9 @@ def test_the_campaign_page_shows_who_gets_what_and_asks_about_variants_not_ready
     refused = client.post(f"/campaigns/{campaign.id}/send", follow_redirects=True)
     assert any("choose to hold them" in m for m in flashed(refused))
     assert db.session.get(Campaign, campaign.id).status == CampaignStatus.DRAFT
-    sent = client.post(
-        f"/campaigns/{campaign.id}/send", data={"not_ready": "hold"}, follow_redirects=True
-    )
+    summary = client.post(f"/campaigns/{campaign.id}/send", data={"not_ready": "hold"})
+    assert db.session.get(Campaign, campaign.id).status == CampaignStatus.DRAFT
+    sent = client.confirm(summary)
     assert "Sending to 4 recipients." in flashed(sent)
 
 
@@ -81,7 +95,7 @@ def test_settings_change_filters_layout_and_archive(client):
     partners = make_list()
     kyiv = make_group("Kyiv mutual aid", "UA")
     campaign = make_campaign({"en": "Hello"}, lists=[partners])
-    layout = Template(name="Plain", html="<html><body>{{ content }}</body></html>")
+    layout = Template(name="Plain", html=PLAIN_LAYOUT)
     db.session.add(layout)
     db.session.commit()
     form = text(client.get(f"/campaigns/{campaign.id}/settings"))
@@ -127,11 +141,12 @@ def test_schedule_from_the_panel_is_shown_in_the_organisers_zone(client):
     user = db.session.scalars(select(User)).one()
     accounts.set_timezone(user, "America/Argentina/Buenos_Aires")
     campaign = make_campaign({"en": "Hello"})
-    response = client.post(
+    summary = client.post(
         f"/campaigns/{campaign.id}/schedule",
         data={"when": "2099-06-01T09:00", "timezone": "Europe/Kyiv"},
-        follow_redirects=True,
     )
+    assert db.session.get(Campaign, campaign.id).status == CampaignStatus.DRAFT
+    response = client.confirm(summary)
     assert "Scheduled for 2099-06-01 06:00 UTC." in flashed(response)
     page = text(response)
     assert (
@@ -224,7 +239,7 @@ def test_layouts_are_checked_when_saved(client):
         "/templates/new",
         data={
             "name": "Plain",
-            "html": "<html><body><h1>{{ campaign }}</h1>{{ content }}</body></html>",
+            "html": PLAIN_LAYOUT.replace("<body>", "<body><h1>{{ campaign }}</h1>"),
         },
     )
     assert saved.status_code == 302

@@ -129,7 +129,7 @@ def fetching_layout(base: str, stalling: str) -> str:
         "</head><body>"
         f'<p class="banner" style="background: url({base}/style-attribute.png)">Hi</p>'
         f'<p style="@\\69mport url({base}/import-in-attribute.css)">There</p>'
-        "{{ content }}</body></html>"
+        '{{ content }}<a href="{{ unsubscribe_url }}">Unsubscribe</a></body></html>'
     )
 
 
@@ -345,7 +345,10 @@ HOSTILE_LAYOUTS = [
 
 
 def layout_with(fragment: str, head: str = "") -> str:
-    return f"<html><head>{head}</head><body>{{{{ content }}}}{fragment}</body></html>"
+    return (
+        f"<html><head>{head}</head><body>{{{{ content }}}}{fragment}"
+        '<a href="{{ unsubscribe_url }}">Unsubscribe</a></body></html>'
+    )
 
 
 @pytest.mark.parametrize(("body_format", "body"), HOSTILE_BODIES)

@@ -4,6 +4,7 @@ schedules, sending and live progress, and campaign files."""
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Any
 
 from flask import Response, abort, flash, jsonify, redirect, render_template, request, url_for
@@ -17,6 +18,8 @@ from app.panel import blueprint, privacy
 from app.panel.forms import (
     ActionForm,
     CampaignForm,
+    ConfirmScheduleForm,
+    ConfirmSendForm,
     ImportForm,
     ScheduleForm,
     SendForm,
@@ -24,8 +27,9 @@ from app.panel.forms import (
     VariantForm,
     choices,
 )
-from app.services import campaign_files, groups, lists, outbox, previews, templates
+from app.services import campaign_files, groups, lists, outbox, previews, send_plans, templates
 from app.services import campaigns as service
+from app.services.send_plans import PlanChanged
 
 
 @blueprint.get("/campaigns")
@@ -146,12 +150,31 @@ def campaign_progress(campaign_id: int) -> ResponseReturnValue:
 
 @blueprint.post("/campaigns/<int:campaign_id>/send")
 def campaign_send(campaign_id: int) -> ResponseReturnValue:
-    """Start sending now."""
+    """Show who gets what, from whom, through which server; sending waits for the confirm."""
     _get_or_404(campaign_id)
     form = SendForm()
     if form.validate_on_submit():
         try:
-            count = service.start_sending(campaign_id, form.not_ready.data or None)
+            plan = send_plans.summarise(campaign_id, form.not_ready.data or None)
+        except TocsinError as exc:
+            flash(str(exc), "error")
+        else:
+            return _confirmation(plan)
+    return redirect(url_for("panel.campaign", campaign_id=campaign_id))
+
+
+@blueprint.post("/campaigns/<int:campaign_id>/send/confirm")
+def campaign_send_confirm(campaign_id: int) -> ResponseReturnValue:
+    """Start sending now, if the plan is still the one the organiser confirmed."""
+    _get_or_404(campaign_id)
+    form = ConfirmSendForm()
+    if form.validate_on_submit():
+        try:
+            count = send_plans.confirm_send(
+                campaign_id, form.not_ready.data or None, form.plan.data or ""
+            )
+        except PlanChanged as exc:
+            return _confirmation(exc.plan, changed=True), 409
         except TocsinError as exc:
             flash(str(exc), "error")
         else:
@@ -161,22 +184,61 @@ def campaign_send(campaign_id: int) -> ResponseReturnValue:
 
 @blueprint.post("/campaigns/<int:campaign_id>/schedule")
 def campaign_schedule(campaign_id: int) -> ResponseReturnValue:
-    """Schedule the start at a local time in a chosen zone."""
+    """Show the start time in the organiser's zone and who gets what; ask before scheduling."""
     _get_or_404(campaign_id)
     form = ScheduleForm()
     if not form.validate_on_submit():
         flash("Choose a date, a time and a time zone.", "error")
+        return redirect(url_for("panel.campaign", campaign_id=campaign_id))
+    try:
+        assert form.when.data is not None
+        when = service.start_time(form.when.data, form.timezone.data or "")
+        plan = send_plans.summarise(campaign_id, form.not_ready.data or None)
+    except TocsinError as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("panel.campaign", campaign_id=campaign_id))
+    return _confirmation(plan, schedule=form, when=when)
+
+
+@blueprint.post("/campaigns/<int:campaign_id>/schedule/confirm")
+def campaign_schedule_confirm(campaign_id: int) -> ResponseReturnValue:
+    """Schedule the start, if the plan is still the one the organiser confirmed."""
+    _get_or_404(campaign_id)
+    form = ConfirmScheduleForm()
+    if not form.validate_on_submit() or form.when.data is None:
+        flash("Choose a date, a time and a time zone.", "error")
+        return redirect(url_for("panel.campaign", campaign_id=campaign_id))
+    timezone, not_ready = form.timezone.data or "", form.not_ready.data or None
+    try:
+        when = send_plans.confirm_schedule(
+            campaign_id, form.when.data, timezone, not_ready, form.plan.data or ""
+        )
+    except PlanChanged as exc:
+        start = service.start_time(form.when.data, timezone)
+        return _confirmation(exc.plan, schedule=form, when=start, changed=True), 409
+    except TocsinError as exc:
+        flash(str(exc), "error")
     else:
-        try:
-            assert form.when.data is not None
-            when = service.schedule(
-                campaign_id, form.when.data, form.timezone.data or "", form.not_ready.data or None
-            )
-        except TocsinError as exc:
-            flash(str(exc), "error")
-        else:
-            flash(f"Scheduled for {when:%Y-%m-%d %H:%M} UTC.", "info")
+        flash(f"Scheduled for {when:%Y-%m-%d %H:%M} UTC.", "info")
     return redirect(url_for("panel.campaign", campaign_id=campaign_id))
+
+
+def _confirmation(
+    plan: send_plans.SendPlan,
+    schedule: ScheduleForm | None = None,
+    when: datetime | None = None,
+    changed: bool = False,
+) -> str:
+    """The page that shows a plan and asks to send (or schedule) exactly that."""
+    return render_template(
+        "panel/campaign_confirm.html",
+        plan=plan,
+        schedule=schedule,
+        when=when,
+        changed=changed,
+        names=NAMES,
+        csrf=ActionForm(),
+    )
 
 
 @blueprint.post("/campaigns/<int:campaign_id>/test")

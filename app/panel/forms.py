@@ -8,6 +8,7 @@ from wtforms import (
     BooleanField,
     DateTimeLocalField,
     EmailField,
+    HiddenField,
     PasswordField,
     RadioField,
     SelectField,
@@ -125,6 +126,18 @@ class SendForm(FlaskForm):
 class ScheduleForm(SendForm):
     when = DateTimeLocalField("Start at", format="%Y-%m-%dT%H:%M", validators=[DataRequired()])
     timezone = StringField("Time zone", validators=[DataRequired(), Length(max=64)])
+
+
+class ConfirmSendForm(SendForm):
+    """Send now: the choice made on the campaign page and the token of the plan shown."""
+
+    plan = HiddenField(validators=[DataRequired()])
+
+
+class ConfirmScheduleForm(ScheduleForm):
+    """Schedule: the time, zone and choice made on the campaign page, and the plan's token."""
+
+    plan = HiddenField(validators=[DataRequired()])
 
 
 class CheckboxesField(SelectMultipleField):

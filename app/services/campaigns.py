@@ -27,7 +27,7 @@ from app.models import (
     Variant,
 )
 from app.models.base import utcnow
-from app.services import ledger
+from app.services import ledger, templates
 from app.services.composing import compile_source, sample_context
 from app.services.subscribers import is_country_code, normalize_email
 from app.services.tokens import HashKeyMismatch
@@ -60,14 +60,15 @@ def create_campaign(name: str, **settings: Any) -> Campaign:
 def update_campaign(campaign_id: int, name: str, **settings: Any) -> Campaign:
     """Change a draft's (or scheduled campaign's) settings: the same ones, and the same
     checks, as ``create_campaign``."""
-    campaign = _editable(campaign_id)
+    campaign = editable(campaign_id)
     for key, value in _settings(name, **settings).items():
         setattr(campaign, key, value)
     db.session.commit()
     return campaign
 
 
-def _editable(campaign_id: int) -> Campaign:
+def editable(campaign_id: int) -> Campaign:
+    """Return the campaign if it is a draft or scheduled, else raise ``Conflict``."""
     campaign = get(campaign_id)
     if campaign.status not in EDITABLE:
         raise Conflict(
@@ -94,6 +95,8 @@ def _settings(
     if not lists:
         raise InvalidInput("choose at least one list to send to", "lists")
     sender = check_sender(from_address, "From") if from_address.strip() else ""
+    if template is not None:
+        templates.check_usable(template)
     servers = [server.name for server in parse_smtp_servers(current_app.config["SMTP_URL"])]
     if smtp_server and smtp_server.strip() not in servers:
         raise InvalidInput(
@@ -182,7 +185,7 @@ def save_variant(
     ready: bool = True,
 ) -> Variant:
     """Create or replace the campaign's variant in one language; refuse broken templates."""
-    campaign = _editable(campaign_id)
+    campaign = editable(campaign_id)
     language = normalize_tag(language)
     if not subject.strip():
         raise InvalidInput("a variant needs a subject", "subject")
@@ -196,10 +199,11 @@ def save_variant(
     sample = sample_context(language)
     try:
         # Compile and render once now, so a broken template is refused at save time.
-        compile_source(campaign, source).render(sample)
+        rendered = compile_source(campaign, source).render(sample)
     except RenderError as exc:
         parts = {"subject": subject, "body": body}
         raise InvalidInput(str(where_written(exc, parts, sample, CONTEXT_NAMES)), "body") from None
+    templates.check_unsubscribe_link(campaign.template, rendered.html, sample)
     variant = next((v for v in campaign.variants if v.language == language), None)
     if variant is None:
         variant = Variant(language=language)
@@ -259,14 +263,16 @@ def language_plan(campaign: Campaign) -> list[LanguageRow]:
     ]
 
 
-def _check_sendable(
-    campaign: Campaign, choice: NotReadyChoice | None
+def check_sendable(
+    campaign: Campaign, not_ready: NotReadyChoice | str | None
 ) -> tuple[list[LanguageRow], list[str]]:
     """Refuse a send that would surprise; return the plan and the languages to hold."""
+    choice = _choice(not_ready)
     if not any(v.ready for v in campaign.variants):
         raise InvalidInput("the campaign has no ready variant to send")
     if not any(v.ready and v.language == campaign.default_language for v in campaign.variants):
         raise InvalidInput(f"the default language {campaign.default_language} has no ready variant")
+    _check_links(campaign)
     plan = language_plan(campaign)
     waiting = [row for row in plan if row.waits_for_variant]
     if waiting and choice is None:
@@ -280,6 +286,27 @@ def _check_sendable(
     return plan, held
 
 
+def _check_links(campaign: Campaign) -> None:
+    """Refuse to start when a ready variant would go out without the unsubscribe link
+    (a layout or variant saved before that rule)."""
+    if campaign.template is not None:
+        templates.check_usable(campaign.template)  # once, not with every variant
+    for variant in (v for v in campaign.variants if v.ready):
+        source = VariantSource(
+            variant.language,
+            variant.subject,
+            variant.preheader,
+            variant.body,
+            variant.body_format.value,
+        )
+        sample = sample_context(variant.language)
+        try:
+            rendered = compile_source(campaign, source).render(sample)
+            templates.check_unsubscribe_link(None, rendered.html, sample)
+        except (RenderError, InvalidInput) as exc:
+            raise InvalidInput(f"the {variant.language} variant cannot go out: {exc}") from None
+
+
 def start_sending(campaign_id: int, not_ready: NotReadyChoice | str | None = None) -> int:
     """Move a draft to ``sending`` and write its ledger in one statement; return the count.
 
@@ -287,7 +314,7 @@ def start_sending(campaign_id: int, not_ready: NotReadyChoice | str | None = Non
     ``not_ready`` says what happens to recipients whose own variant is not ready.
     """
     campaign = get(campaign_id)
-    _plan, held = _check_sendable(campaign, _choice(not_ready))
+    _plan, held = check_sendable(campaign, not_ready)
     _transition(
         campaign_id, EDITABLE, CampaignStatus.SENDING, started_at=utcnow(), status_reason=""
     )
@@ -305,6 +332,28 @@ def schedule(
 ) -> datetime:
     """Schedule a draft to start at a wall-clock time in an IANA zone; return it in UTC.
 
+    The time is read as ``start_time`` reads it.
+    """
+    when = start_time(local_time, timezone, now)
+    campaign = get(campaign_id)
+    choice = _choice(not_ready)
+    check_sendable(campaign, choice)
+    _transition(
+        campaign_id,
+        EDITABLE,
+        CampaignStatus.SCHEDULED,
+        scheduled_at=when,
+        schedule_timezone=zone_named(timezone).key,
+        not_ready=choice.value if choice else None,
+        status_reason="",
+    )
+    db.session.commit()
+    return when
+
+
+def start_time(local_time: datetime, timezone: str, now: datetime | None = None) -> datetime:
+    """Return a future wall-clock time in an IANA zone in UTC, or refuse it.
+
     The local time is converted with the zone's rules for that date, so 09:00 in Kyiv stays
     09:00 across a daylight-saving change. A time that the clocks skip is refused; in the
     repeated hour of an autumn change, the first occurrence is meant.
@@ -321,19 +370,6 @@ def schedule(
         )
     if when <= (now or utcnow()):
         raise InvalidInput("the scheduled time has already passed", "scheduled_at")
-    campaign = get(campaign_id)
-    choice = _choice(not_ready)
-    _check_sendable(campaign, choice)
-    _transition(
-        campaign_id,
-        EDITABLE,
-        CampaignStatus.SCHEDULED,
-        scheduled_at=when,
-        schedule_timezone=zone.key,
-        not_ready=choice.value if choice else None,
-        status_reason="",
-    )
-    db.session.commit()
     return when
 
 
