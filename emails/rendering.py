@@ -40,7 +40,9 @@ RTL_LANGUAGES = frozenset(
 # typo or a probe such as ``{{ config }}`` fails loudly instead of rendering as nothing.
 RECIPIENT_NAMES = frozenset({"email", "name", "group", "country", "language", "attributes"})
 LINK_NAMES = frozenset({"unsubscribe_url", "preferences_url", "archive_url", "report_url"})
-LAYOUT_WORDS = frozenset({"footer_reason", "unsubscribe_label", "preferences_label"})
+# ``footer``: the same words for the built-in layout, in parts (``lang``, ``dir``, ``before``,
+# ``lists``, ``after``) so that the list names can be isolated from the sentence around them.
+LAYOUT_WORDS = frozenset({"footer_reason", "unsubscribe_label", "preferences_label", "footer"})
 CONTEXT_NAMES = (
     RECIPIENT_NAMES
     | LINK_NAMES
