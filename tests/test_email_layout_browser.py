@@ -276,3 +276,6 @@ def test_the_public_archive_page_fits_every_width(app, light: Page, live_server:
             assert_fits(light, f"archive page {language} at {width} px")
             show(light, width, url=f"{live_server.url}/archive/{language}/")
             assert_fits(light, f"archive index {language} at {width} px")
+    # A subject in another direction than the page's is isolated and reads in its own.
+    subject = light.locator("ul.archive a[lang=ar]")
+    assert subject.evaluate("a => getComputedStyle(a).direction") == "rtl"
