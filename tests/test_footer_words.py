@@ -97,9 +97,11 @@ def test_a_right_to_left_footer_reads_right_to_left_with_the_list_name_isolated(
     paragraph = page.locator(".footer p")
     assert paragraph.evaluate("p => getComputedStyle(p).direction") == "rtl"
     assert paragraph.get_attribute("lang") == language
+    for selector in ("body", "table.wrapper", "table.card"):  # not only <html>
+        assert page.locator(selector).get_attribute("dir") == "rtl", selector
     for selector in ("body", "table.card", "td.content", "td.footer"):
         direction = page.locator(selector).evaluate("e => getComputedStyle(e).direction")
-        assert page.locator(selector).get_attribute("dir") == "rtl" and direction == "rtl"
+        assert direction == "rtl", selector
     assert page.locator(".footer bdi").inner_text() == LIST_NAME
     reason, unsubscribe, preferences = WRITTEN[language]
     assert page.locator(".footer a").all_inner_texts() == [preferences, unsubscribe]
