@@ -40,7 +40,9 @@ RTL_LANGUAGES = frozenset(
 # typo or a probe such as ``{{ config }}`` fails loudly instead of rendering as nothing.
 RECIPIENT_NAMES = frozenset({"email", "name", "group", "country", "language", "attributes"})
 LINK_NAMES = frozenset({"unsubscribe_url", "preferences_url", "archive_url", "report_url"})
-LAYOUT_WORDS = frozenset({"footer_reason", "unsubscribe_label", "preferences_label"})
+# ``footer``: the same words for the built-in layout, in parts (``lang``, ``dir``, ``before``,
+# ``lists``, ``after``) so that the list names can be isolated from the sentence around them.
+LAYOUT_WORDS = frozenset({"footer_reason", "unsubscribe_label", "preferences_label", "footer"})
 CONTEXT_NAMES = (
     RECIPIENT_NAMES
     | LINK_NAMES
@@ -48,6 +50,10 @@ CONTEXT_NAMES = (
     | {"campaign", "subject", "preheader", "lang", "dir"}
 )
 
+# ``{{ lang }}`` and ``{{ dir }}`` printed as they are: the same for every reader of a variant,
+# so written in once when it is compiled rather than rendered per recipient.
+_VARIANT_CONSTANT = re.compile(r"\{\{-?\s*(lang|dir)\s*-?\}\}")
+_PLAIN_TAG = re.compile(r"[A-Za-z0-9-]{1,35}")
 _JINJA_TAG = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", re.DOTALL)
 _CONTENT_SLOT = re.compile(r"\{\{-?\s*content\s*-?\}\}")
 _LINK_TAG = re.compile(r"<link\b[^>]*>", re.IGNORECASE)
@@ -199,6 +205,7 @@ class CompiledVariant:
         body_html = body_to_html(protected_body, source.body_format)
         body_html = _restore(body_html, saved_body)
         document = _CONTENT_SLOT.sub(lambda _m: body_html, layout, count=1)
+        document = self._constants_written_in(document)
         protected, saved = _protect(document)
         check_tags(saved)
         inlined = secure(inline_css(protected), saved)
@@ -207,6 +214,14 @@ class CompiledVariant:
         self._text = SafeTemplate(text_source, html=False, what="text part", names=names)
         self._subject = SafeTemplate(source.subject, html=False, what="subject", names=names)
         self._preheader = source.preheader
+
+    def _constants_written_in(self, document: str) -> str:
+        """Write the variant's language tag and direction where they are printed bare (a tag
+        of letters, digits and hyphens, ``ltr`` or ``rtl``: nothing that needs escaping)."""
+        constants = {"lang": self.language, "dir": self.direction}
+        if not _PLAIN_TAG.fullmatch(self.language):
+            return document  # left to the template, which escapes it per recipient
+        return _VARIANT_CONSTANT.sub(lambda m: constants[m.group(1)], document)
 
     def render(self, recipient: dict[str, Any]) -> Rendered:
         """Render for one recipient; ``recipient`` holds plain values only."""

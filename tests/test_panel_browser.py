@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from flask import Flask
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Frame, Page, expect, sync_playwright
 
 from app.services import accounts
 from tests.support.live_server import LiveServer
@@ -165,6 +165,24 @@ def create_campaign(page: Page) -> str:
     return campaign_url
 
 
+def assert_content_fits(frame: Frame | None, language: str) -> None:
+    """The message in a preview frame is as wide as the frame: no sideways scroll, and no
+    text whose box runs past the frame's edge."""
+    assert frame is not None, "the preview frame has a document"
+    widths = frame.evaluate(
+        "[document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+    )
+    assert widths[0] <= widths[1], f"{language}: the message is {widths[0]} px in {widths[1]}"
+    overflowing = frame.evaluate(
+        """() => Array.from(document.body.querySelectorAll('*')).filter(e => {
+             const box = e.getBoundingClientRect();
+             return box.width > 0 && e.textContent.trim()
+               && (box.right > document.documentElement.clientWidth + 0.5 || box.left < -0.5);
+           }).map(e => e.tagName)"""
+    )
+    assert overflowing == [], f"{language}: cut off in the frame: {overflowing}"
+
+
 def check_previews(page: Page, campaign_url: str, screenshot: Path) -> None:
     """Open each language's preview: its subject, and its body inside the sandboxed frame."""
     for language, (subject, body, sentence) in VARIANTS.items():
@@ -186,6 +204,7 @@ def check_previews(page: Page, campaign_url: str, screenshot: Path) -> None:
             expect(mobile).to_have_css("width", "375px")  # measured once the stylesheet applies
             box = mobile.bounding_box()
             assert box is not None and 370 <= box["width"] <= 380, box
+            assert_content_fits(mobile.element_handle().content_frame(), language)
             page.screenshot(path=screenshot, full_page=True)
 
 

@@ -146,6 +146,11 @@ class Variant(db.Model):
         str_enum(BodyFormat), default=BodyFormat.MARKDOWN
     )
     ready: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Footer words the organiser writes (all three or none); empty: the catalogue's words in
+    # this language, else English. ``%(lists)s`` in the reason stands for the list names.
+    footer_reason: Mapped[str] = mapped_column(String(500), default="", server_default="")
+    unsubscribe_label: Mapped[str] = mapped_column(String(500), default="", server_default="")
+    preferences_label: Mapped[str] = mapped_column(String(500), default="", server_default="")
 
     campaign: Mapped[Campaign] = relationship(back_populates="variants")
 

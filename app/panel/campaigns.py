@@ -27,7 +27,16 @@ from app.panel.forms import (
     VariantForm,
     choices,
 )
-from app.services import campaign_files, groups, lists, outbox, previews, send_plans, templates
+from app.services import (
+    campaign_files,
+    composing,
+    groups,
+    lists,
+    outbox,
+    previews,
+    send_plans,
+    templates,
+)
 from app.services import campaigns as service
 from app.services.send_plans import PlanChanged
 
@@ -133,6 +142,7 @@ def campaign(campaign_id: int) -> ResponseReturnValue:
         editable=editable,
         plan=plan,
         waiting=[row for row in plan if row.waits_for_variant],
+        english_footer=composing.english_footer_languages(found.variants),
         names=NAMES,
         group_names={g.id: g.name for g in groups.all_groups()},
     )
@@ -334,6 +344,11 @@ def variant_edit(campaign_id: int) -> ResponseReturnValue:
                 body=form.body.data or "",
                 body_format=form.body_format.data or "markdown",
                 ready=bool(form.ready.data),
+                footer=(
+                    form.footer_reason.data or "",
+                    form.unsubscribe_label.data or "",
+                    form.preferences_label.data or "",
+                ),
             )
         except TocsinError as exc:
             flash(str(exc), "error")

@@ -205,6 +205,9 @@ class VariantForm(FlaskForm):
     )
     body = TextAreaField("Body", validators=[DataRequired()])
     ready = BooleanField("Ready to send", default=True)
+    footer_reason = StringField("Footer: why they receive it", validators=[Length(max=500)])
+    unsubscribe_label = StringField("Footer: Unsubscribe", validators=[Length(max=500)])
+    preferences_label = StringField("Footer: Preferences", validators=[Length(max=500)])
 
 
 class SystemEmailForm(FlaskForm):

@@ -22,6 +22,7 @@ from emails.rendering import Rendered
 # Archived campaigns appear once they have started; drafts and cancelled ones never do.
 PUBLISHED = (CampaignStatus.SENDING, CampaignStatus.PAUSED, CampaignStatus.SENT)
 NOBODY_LINKS = Links(unsubscribe="", preferences="", report="", archive="")
+NO_FOOTER = {"footer_reason": "", "unsubscribe_label": "", "preferences_label": "", "footer": None}
 
 
 @dataclass(frozen=True)
@@ -69,8 +70,8 @@ def _render(campaign_uid: str, started: datetime | None, language: str) -> Rende
     campaign = db.session.scalars(select(Campaign).where(Campaign.uid == campaign_uid)).one()
     factory = factory_for(campaign, preview_languages={language})  # no personal links here
     nobody = Recipient(uid="", email="", name="", language=language, group=None, attributes={})
-    context = template_context(nobody, language, NOBODY_LINKS, "", campaign.name)
-    context.update(footer_reason="", unsubscribe_label="", preferences_label="", email="")
+    context = template_context(nobody, NOBODY_LINKS, NO_FOOTER, campaign.name)
+    context.update(email="")
     return factory.variants[language].render(context)
 
 

@@ -18,6 +18,7 @@ from app.errors import InvalidInput
 from app.extensions import db
 from app.models import Campaign, Group, MailingList, Template
 from app.services import campaigns
+from app.services.composing import written_words
 
 FORMATS = ("toml", "yaml")
 CAMPAIGN_KEYS = {
@@ -32,7 +33,8 @@ CAMPAIGN_KEYS = {
     "filters",
     "variants",
 }
-VARIANT_KEYS = {"language", "subject", "preheader", "body_format", "ready", "body"}
+VARIANT_KEYS = {"language", "subject", "preheader", "body_format", "ready", "body", "footer"}
+FOOTER_KEYS = ("reason", "unsubscribe", "preferences")
 # A campaign with a dozen long variants is a few hundred kilobytes.
 MAX_FILE_BYTES = 1_000_000
 
@@ -81,6 +83,11 @@ def to_data(campaign: Campaign) -> dict[str, Any]:
             "body_format": v.body_format.value,
             "ready": v.ready,
             "body": v.body,
+            **(
+                {"footer": dict(zip(FOOTER_KEYS, written_words(v), strict=True))}
+                if v.footer_reason
+                else {}
+            ),
         }
         for v in campaign.variants
     ]
@@ -184,6 +191,7 @@ def import_text(text: str, fmt: str) -> Campaign:
                 body=_typed(variant, "body", str, ""),
                 body_format=_typed(variant, "body_format", str, "markdown"),
                 ready=_typed(variant, "ready", bool, True),
+                footer=_footer(variant),
             )
     except InvalidInput as exc:
         db.session.rollback()
@@ -192,6 +200,14 @@ def import_text(text: str, fmt: str) -> Campaign:
         language = variant.get("language", "?")
         raise InvalidInput(f"variant {language}: {exc}", exc.field) from None
     return campaign
+
+
+def _footer(variant: dict[str, Any]) -> tuple[str, str, str]:
+    """A variant's footer words from a file (a table of reason, unsubscribe, preferences)."""
+    words = _typed(variant, "footer", dict, {})
+    _check_keys(words, set(FOOTER_KEYS), "footer")
+    reason, unsubscribe, preferences = (_typed(words, key, str, "") for key in FOOTER_KEYS)
+    return reason, unsubscribe, preferences
 
 
 def _check_keys(data: dict[str, Any], allowed: set[str], what: str) -> None:

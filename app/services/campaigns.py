@@ -28,7 +28,7 @@ from app.models import (
 )
 from app.models.base import utcnow
 from app.services import ledger, templates
-from app.services.composing import compile_source, sample_context
+from app.services.composing import LISTS_SLOT, compile_source, sample_context
 from app.services.subscribers import is_country_code, normalize_email
 from app.services.tokens import HashKeyMismatch
 from app.zones import zone_named
@@ -183,12 +183,18 @@ def save_variant(
     preheader: str = "",
     body_format: str = "markdown",
     ready: bool = True,
+    footer: tuple[str, str, str] = ("", "", ""),
 ) -> Variant:
-    """Create or replace the campaign's variant in one language; refuse broken templates."""
+    """Create or replace the campaign's variant in one language; refuse broken templates.
+
+    ``footer``: the organiser's footer words (reason, unsubscribe, preferences), all three
+    or none, for a language without a catalogue; ``%(lists)s`` in the reason is the lists.
+    """
     campaign = editable(campaign_id)
     language = normalize_tag(language)
     if not subject.strip():
         raise InvalidInput("a variant needs a subject", "subject")
+    footer = _footer_words(footer)
     try:
         fmt = BodyFormat(body_format)
     except ValueError:
@@ -210,8 +216,27 @@ def save_variant(
         campaign.variants.append(variant)
     variant.subject, variant.preheader, variant.body = subject.strip(), preheader.strip(), body
     variant.body_format, variant.ready = fmt, ready
+    variant.footer_reason, variant.unsubscribe_label, variant.preferences_label = footer
     db.session.commit()
     return variant
+
+
+def _footer_words(words: tuple[str, str, str]) -> tuple[str, str, str]:
+    """Check the organiser's footer words: all three or none, each on one line."""
+    reason, unsubscribe, preferences = (" ".join(w.split()) for w in words)
+    if any((reason, unsubscribe, preferences)) and not all((reason, unsubscribe, preferences)):
+        raise InvalidInput(
+            "footer words: write all three (the reason, Unsubscribe and Preferences) or none",
+            "footer_reason",
+        )
+    if any(len(w) > 500 for w in (reason, unsubscribe, preferences)):
+        raise InvalidInput("footer words: each is at most 500 characters", "footer_reason")
+    if reason and reason.replace(LISTS_SLOT, "").count("%"):
+        raise InvalidInput(
+            f"footer words: the reason may hold {LISTS_SLOT} (the list names) and no other %",
+            "footer_reason",
+        )
+    return reason, unsubscribe, preferences
 
 
 @dataclass(frozen=True)

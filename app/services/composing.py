@@ -9,49 +9,104 @@ from datetime import datetime
 from importlib.resources import files
 from typing import Any
 
+from babel.support import Translations
 from flask import current_app
 
 from app.errors import ConfigError
+from app.i18n import supported
 from app.languages import choose_variant
-from app.models import Campaign, Subscriber
+from app.models import Campaign, Subscriber, Variant
 from app.services.tokens import Hasher, Tokens, hasher, issue_day, secret_fallbacks
 from emails.dkim import DkimKey, load_key
 from emails.dkim import sign as dkim_sign
 from emails.mime import build_message, format_address, split_address
-from emails.rendering import CompiledVariant, Rendered, VariantSource
+from emails.rendering import CompiledVariant, Rendered, VariantSource, text_direction
 
 DEFAULT_LAYOUT = files("emails").joinpath("layouts/default.html").read_text("utf-8")
 
-# Footer words until the system templates are translated catalogues; English otherwise.
-FOOTER = {
-    "en": ("You receive this as a subscriber to {lists}.", "Unsubscribe", "Preferences"),
-    "uk": (
-        "Ви отримали цей лист як підписник(ця) {lists}.",
-        "Відписатися",
-        "Налаштування",
-    ),
-    "es": ("Recibes este correo por tu suscripción a {lists}.", "Darse de baja", "Preferencias"),
-    "fr": (
-        "Vous recevez ce message en tant qu'abonné·e à {lists}.",
-        "Se désabonner",
-        "Préférences",
-    ),
-    "de": (
-        "Du erhältst diese Nachricht als Abonnent*in von {lists}.",
-        "Abmelden",
-        "Einstellungen",
-    ),
-    "pl": (
-        "Otrzymujesz tę wiadomość jako subskrybent(ka) {lists}.",
-        "Wypisz się",
-        "Ustawienia",
-    ),
-}
+LISTS_SLOT = "%(lists)s"
+# Isolates (FSI … PDI): the list names keep their own direction inside a text footer.
+FIRST_STRONG_ISOLATE, POP_ISOLATE = "\u2068", "\u2069"
 
 
-def footer_words(language: str) -> tuple[str, str, str]:
-    """Return the footer's reason sentence, unsubscribe and preferences labels."""
-    return FOOTER.get(language, FOOTER.get(language.split("-")[0], FOOTER["en"]))
+def N_(message: str) -> str:  # noqa: N802 - the gettext marker name
+    """Mark a string for the catalogues without translating it here."""
+    return message
+
+
+# English wording; the catalogues (app/translations) hold the shipped languages'.
+FOOTER_REASON = N_("You receive this as a subscriber to %(lists)s.")
+UNSUBSCRIBE = N_("Unsubscribe")
+PREFERENCES = N_("Preferences")
+
+
+@dataclass(frozen=True)
+class FooterWords:
+    """A variant's footer words and the language they are written in (English when neither
+    a catalogue nor the organiser has them); ``%(lists)s`` in the reason is the list names."""
+
+    language: str
+    reason: str
+    unsubscribe: str
+    preferences: str
+
+    def values(self, lists: str) -> dict[str, Any]:
+        """Return the template values these words make for ``lists`` (once per variant)."""
+        direction = text_direction(self.language)
+        before, slot, after = self.reason.partition(LISTS_SLOT)
+        isolated = f"{FIRST_STRONG_ISOLATE}{lists}{POP_ISOLATE}" if direction == "rtl" else lists
+        return {
+            "footer_reason": f"{before}{isolated if slot else ''}{after}",
+            "unsubscribe_label": self.unsubscribe,
+            "preferences_label": self.preferences,
+            "footer": {
+                "lang": self.language,
+                "dir": direction,
+                "before": before,
+                "lists": lists if slot else "",
+                "after": after,
+            },
+        }
+
+
+@functools.lru_cache(maxsize=16)
+def catalogue(language: str) -> Translations | None:
+    """Return the shipped catalogue of a language (by primary subtag), read once a process."""
+    found = supported(language)
+    if found is None or found == "en":
+        return None
+    return Translations.load(str(files("app").joinpath("translations")), [found])
+
+
+def footer_words(language: str, written: tuple[str, str, str] = ("", "", "")) -> FooterWords:
+    """Return a variant's footer words: the organiser's ``written`` (reason, unsubscribe,
+    preferences) when given, else the catalogue's in ``language``, else English."""
+    if all(written):
+        return FooterWords(language, *written)
+    translations = catalogue(language)
+    if translations is None:  # English itself, or a language without a catalogue
+        english = language if supported(language) == "en" else "en"
+        return FooterWords(english, FOOTER_REASON, UNSUBSCRIBE, PREFERENCES)
+    return FooterWords(
+        language,
+        translations.gettext(FOOTER_REASON),
+        translations.gettext(UNSUBSCRIBE),
+        translations.gettext(PREFERENCES),
+    )
+
+
+def english_footer_languages(variants: list[Variant]) -> list[str]:
+    """Return the variants' languages whose footer falls back to English words."""
+    return [
+        v.language
+        for v in variants
+        if footer_words(v.language, written_words(v)).language != v.language
+    ]
+
+
+def written_words(variant: Variant) -> tuple[str, str, str]:
+    """Return the footer words the organiser wrote for a variant (empty strings if none)."""
+    return variant.footer_reason, variant.unsubscribe_label, variant.preferences_label
 
 
 def layout_for(campaign: Campaign) -> str:
@@ -121,10 +176,10 @@ SAMPLE_LINKS = Links(
 
 
 def template_context(
-    recipient: Recipient, language: str, links: Links, lists: str, campaign: str
+    recipient: Recipient, links: Links, footer: dict[str, Any], campaign: str
 ) -> dict[str, Any]:
-    """Return the plain values a template sees for one recipient of a variant."""
-    reason, unsubscribe_label, preferences_label = footer_words(language)
+    """Return the plain values a template sees for one recipient of a variant; ``footer`` is
+    the variant's footer values (``FooterWords.values``, made once per variant)."""
     context: dict[str, Any] = {
         "email": recipient.email,
         "language": recipient.language,
@@ -134,9 +189,7 @@ def template_context(
         "preferences_url": links.preferences,
         "report_url": links.report,
         "archive_url": links.archive,
-        "footer_reason": reason.format(lists=lists),
-        "unsubscribe_label": unsubscribe_label,
-        "preferences_label": preferences_label,
+        **footer,
     }
     # Absent, not empty, so that `{{ name | default("friends") }}` works as written.
     if recipient.name:
@@ -151,7 +204,9 @@ def template_context(
 def sample_context(language: str) -> dict[str, Any]:
     """Return the values a template sees for a made-up recipient (checks and previews)."""
     recipient = replace(SAMPLE_RECIPIENT, language=language)
-    return template_context(recipient, language, SAMPLE_LINKS, "a list", "A campaign")
+    return template_context(
+        recipient, SAMPLE_LINKS, footer_words(language).values("a list"), "A campaign"
+    )
 
 
 @dataclass(frozen=True)
@@ -231,6 +286,12 @@ class MessageFactory:
             for v in campaign.variants
             if (v.ready if preview_languages is None else v.language in preview_languages)
         }
+        # The footer's words per variant, in its language, made here and never per message.
+        self.footers: dict[str, dict[str, Any]] = {
+            v.language: footer_words(v.language, written_words(v)).values(self.list_names)
+            for v in campaign.variants
+            if v.language in self.variants
+        }
 
     def language_for(self, recipient_language: str) -> str | None:
         """Return the variant language this recipient gets, or ``None``."""
@@ -262,7 +323,7 @@ class MessageFactory:
 
     def render(self, recipient: Recipient, language: str, links: Links) -> Rendered:
         """Render the recipient's variant with their personal links."""
-        context = template_context(recipient, language, links, self.list_names, self.name)
+        context = template_context(recipient, links, self.footers[language], self.name)
         return self.variants[language].render(context)
 
     def unsubscribe_url(self, recipient: Recipient) -> str:
