@@ -15,8 +15,9 @@ from sqlalchemy import select
 from app.errors import InvalidInput
 from app.extensions import db
 from app.languages import check_tag, confusion, is_registered, normalize_tag
-from app.models import Campaign, MailingList, Subscriber
+from app.models import Campaign, Group, MailingList, Subscriber
 from app.services import accounts, campaign_files, campaigns, import_rows, subscribers
+from app.services.groups import GroupFields, create_group
 from tests.support.factories import make_campaign, make_list, make_subscriber
 from tests.test_imports import report_of, run_import
 from tests.test_panel_composing import Client, flashed, text
@@ -306,3 +307,33 @@ def test_the_subscribers_filter_finds_tags_stored_before_the_check_and_hints(cli
     page = client.get("/subscribers?language=ua")
     assert "<strong>1</strong> matching" in text(page)
     assert any("did you mean uk?" in m for m in flashed(page)), flashed(page)
+
+
+def test_the_preference_centre_keeps_a_tag_stored_before_the_check_but_offers_no_unknown(app):
+    from tests.test_preferences import setup
+
+    path, olena, found = setup()
+    db.session.execute(Subscriber.__table__.update().values(language="ua"))
+    db.session.commit()
+    client = app.test_client()
+    fields = {"action": "save", "name": "Olena", "lists": [str(found["partners"].id)]}
+    kept = client.post(path, data={**fields, "language": "ua"})
+    assert kept.status_code == 200
+    db.session.expire_all()
+    assert db.session.get(Subscriber, olena.id).name == "Olena"
+    refused = client.post(path, data={**fields, "name": "X", "language": "gr"})
+    assert refused.status_code == 422
+    db.session.expire_all()
+    assert (db.session.get(Subscriber, olena.id).name, olena.language) == ("Olena", "ua")
+
+
+def test_a_groups_languages_are_checked_in_the_form_and_the_service(client):
+    refused = client.post("/groups", data={"name": "Kyiv aid", "languages": "uk, ua"})
+    assert refused.status_code == 200 and "did you mean uk?" in text(refused)
+    with pytest.raises(InvalidInput, match="did you mean uk"):
+        create_group(GroupFields(name="Kyiv aid", languages="en ua"))
+    created = client.post(
+        "/groups", data={"name": "Kyiv aid", "languages": "uk,en se"}, follow_redirects=True
+    )
+    assert "Created the group Kyiv aid." in flashed(created)
+    assert db.session.scalar(select(Group)).languages == ["uk", "en", "se"]

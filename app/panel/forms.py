@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from flask import flash
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
@@ -35,7 +37,8 @@ def choices(pairs: list[tuple[object, str]]) -> list[SelectChoice]:
 
 
 class LanguageTags:
-    """A field of registered language tags: one, or (``many``) several separated by spaces.
+    """A field of registered language tags: one, or (``many``) several separated by spaces
+    or commas.
     An unknown tag is refused with the tag probably meant (``ua``: did you mean uk?)."""
 
     def __init__(self, *, many: bool = False) -> None:
@@ -43,18 +46,23 @@ class LanguageTags:
 
     def __call__(self, form: Form, field: StringField) -> None:
         value = field.data or ""
-        for tag in value.split() if self.many else [value] if value.strip() else []:
+        for tag in _tags(value) if self.many else [value] if value.strip() else []:
             try:
                 normalize_tag(tag)
             except InvalidInput as exc:
                 raise ValidationError(str(exc)) from None
 
 
+def _tags(value: str) -> list[str]:
+    """Tags as typed in one field: separated by spaces or commas."""
+    return [tag for tag in re.split(r"[\s,]+", value) if tag]
+
+
 def flash_language_notes(*values: str) -> None:
     """After a save: a warning for each registered tag that is a common mistake (``se`` is
     Northern Sami, not Swedish); ``values`` are fields of one or more tags."""
     for value in values:
-        for tag in (value or "").split():
+        for tag in _tags(value or ""):
             try:
                 note = confusion(normalize_tag(tag))
             except InvalidInput:
