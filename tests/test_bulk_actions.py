@@ -18,7 +18,7 @@ from app.models import (
     Suppression,
 )
 from app.services import campaigns, selections, subscribers, subscriptions, suppressions
-from app.services.selections import Selection
+from app.services.selections import BulkTarget, Selection
 from app.services.subscribers import SubscriberFilter
 from tests.support.factories import (
     make_campaign,
@@ -171,7 +171,7 @@ def test_bad_bulk_actions_are_refused_and_change_nothing(app, action, options, p
     partners = make_list()
     make_subscriber("a@example.org", lists=[partners])
     with pytest.raises(InvalidInput, match=problem):
-        selections.apply(action, Selection(ids("a@example.org")), **options)
+        selections.apply(BulkTarget.of(action, **options), Selection(ids("a@example.org")))
     row = db.session.scalar(select(Subscriber))
     assert (row.language, row.status) == ("en", SubscriberStatus.ACTIVE)
     assert db.session.scalar(select(func.count()).select_from(Subscription)) == 1

@@ -86,7 +86,12 @@ def test_a_bulk_action_on_checked_subscribers_runs_at_once(client):
     make_subscriber("b@example.org", lists=[partners])
     done = client.post(
         "/subscribers/bulk",
-        data={"action": "add_to_list", "list": str(news.id), "scope": "selected", "ids": [a.id]},
+        data={
+            "action-kind": "add_to_list",
+            "action-list": str(news.id),
+            "scope": "selected",
+            "ids": [a.id],
+        },
         follow_redirects=True,
     )
     assert "Added 1 to News." in flashed(done)
@@ -98,10 +103,10 @@ def test_deleting_the_whole_filter_asks_first_with_the_exact_count(client):
     partners = make_list()
     make_subscribers(12, lists=[partners], prefix="gone")
     make_subscriber("stays@example.org", lists=[partners])
-    form = {"action": "delete", "scope": "all", "q": "gone"}
+    form = {"action-kind": "delete", "scope": "all", "filter-q": "gone"}
     asked = client.post("/subscribers/bulk", data=form)
     assert asked.status_code == 200 and "Delete: 12 subscribers?" in text(asked)
-    assert 'name="q" value="gone"' in text(asked)
+    assert 'name="filter-q" type="hidden" value="gone"' in text(asked)
     assert db.session.scalar(select(func.count()).select_from(Subscriber)) == 13
     done = client.post("/subscribers/bulk", data={**form, "confirmed": "1"}, follow_redirects=True)
     assert any(m.startswith("Deleted 12;") for m in flashed(done))
@@ -111,7 +116,7 @@ def test_deleting_the_whole_filter_asks_first_with_the_exact_count(client):
 def test_a_bad_filter_never_widens_a_bulk_action_to_everyone(client):
     partners = make_list()
     make_subscribers(3, lists=[partners])
-    form = {"action": "delete", "scope": "all", "country": "Ukraine", "confirmed": "1"}
+    form = {"action-kind": "delete", "scope": "all", "filter-country": "Ukraine", "confirmed": "1"}
     done = client.post("/subscribers/bulk", data=form, follow_redirects=True)
     assert any(m.startswith("Nothing changed:") for m in flashed(done)), flashed(done)
     assert db.session.scalar(select(func.count()).select_from(Subscriber)) == 3
@@ -120,7 +125,7 @@ def test_a_bad_filter_never_widens_a_bulk_action_to_everyone(client):
 def test_blocklisting_checked_subscribers_is_confirmed_first(client):
     partners = make_list()
     a = make_subscriber("a@example.org", lists=[partners])
-    form = {"action": "blocklist", "scope": "selected", "ids": [a.id]}
+    form = {"action-kind": "blocklist", "scope": "selected", "ids": [a.id]}
     assert "Blocklist (and suppress their addresses): 1 subscriber?" in text(
         client.post("/subscribers/bulk", data=form)
     )
@@ -132,17 +137,21 @@ def test_blocklisting_checked_subscribers_is_confirmed_first(client):
 @pytest.mark.parametrize(
     ("form", "problem"),
     [
-        ({"action": "add_to_list", "scope": "selected"}, "choose at least one subscriber"),
-        ({"action": "add_to_list", "scope": "selected", "ids": ["x"]}, "not a subscriber id"),
-        ({"action": "add_to_list", "scope": "selected", "ids": ["{id}"]}, "choose a list"),
-        ({"action": "change_language", "ids": ["{id}"], "language": "??"}, "not a language tag"),
+        ({"action-kind": "add_to_list", "action-list": "{list}"}, "choose at least one subscriber"),
+        ({"action-kind": "add_to_list", "action-list": "{list}", "ids": ["x"]}, "not a subscriber"),
+        ({"action-kind": "add_to_list", "scope": "selected", "ids": ["{id}"]}, "choose a list"),
+        ({"action-kind": "change_language", "ids": ["{id}"], "action-language": "??"}, "not a la"),
+        ({"action-kind": "change_language", "ids": ["{id}"], "action-language": "ua"}, "mean uk?"),
+        ({"action-kind": "explode", "ids": ["{id}"]}, "is not a bulk action"),
+        ({"action": "add_to_list", "list": "{list}", "ids": ["{id}"]}, "from an older page"),
     ],
 )
 def test_bad_bulk_forms_say_what_is_wrong_and_change_nothing(client, form, problem):
     partners = make_list()
     a = make_subscriber("a@example.org", lists=[partners])
     form = {
-        k: [v.format(id=a.id) for v in vs] if isinstance(vs, list) else vs for k, vs in form.items()
+        k: [v.format(id=a.id) for v in vs] if isinstance(vs, list) else vs.format(list=partners.id)
+        for k, vs in form.items()
     }
     done = client.post("/subscribers/bulk", data=form, follow_redirects=True)
     assert any(problem in m for m in flashed(done)), flashed(done)

@@ -10,22 +10,23 @@ from werkzeug.datastructures import MultiDict
 
 from app.errors import InvalidInput, NotFound, TocsinError
 from app.extensions import db
+from app.languages import NAMES, confusion, is_registered, unknown_tag_message
 from app.models import Group, MailingList, Subscriber
 from app.panel import blueprint, privacy
-from app.panel.forms import ActionForm, ListForm, SubscriberEditForm, SubscriberForm, choices
+from app.panel.forms import (
+    BULK_LABELS,
+    BulkForm,
+    ListForm,
+    SubscriberEditForm,
+    SubscriberForm,
+    choices,
+    flash_language_notes,
+)
 from app.services import counts, groups, profiles, selections, suppressions
 from app.services import lists as list_service
 from app.services import subscribers as subscriber_service
-from app.services.selections import DESTRUCTIVE, BulkAction, Deleted, Selection
-from app.services.subscribers import STATUSES, SubscriberFilter
-
-BULK_LABELS = {
-    BulkAction.ADD_TO_LIST: "Add to list",
-    BulkAction.REMOVE_FROM_LIST: "Remove from list",
-    BulkAction.CHANGE_LANGUAGE: "Change language",
-    BulkAction.BLOCKLIST: "Blocklist (and suppress their addresses)",
-    BulkAction.DELETE: "Delete",
-}
+from app.services.selections import DESTRUCTIVE, BulkAction, BulkTarget, Deleted, Selection
+from app.services.subscribers import NO_GROUP, STATUSES, SubscriberFilter
 
 
 @blueprint.route("/lists", methods=["GET", "POST"])
@@ -41,6 +42,7 @@ def lists() -> ResponseReturnValue:
             flash(str(exc), "error")
         else:
             flash(f"Created the list {created.name}.", "info")
+            flash_language_notes(created.default_language)
             return redirect(url_for("panel.lists"))
     return render_template("panel/lists.html", rows=list_service.lists_with_counts(), form=form)
 
@@ -73,6 +75,7 @@ def list_settings(list_id: int) -> ResponseReturnValue:
             flash(str(exc), "error")
         else:
             flash(f"Saved the list {mailing_list.name}.", "info")
+            flash_language_notes(form.default_language.data or "")
             return redirect(url_for("panel.lists"))
     return render_template("panel/list_settings.html", mailing_list=mailing_list, form=form)
 
@@ -80,10 +83,14 @@ def list_settings(list_id: int) -> ResponseReturnValue:
 def _filter_from(args: MultiDict[str, str]) -> SubscriberFilter:
     """The filter in the request, or none when it is bad (the problem is flashed)."""
     try:
-        return SubscriberFilter.from_args(args)
+        found = SubscriberFilter.from_args(args)
     except InvalidInput as exc:
         flash(f"Filter not applied: {exc}.", "error")
         return SubscriberFilter()
+    # Still applied (tags stored before they were checked stay findable), with a hint.
+    if found.language and not is_registered(found.language):
+        flash(unknown_tag_message(found.language), "warning")
+    return found
 
 
 @blueprint.route("/subscribers", methods=["GET", "POST"])
@@ -104,6 +111,7 @@ def subscribers() -> ResponseReturnValue:
         else:
             counts.invalidate()
             flash(f"Added {added.email}.", "info")
+            flash_language_notes(added.language)
             return redirect(url_for("panel.subscribers", q=added.email))
     found = _filter_from(request.args)
     if found.query and not privacy.sees_people():
@@ -125,8 +133,7 @@ def subscribers() -> ResponseReturnValue:
         total=counts.total(found),
         form=form,
         **_choices(),
-        bulk_labels=BULK_LABELS,
-        token=ActionForm(),
+        bulk=_bulk_form(found),
     )
 
 
@@ -148,31 +155,54 @@ def _subscriber_form() -> SubscriberForm:
 @blueprint.post("/subscribers/bulk")
 def subscribers_bulk() -> ResponseReturnValue:
     """Run a bulk action on the checked subscribers or the whole filter; big or destructive
-    ones are confirmed first on a page that shows the exact count."""
-    if not ActionForm().validate_on_submit():
-        abort(400)
+    ones are confirmed first on a page that names the action, its target and the exact count.
+
+    Who is read from the ``filter-…`` fields (and ``ids``), what from the ``action-…`` ones:
+    a filter's list is never the list an action adds to or removes from."""
+    form = BulkForm()
+    if not form.validate_on_submit():
+        if form.csrf_token.errors:
+            abort(400)
+        flash(f"Nothing changed: {_first_error(form)}.", "error")
+        return redirect(url_for("panel.subscribers"))
+    if bare := sorted(BulkForm.BARE_NAMES & set(request.form)):
+        flash(
+            "Nothing changed: the form came from an older page (it sent "
+            f"{', '.join(bare)}); reload the subscribers page and choose again.",
+            "error",
+        )
+        return redirect(url_for("panel.subscribers"))
     try:
         # Strict, unlike the page: a bad filter must never widen "all matching" to everyone.
-        found = SubscriberFilter.from_args(request.form)
+        found = SubscriberFilter.from_args(form.filter.data)
     except InvalidInput as exc:
         flash(f"Nothing changed: {exc}.", "error")
         return redirect(url_for("panel.subscribers"))
     back = url_for("panel.subscribers", **found.to_args())
-    action, whole = request.form.get("action", ""), request.form.get("scope") == "all"
+    whole = form.scope.data == "all"
     try:
+        target = BulkTarget.of(
+            form.action.kind.data or "",
+            list_id=form.action.list.data,
+            language=form.action.language.data or "",
+        )
         selection = Selection(filter=found) if whole else Selection(_ids(request.form))
-        if (whole or action in DESTRUCTIVE) and not request.form.get("confirmed"):
-            return _confirm_bulk(action, selection, found, whole)
-        options = {
-            "list_id": request.form.get("list", 0, type=int),
-            "language": request.form.get("language", ""),
-        }
-        done = selections.apply(action, selection, **options)
+        if (whole or target.action in DESTRUCTIVE) and not form.confirmed.data:
+            return _confirm_bulk(target, selection, found)
+        done = selections.apply(target, selection)
     except TocsinError as exc:
         flash(str(exc), "error")
         return redirect(back)
-    flash(_bulk_message(action, done, options), "info")
+    flash(_bulk_message(target, done), "info")
+    flash_language_notes(target.language)
     return redirect(back)
+
+
+def _first_error(form: BulkForm) -> str:
+    for field in (form.action.language, form.action.list, form.action.kind, form.scope):
+        if field.errors:
+            return f"{field.label.text}: {field.errors[0]}"
+    return "the form is not complete"
 
 
 def _ids(form: MultiDict[str, str]) -> tuple[int, ...]:
@@ -182,39 +212,91 @@ def _ids(form: MultiDict[str, str]) -> tuple[int, ...]:
         raise InvalidInput("the selection holds something that is not a subscriber id") from None
 
 
+def _bulk_form(found: SubscriberFilter) -> BulkForm:
+    """The page's bulk form: the filter shown, in its own ``filter-…`` fields."""
+    form = BulkForm(formdata=None, filter=found.to_args())
+    form.action.list.choices = choices(
+        [("", "list…")] + [(str(m.id), m.name) for m in list_service.all_lists()]
+    )
+    return form
+
+
+def _what(target: BulkTarget) -> str:
+    """The action and its target in words: "Remove from the list Supporters"."""
+    if target.action == BulkAction.ADD_TO_LIST:
+        return f"Add to the list {target.list_name()}"
+    if target.action == BulkAction.REMOVE_FROM_LIST:
+        return f"Remove from the list {target.list_name()}"
+    if target.action == BulkAction.CHANGE_LANGUAGE:
+        return f"Change the language to {target.language}"
+    return BULK_LABELS[target.action]
+
+
+def filter_in_words(f: SubscriberFilter) -> str:
+    """The filter as a sentence's end: "on the list Partners, language uk"."""
+    parts: list[str] = []
+    if f.query:
+        parts.append(f"{'name' if f.by == 'name' else 'address'} starts with “{f.query}”")
+    if f.list_id is not None:
+        mailing_list = db.session.get(MailingList, f.list_id)
+        parts.append(f"on the list {mailing_list.name if mailing_list else f.list_id}")
+    if f.language:
+        parts.append(f"language {f.language}")
+    if f.country:
+        parts.append(f"country {f.country}")
+    if f.group_id == NO_GROUP:
+        parts.append("in no group")
+    elif f.group_id is not None:
+        group = db.session.get(Group, f.group_id)
+        parts.append(f"in the group {group.name if group else f.group_id}")
+    if f.status:
+        parts.append(f"status {f.status}")
+    return ", ".join(parts)
+
+
 def _confirm_bulk(
-    action: str, selection: Selection, found: SubscriberFilter, whole: bool
+    target: BulkTarget, selection: Selection, found: SubscriberFilter
 ) -> ResponseReturnValue:
-    try:
-        label = BULK_LABELS[BulkAction(action)]
-    except ValueError:
-        raise InvalidInput(f"{action!r} is not a bulk action", "action") from None
+    confirm = BulkForm(
+        formdata=None,
+        scope="selected" if selection.ids else "all",
+        filter=found.to_args(),
+        action={
+            "kind": target.action.value,
+            "list": str(target.list_id or ""),
+            "language": target.language,
+        },
+        confirmed="1",
+    )
     return render_template(
         "panel/bulk_confirm.html",
-        action=action,
-        label=label,
+        target=target,
+        label=BULK_LABELS[target.action],
+        what=_what(target),
+        list_name=target.list_name(),
+        language_name=NAMES.get(target.language, ""),
+        language_note=confusion(target.language) if target.language else "",
         count=selection.count(),
-        whole=whole,
+        ids=selection.ids,
+        whole=not selection.ids,
         f=found,
-        fields=request.form,
-        token=ActionForm(),
+        filter_words=filter_in_words(found),
+        confirm=confirm,
     )
 
 
-def _bulk_message(action: str, done: int | Deleted, options: dict[str, object]) -> str:
+def _bulk_message(target: BulkTarget, done: int | Deleted) -> str:
     if isinstance(done, Deleted):
         return (
             f"Deleted {done.deleted}; {done.anonymised} who were in a campaign's ledger "
             "were anonymised instead."
         )
-    mailing_list = db.session.get(MailingList, options["list_id"] or 0)
-    name = mailing_list.name if mailing_list else ""
     return {
-        BulkAction.ADD_TO_LIST: f"Added {done} to {name}.",
-        BulkAction.REMOVE_FROM_LIST: f"Removed {done} from {name}.",
-        BulkAction.CHANGE_LANGUAGE: f"Changed the language of {done}.",
+        BulkAction.ADD_TO_LIST: f"Added {done} to {target.list_name()}.",
+        BulkAction.REMOVE_FROM_LIST: f"Removed {done} from {target.list_name()}.",
+        BulkAction.CHANGE_LANGUAGE: f"Changed the language of {done} to {target.language}.",
         BulkAction.BLOCKLIST: f"Blocklisted {done}; their addresses are suppressed.",
-    }[BulkAction(action)]
+    }[target.action]
 
 
 @blueprint.route("/subscribers/<int:subscriber_id>", methods=["GET", "POST"])
@@ -233,6 +315,7 @@ def subscriber(subscriber_id: int) -> ResponseReturnValue:
             flash(str(exc), "error")
         else:
             flash("Saved.", "info")
+            flash_language_notes(form.language.data or "")
             return redirect(url_for("panel.subscriber", subscriber_id=subscriber_id))
     return render_template(
         "panel/subscriber.html",

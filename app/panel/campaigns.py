@@ -26,6 +26,7 @@ from app.panel.forms import (
     TestSendForm,
     VariantForm,
     choices,
+    flash_language_notes,
 )
 from app.services import (
     campaign_files,
@@ -99,8 +100,17 @@ def campaign_new() -> ResponseReturnValue:
         except TocsinError as exc:
             flash(str(exc), "error")
         else:
+            flash_language_notes(*_typed_languages(form))
             return redirect(url_for("panel.campaign", campaign_id=campaign.id))
     return render_template("panel/campaign_new.html", form=form, campaign=None)
+
+
+def _typed_languages(form: CampaignForm) -> list[str]:
+    return [
+        form.default_language.data or "",
+        form.fallbacks.data or "",
+        form.filter_languages.data or "",
+    ]
 
 
 @blueprint.route("/campaigns/<int:campaign_id>/settings", methods=["GET", "POST"])
@@ -117,6 +127,7 @@ def campaign_settings(campaign_id: int) -> ResponseReturnValue:
             flash(str(exc), "error")
         else:
             flash("Saved the settings.", "info")
+            flash_language_notes(*_typed_languages(form))
             return redirect(url_for("panel.campaign", campaign_id=campaign_id))
     return render_template("panel/campaign_new.html", form=form, campaign=found)
 
@@ -354,6 +365,7 @@ def variant_edit(campaign_id: int) -> ResponseReturnValue:
             flash(str(exc), "error")
         else:
             flash(f"Saved the {saved.language} variant.", "info")
+            flash_language_notes(saved.language)
             return redirect(url_for("panel.campaign", campaign_id=campaign_id))
     return render_template(
         "panel/variant.html", campaign=found, form=form, language=language, names=NAMES

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import re
+
+from flask import flash
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import (
     BooleanField,
     DateTimeLocalField,
     EmailField,
+    Form,
+    FormField,
     HiddenField,
     PasswordField,
     RadioField,
@@ -20,12 +25,50 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
+from app.errors import InvalidInput
+from app.languages import confusion, normalize_tag
+from app.services.selections import BulkAction
 from emails.mime import sender_control_characters
 
 
 def choices(pairs: list[tuple[object, str]]) -> list[SelectChoice]:
     """Return select options from (value, label) pairs."""
     return [SelectChoice(value, label) for value, label in pairs]  # type: ignore[arg-type]
+
+
+class LanguageTags:
+    """A field of registered language tags: one, or (``many``) several separated by spaces
+    or commas.
+    An unknown tag is refused with the tag probably meant (``ua``: did you mean uk?)."""
+
+    def __init__(self, *, many: bool = False) -> None:
+        self.many = many
+
+    def __call__(self, form: Form, field: StringField) -> None:
+        value = field.data or ""
+        for tag in _tags(value) if self.many else [value] if value.strip() else []:
+            try:
+                normalize_tag(tag)
+            except InvalidInput as exc:
+                raise ValidationError(str(exc)) from None
+
+
+def _tags(value: str) -> list[str]:
+    """Tags as typed in one field: separated by spaces or commas."""
+    return [tag for tag in re.split(r"[\s,]+", value) if tag]
+
+
+def flash_language_notes(*values: str) -> None:
+    """After a save: a warning for each registered tag that is a common mistake (``se`` is
+    Northern Sami, not Swedish); ``values`` are fields of one or more tags."""
+    for value in values:
+        for tag in _tags(value or ""):
+            try:
+                note = confusion(normalize_tag(tag))
+            except InvalidInput:
+                continue
+            if note:
+                flash(note, "warning")
 
 
 class LoginForm(FlaskForm):
@@ -52,14 +95,16 @@ class ListForm(FlaskForm):
         default="en",
         description="Used when neither the reader nor their browser asks for a language "
         "Tocsin speaks; a BCP 47 tag such as uk or pt-BR.",
-        validators=[DataRequired(), Length(max=35)],
+        validators=[DataRequired(), Length(max=35), LanguageTags()],
     )
 
 
 class SubscriberForm(FlaskForm):
     email = StringField("Email", validators=[DataRequired(), Length(max=320)])
     name = StringField("Name", validators=[Optional(), Length(max=200)])
-    language = StringField("Language", default="en", validators=[DataRequired(), Length(max=35)])
+    language = StringField(
+        "Language", default="en", validators=[DataRequired(), Length(max=35), LanguageTags()]
+    )
     group = SelectField("Group", coerce=int, default=0)
     lists = SelectMultipleField("Lists", coerce=int, validators=[DataRequired()])
 
@@ -67,10 +112,12 @@ class SubscriberForm(FlaskForm):
 class CampaignForm(FlaskForm):
     name = StringField("Name", validators=[DataRequired(), Length(max=200)])
     lists = SelectMultipleField("Send to lists", coerce=int, validators=[DataRequired()])
-    default_language = StringField("Default language", default="en", validators=[DataRequired()])
+    default_language = StringField(
+        "Default language", default="en", validators=[DataRequired(), LanguageTags()]
+    )
     fallbacks = StringField(
         "Fallback chain",
-        validators=[Optional()],
+        validators=[Optional(), LanguageTags(many=True)],
         description="Languages to try, in order, e.g. 'pt es en'.",
     )
     smtp_server = StringField(
@@ -86,7 +133,7 @@ class CampaignForm(FlaskForm):
     template = SelectField("Layout", coerce=int, default=0)
     filter_languages = StringField(
         "Only these languages",
-        validators=[Optional(), Length(max=400)],
+        validators=[Optional(), Length(max=400), LanguageTags(many=True)],
         description="Language tags, e.g. 'uk pl'; 'pt' also takes 'pt-BR'. Empty: all.",
     )
     filter_countries = StringField(
@@ -197,7 +244,7 @@ class PasswordForm(FlaskForm):
 
 
 class VariantForm(FlaskForm):
-    language = StringField("Language", validators=[DataRequired(), Length(max=35)])
+    language = StringField("Language", validators=[DataRequired(), Length(max=35), LanguageTags()])
     subject = StringField("Subject", validators=[DataRequired(), Length(max=500)])
     preheader = StringField("Preheader", validators=[Optional(), Length(max=500)])
     body_format = SelectField(
@@ -218,7 +265,7 @@ class SystemEmailForm(FlaskForm):
 class SubscriberEditForm(FlaskForm):
     email = StringField("Email", validators=[DataRequired(), Length(max=320)])
     name = StringField("Name", validators=[Optional(), Length(max=200)])
-    language = StringField("Language", validators=[DataRequired(), Length(max=35)])
+    language = StringField("Language", validators=[DataRequired(), Length(max=35), LanguageTags()])
     country = StringField(
         "Country", validators=[Optional(), Length(max=40)], description="Two letters, e.g. UA."
     )
@@ -243,7 +290,9 @@ class GroupForm(FlaskForm):
         "Website", validators=[Optional(), Length(max=500)], description="https://…"
     )
     languages = StringField(
-        "Languages", validators=[Optional(), Length(max=400)], description="Tags, e.g. 'uk en'."
+        "Languages",
+        validators=[Optional(), Length(max=400), LanguageTags(many=True)],
+        description="Tags, e.g. 'uk en'.",
     )
     notes = TextAreaField("Notes", validators=[Optional()])
 
@@ -271,3 +320,56 @@ class DomainForm(FlaskForm):
 
 class ReasonForm(FlaskForm):
     reason = StringField("Reason", validators=[Optional(), Length(max=1000)])
+
+
+# --- The subscribers page's bulk action: who (the filter) and what (the target) -------------
+
+BULK_LABELS = {
+    BulkAction.ADD_TO_LIST: "Add to list",
+    BulkAction.REMOVE_FROM_LIST: "Remove from list",
+    BulkAction.CHANGE_LANGUAGE: "Change language",
+    BulkAction.BLOCKLIST: "Blocklist (and suppress their addresses)",
+    BulkAction.DELETE: "Delete",
+}
+
+
+class BulkFilterFields(Form):
+    """The page's filter as the bulk form carries it: ``filter-q``, ``filter-list``,
+    ``filter-language``… (``SubscriberFilter.from_args`` reads and checks the values)."""
+
+    q = HiddenField()
+    by = HiddenField()
+    list = HiddenField()
+    language = HiddenField()
+    country = HiddenField()
+    group = HiddenField()
+    status = HiddenField()
+
+
+class BulkTargetFields(Form):
+    """What the action does and to what: ``action-kind``, ``action-list``,
+    ``action-language`` (``selections.BulkTarget.of`` checks them)."""
+
+    kind = SelectField(
+        "Action",
+        choices=choices([(a.value, label) for a, label in BULK_LABELS.items()]),
+        validate_choice=False,
+    )
+    list = SelectField("List (to add to or remove from)", validate_choice=False)
+    language = StringField("New language", validators=[Optional(), Length(max=35)])
+
+
+class BulkForm(FlaskForm):
+    """A bulk action on the subscribers page. The filter and the target live in their own
+    namespaces (``filter-…``, ``action-…``): no field of one can ever be read as the other,
+    however the page or a hand-made request builds the form. ``scope`` is ``selected`` (the
+    checked ``ids``) or ``all`` (the whole filter)."""
+
+    scope = HiddenField(default="selected")
+    filter = FormField(BulkFilterFields)
+    action = FormField(BulkTargetFields)
+    confirmed = HiddenField()
+
+    # Names a bulk form once had, shared by the filter and the target: a request holding one
+    # comes from a page of before the namespaces, and is refused rather than guessed at.
+    BARE_NAMES = frozenset({"action", "q", "by", "list", "language", "country", "group", "status"})

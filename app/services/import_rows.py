@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.errors import InvalidInput
-from app.languages import NAMES, normalize_tag
+from app.languages import NAMES, check_tag
 from app.services import csv_files, suppressions
 from app.services.subscribers import MAX_NAME, clean_country, clean_name, normalize_email
 
@@ -125,11 +125,15 @@ def normalize_address(text: str) -> str:
 
 
 @functools.lru_cache(maxsize=1024)
-def language_of(value: str) -> str:
-    """A language tag from a tag or a language's name; raise ``InvalidInput`` otherwise."""
+def language_of(value: str) -> tuple[str, str]:
+    """A cell as a language, never raising (cached per distinct value: a file of a million
+    rows holds a few languages): ``(tag, "")`` for a registered tag or a language's name;
+    ``(tag, what was probably meant)`` for a registered tag that is a common mistake (``se``
+    is Sami, not Swedish); ``("", why)`` when it is no language ("" when malformed)."""
     if tag := _LANGUAGE_NAMES.get(value.strip().casefold()):
-        return tag
-    return normalize_tag(value)
+        return tag, ""
+    checked = check_tag(value)
+    return (checked.tag if checked.known else ""), checked.note
 
 
 @dataclass(slots=True)
@@ -246,9 +250,14 @@ class RowChecker:
             # clean_name, quicker for the usual name with nothing unprintable in it.
             values["name"] = " ".join(value.split()) if value.isprintable() else clean_name(value)
         elif target == "language":
-            try:
-                values["language"] = language_of(value)
-            except InvalidInput:
+            tag, note = language_of(value)
+            if tag:
+                values["language"] = tag
+                if note:
+                    warnings.append(f"language {tag} imported as written; {note}")
+            elif note:
+                warnings.append(f"unknown language {value!r} ({note}); {self.instead['language']}")
+            else:
                 warnings.append(f"unknown language {value!r}; {self.instead['language']}")
         elif target == "country":
             try:

@@ -71,7 +71,9 @@ def update_preferences(token: str, *, name: str, language: str, list_ids: list[i
     """Save name, language and the lists they want (the link proves the address is theirs)."""
     subscriber = resolve(token)
     try:
-        language = normalize_tag(language)
+        # Their own tag, stored before tags were checked, may be kept as it is.
+        keep = language.strip() == subscriber.language
+        language = normalize_tag(language, registered=not keep)
     except InvalidInput:
         raise InvalidInput(_("Choose a language from the list."), "language") from None
     allowed = {choice.mailing_list.id: choice for choice in choices(subscriber)}

@@ -86,18 +86,67 @@ class Selection:
         return db.session.scalar(select(func.count()).select_from(self.ids_query().subquery()))
 
 
-def apply(action: BulkAction | str, selection: Selection, *, list_id: int = 0, language: str = ""):
-    """Run one bulk action by name (the panel's entry point); return what the action returns."""
+@dataclass(frozen=True)
+class BulkTarget:
+    """What a bulk action does and to what: the list it adds to or removes from, the
+    language it gives. Built with ``of`` from what was typed; it holds nothing an action does
+    not use, and it is never read from the filter (which says who, not what)."""
+
+    action: BulkAction
+    list_id: int | None = None
+    language: str = ""
+
+    @classmethod
+    def of(
+        cls, action: BulkAction | str, *, list_id: int | str | None = None, language: str = ""
+    ) -> BulkTarget:
+        """Check a target as typed; raise ``InvalidInput`` saying what is missing or wrong.
+        Fields the action does not use are dropped (a language typed before choosing "add
+        to list" changes nothing)."""
+        try:
+            action = BulkAction(action)
+        except ValueError:
+            raise InvalidInput(f"{action!r} is not a bulk action", "action") from None
+        if action in LIST_ACTIONS:
+            return cls(action, list_id=_list(_list_id(list_id)).id)
+        if action == BulkAction.CHANGE_LANGUAGE:
+            if not (language or "").strip():
+                raise InvalidInput("give the new language, such as 'uk' or 'pt-BR'", "language")
+            return cls(action, language=normalize_tag(language))
+        return cls(action)
+
+    def list_name(self) -> str:
+        """The name of the target list ("" for an action on no list)."""
+        found = db.session.get(MailingList, self.list_id) if self.list_id else None
+        return found.name if found else ""
+
+
+LIST_ACTIONS = {BulkAction.ADD_TO_LIST, BulkAction.REMOVE_FROM_LIST}
+
+
+def _list_id(value: int | str | None) -> int:
+    if value in (None, ""):
+        return 0
     try:
-        action = BulkAction(action)
-    except ValueError:
-        raise InvalidInput(f"{action!r} is not a bulk action", "action") from None
-    if action in (BulkAction.ADD_TO_LIST, BulkAction.REMOVE_FROM_LIST):
-        run = add_to_list if action == BulkAction.ADD_TO_LIST else remove_from_list
-        return run(selection, list_id)
-    if action == BulkAction.CHANGE_LANGUAGE:
-        return change_language(selection, language)
-    return blocklist(selection) if action == BulkAction.BLOCKLIST else delete_subscribers(selection)
+        return int(value)
+    except (TypeError, ValueError):
+        raise InvalidInput(f"{value!r} is not a list id", "list") from None
+
+
+def apply(target: BulkTarget, selection: Selection) -> int | Deleted:
+    """Run one bulk action on a selection (the panel's entry point); return what it returns.
+
+    ``selection`` says who (checked ids, or a filter); ``target`` says what. Two typed
+    values, so a filter's list can never stand in for the list an action names."""
+    if target.action == BulkAction.ADD_TO_LIST:
+        return add_to_list(selection, target.list_id or 0)
+    if target.action == BulkAction.REMOVE_FROM_LIST:
+        return remove_from_list(selection, target.list_id or 0)
+    if target.action == BulkAction.CHANGE_LANGUAGE:
+        return change_language(selection, target.language)
+    if target.action == BulkAction.BLOCKLIST:
+        return blocklist(selection)
+    return delete_subscribers(selection)
 
 
 def _list(list_id: int) -> MailingList:

@@ -216,7 +216,8 @@ class SubscriberFilter:
             query=query.lower() if by == "email" else query,
             by=by,
             list_id=_optional_id(args.get("list"), "list", MailingList),
-            language=normalize_tag(language) if language else "",
+            # Any well-formed tag: what was stored before tags were checked must stay findable.
+            language=normalize_tag(language, registered=False) if language else "",
             country=clean_country(country) if country else "",
             group_id=_optional_id(args.get("group"), "group", Group, allow_zero=True),
             status=status,
