@@ -163,8 +163,13 @@ def check(config: dict[str, object]) -> None:
     from app.mailservers import parse_smtp_servers
 
     parse_smtp_servers(str(config.get("SMTP_URL", "")))  # a bad URL stops the start, loudly
-    if config.get("DKIM_KEY") and not config.get("DKIM_SELECTOR"):
-        raise ConfigError("TOCSIN_DKIM_KEY is set: TOCSIN_DKIM_SELECTOR must name its selector")
+    if str(config.get("DKIM_KEY") or "").strip():
+        from emails.dkim import pair_keys
+
+        try:  # a count mismatch stops the start; the keys themselves load on first use
+            pair_keys(str(config.get("DKIM_SELECTOR") or ""), str(config["DKIM_KEY"]))
+        except ValueError as exc:
+            raise ConfigError(f"TOCSIN_DKIM_KEY: {exc}") from None
     base_url = str(config.get("BASE_URL", ""))
     if not base_url.startswith(("http://", "https://")):
         raise ConfigError(f"TOCSIN_BASE_URL must start with http:// or https://, not {base_url!r}")
