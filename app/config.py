@@ -24,6 +24,7 @@ _ENV_KEYS = {
     "TOCSIN_DKIM_KEY": "DKIM_KEY",
     "TOCSIN_DKIM_SELECTOR": "DKIM_SELECTOR",
     "TOCSIN_DKIM_DOMAIN": "DKIM_DOMAIN",
+    "TOCSIN_HELO_NAME": "HELO_NAME",
     "TOCSIN_CATCHER_MAILDIR": "CATCHER_MAILDIR",
     "TOCSIN_ENV": "TOCSIN_ENV",
     "TOCSIN_DISPATCH_INTERVAL": "DISPATCH_INTERVAL",
@@ -160,7 +161,7 @@ def check(config: dict[str, object]) -> None:
             "the suppression list's hashes, never rotated. On an installation that ran "
             "without it, set it to the current TOCSIN_SECRET_KEY"
         )
-    from app.mailservers import parse_smtp_servers
+    from app.mailservers import parse_smtp_servers, servers_for
 
     parse_smtp_servers(str(config.get("SMTP_URL", "")))  # a bad URL stops the start, loudly
     if str(config.get("DKIM_KEY") or "").strip():
@@ -174,6 +175,7 @@ def check(config: dict[str, object]) -> None:
     if not base_url.startswith(("http://", "https://")):
         raise ConfigError(f"TOCSIN_BASE_URL must start with http:// or https://, not {base_url!r}")
     check_mail_from(str(config.get("MAIL_FROM", "")))
+    servers_for(config)  # and so does a name unfit for EHLO
 
 
 def check_mail_from(value: str) -> None:

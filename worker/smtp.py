@@ -110,10 +110,10 @@ class Connection:
         if s.scheme == "smtps":
             context = ssl.create_default_context()
             smtp: smtplib.SMTP = smtplib.SMTP_SSL(
-                s.host, s.port, timeout=s.timeout, context=context
+                s.host, s.port, local_hostname=s.helo, timeout=s.timeout, context=context
             )
         else:
-            smtp = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
+            smtp = smtplib.SMTP(s.host, s.port, local_hostname=s.helo, timeout=s.timeout)
         # The final dot is a small write after a large one: without NODELAY, Nagle's
         # algorithm and the server's delayed ACK hold it back for tens of milliseconds.
         if smtp.sock is not None:
