@@ -67,14 +67,16 @@ def fold_header(name: str, value: str) -> str:
 def _fold_point(line: str, earliest: int) -> int | None:
     """Where to fold a long line: the last space within 78 characters that follows a comma,
     else the last space within them, else the first space after; None when there is none."""
-    spaces = [i for i in range(earliest, len(line)) if line[i] == " " and line[i + 1 :].strip()]
-    fitting = [i for i in spaces if i <= MAX_LINE]
-    after_comma = [i for i in fitting if line[i - 1] == ","]
-    if after_comma:
-        return after_comma[-1]
-    if fitting:
-        return fitting[-1]
-    return spaces[0] if spaces else None
+    comma = line.rfind(", ", earliest - 1, MAX_LINE + 1)
+    if comma >= 0:
+        cut = comma + 1
+    else:
+        cut = line.rfind(" ", earliest, MAX_LINE + 1)
+        if cut < 0:
+            cut = line.find(" ", earliest)
+    if cut < earliest or not line[cut + 1 :].strip():
+        return None  # no space, or only blanks would follow
+    return cut
 
 
 def encode_header_value(value: str) -> str:
