@@ -17,12 +17,16 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml
 run: $(VENV)/.installed
 	$(BIN)/tocsin up $(RUN_ARGS)
 
-# The browser tests drive Debian's chromium; install it when missing and we may.
+# The tests drive Debian's chromium (browser tests) and opendkim-testmsg (opendkim-tools, the
+# DKIM tests' second verifier); install what is missing when we may, with one apt-get update.
 browser:
-	@command -v chromium >/dev/null 2>&1 || { \
+	@missing=""; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	PATH="$$PATH:/usr/sbin:/sbin" command -v opendkim-testmsg >/dev/null 2>&1 || missing="$$missing opendkim-tools"; \
+	[ -z "$$missing" ] || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
-	  else echo "the browser tests need chromium: install it (e.g. apt-get install chromium)"; exit 1; fi; }
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else echo "the tests need$$missing: install it (e.g. apt-get install$$missing)"; exit 1; fi; }
 
 test: $(VENV)/.installed browser
 	$(BIN)/ruff check app emails worker tests bench

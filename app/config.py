@@ -24,6 +24,7 @@ _ENV_KEYS = {
     "TOCSIN_DKIM_KEY": "DKIM_KEY",
     "TOCSIN_DKIM_SELECTOR": "DKIM_SELECTOR",
     "TOCSIN_DKIM_DOMAIN": "DKIM_DOMAIN",
+    "TOCSIN_HELO_NAME": "HELO_NAME",
     "TOCSIN_CATCHER_MAILDIR": "CATCHER_MAILDIR",
     "TOCSIN_ENV": "TOCSIN_ENV",
     "TOCSIN_DISPATCH_INTERVAL": "DISPATCH_INTERVAL",
@@ -160,15 +161,21 @@ def check(config: dict[str, object]) -> None:
             "the suppression list's hashes, never rotated. On an installation that ran "
             "without it, set it to the current TOCSIN_SECRET_KEY"
         )
-    from app.mailservers import parse_smtp_servers
+    from app.mailservers import parse_smtp_servers, servers_for
 
     parse_smtp_servers(str(config.get("SMTP_URL", "")))  # a bad URL stops the start, loudly
-    if config.get("DKIM_KEY") and not config.get("DKIM_SELECTOR"):
-        raise ConfigError("TOCSIN_DKIM_KEY is set: TOCSIN_DKIM_SELECTOR must name its selector")
+    if str(config.get("DKIM_KEY") or "").strip():
+        from emails.dkim import pair_keys
+
+        try:  # a count mismatch stops the start; the keys themselves load on first use
+            pair_keys(str(config.get("DKIM_SELECTOR") or ""), str(config["DKIM_KEY"]))
+        except ValueError as exc:
+            raise ConfigError(f"TOCSIN_DKIM_KEY: {exc}") from None
     base_url = str(config.get("BASE_URL", ""))
     if not base_url.startswith(("http://", "https://")):
         raise ConfigError(f"TOCSIN_BASE_URL must start with http:// or https://, not {base_url!r}")
     check_mail_from(str(config.get("MAIL_FROM", "")))
+    servers_for(config)  # and so does a name unfit for EHLO
 
 
 def check_mail_from(value: str) -> None:

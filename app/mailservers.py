@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from app.errors import ConfigError
@@ -32,6 +33,30 @@ class SmtpSettings:
     max_per_connection: int = 1000
     # (limit, period in seconds) pairs: `rate=50` is (50, 1); `window=10000/3600` is (10000, 3600).
     limits: tuple[tuple[int, float], ...] = ()
+    helo: str | None = None  # the name said in EHLO; None: the one ``servers_for`` gives
+
+
+_HOST_NAME = re.compile(
+    r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*"
+)
+_ADDRESS_LITERAL = re.compile(r"\[[0-9A-Fa-f:.]+\]|\[IPv6:[0-9A-Fa-f:.]+\]")
+
+
+def helo_name(value: str, where: str) -> str:
+    """Return a name fit for EHLO (a host name, in IDNA form, or an address literal such as
+    ``[192.0.2.1]``), or raise ``ConfigError`` naming ``where`` it came from."""
+    value = value.strip().rstrip(".")
+    if _ADDRESS_LITERAL.fullmatch(value):
+        return value
+    try:
+        name = value.encode("idna").decode("ascii").lower()
+    except UnicodeError:
+        name = ""
+    if len(name) > 253 or not _HOST_NAME.fullmatch(name):
+        raise ConfigError(
+            f"{where} must be a host name such as mail.example.org (said in EHLO), not {value!r}"
+        )
+    return name
 
 
 def _number(value: str, what: str, url: str) -> float:
@@ -54,7 +79,8 @@ def parse_smtp_url(url: str) -> SmtpSettings:
     """Parse ``smtp://host:port``, ``smtp+starttls://user:pass@host:587`` or ``smtps://…``.
 
     Query options: ``name``, ``weight``, ``timeout``, ``max_per_connection``, ``rate``
-    (messages a second) and ``window`` (``N/seconds``, repeatable).
+    (messages a second), ``window`` (``N/seconds``, repeatable) and ``helo`` (the name said
+    in EHLO to this server).
     """
     parts = urlsplit(url.strip())
     if parts.scheme not in DEFAULT_PORTS:
@@ -74,7 +100,8 @@ def parse_smtp_url(url: str) -> SmtpSettings:
     for window in parse_qs(parts.query).get("window", []):
         count, _, seconds = window.partition("/")
         limits.append((int(_number(count, "window", url)), _number(seconds, "window", url)))
-    unknown = set(query) - {"name", "weight", "timeout", "max_per_connection", "rate", "window"}
+    options = {"name", "weight", "timeout", "max_per_connection", "rate", "window", "helo"}
+    unknown = set(query) - options
     if unknown:
         raise ConfigError(f"TOCSIN_SMTP_URL: unknown option {sorted(unknown)[0]!r} in {url!r}")
     return SmtpSettings(
@@ -88,6 +115,9 @@ def parse_smtp_url(url: str) -> SmtpSettings:
         weight=int(_weight(query.get("weight", "1"), url)),
         max_per_connection=int(_number(query.get("max_per_connection", "1000"), "max", url)),
         limits=tuple(limits),
+        helo=helo_name(query["helo"], f"TOCSIN_SMTP_URL: helo in {url!r}")
+        if "helo" in query
+        else None,
     )
 
 
@@ -100,6 +130,21 @@ def parse_smtp_servers(value: str) -> list[SmtpSettings]:
     if len(set(names)) != len(names):
         raise ConfigError("TOCSIN_SMTP_URL: give each server a different ?name=")
     return servers
+
+
+def servers_for(config: Mapping[str, Any]) -> list[SmtpSettings]:
+    """The servers of ``TOCSIN_SMTP_URL``, each saying in EHLO its own ``helo``, else
+    ``TOCSIN_HELO_NAME``, else the domain of ``TOCSIN_FROM`` (not the machine's name, which
+    may have no dot and becomes an address literal)."""
+    from emails.mime import split_address
+
+    servers = parse_smtp_servers(str(config.get("SMTP_URL", "")))
+    if config.get("HELO_NAME"):
+        default = helo_name(str(config["HELO_NAME"]), "TOCSIN_HELO_NAME")
+    else:
+        domain = split_address(str(config.get("MAIL_FROM", "")))[1].rpartition("@")[2]
+        default = helo_name(domain, "the domain of TOCSIN_FROM (or set TOCSIN_HELO_NAME)")
+    return [server if server.helo else replace(server, helo=default) for server in servers]
 
 
 def failover_order(servers: Sequence[SmtpSettings], named: str | None) -> list[SmtpSettings]:

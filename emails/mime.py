@@ -36,8 +36,47 @@ def _needs_encoding(value: str) -> bool:
     return not value.isascii() or "=?" in value
 
 
-def _encoded_words(value: str) -> str:
-    return Header(value, "utf-8", maxlinelen=76).encode(linesep="\r\n")
+def _encoded_words(value: str, header_name: str | None = None) -> str:
+    # ``header_name`` leaves room for itself on the first line (Subject: no line over 78).
+    # Names in addresses are encoded without it: the stdlib's address parser shows a space
+    # between adjacent encoded-words, so a name that fits one word stays in one.
+    return Header(value, "utf-8", maxlinelen=76, header_name=header_name).encode(linesep="\r\n")
+
+
+MAX_LINE = 78  # RFC 5322 2.1.1: SHOULD; 998 is the hard limit
+
+
+def fold_header(name: str, value: str) -> str:
+    """Return ``Name: value`` and CRLF, folded into lines of at most 78 characters where white
+    space allows (RFC 5322 2.2.3: a CRLF before a space, removed again by unfolding), at a
+    space after a comma when there is one (between the URIs of List-Unsubscribe). A run of
+    text without spaces is never cut, so a line longer than that can only be one such run."""
+    line = f"{name}: {value}"
+    if len(line) <= MAX_LINE and "\r\n" not in value:
+        return line + "\r\n"
+    folded = []
+    for number, physical in enumerate(line.split("\r\n")):
+        earliest = len(name) + 2 if number == 0 else 1  # never right after "Name:"
+        while len(physical) > MAX_LINE and (cut := _fold_point(physical, earliest)):
+            folded.append(physical[:cut])
+            physical, earliest = physical[cut:], 1
+        folded.append(physical)
+    return "\r\n".join(folded) + "\r\n"
+
+
+def _fold_point(line: str, earliest: int) -> int | None:
+    """Where to fold a long line: the last space within 78 characters that follows a comma,
+    else the last space within them, else the first space after; None when there is none."""
+    comma = line.rfind(", ", earliest - 1, MAX_LINE + 1)
+    if comma >= 0:
+        cut = comma + 1
+    else:
+        cut = line.rfind(" ", earliest, MAX_LINE + 1)
+        if cut < 0:
+            cut = line.find(" ", earliest)
+    if cut < earliest or not line[cut + 1 :].strip():
+        return None  # no space, or only blanks would follow
+    return cut
 
 
 def encode_header_value(value: str) -> str:
@@ -46,7 +85,7 @@ def encode_header_value(value: str) -> str:
     value = clean_header_value(value)
     if not _needs_encoding(value):
         return value
-    return _encoded_words(value)
+    return _encoded_words(value, "Subject")  # the longest name it precedes (Subject, List-Id)
 
 
 def format_address(name: str, address: str) -> str:
@@ -154,7 +193,7 @@ def build_message(
         "MIME-Version": "1.0",
         "Content-Type": f'multipart/alternative; boundary="{boundary}"',
     }
-    head = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+    head = "".join(fold_header(name, value) for name, value in headers.items())
     sep = f"--{boundary}\r\n".encode("ascii")
     return b"".join(
         (

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from flask import current_app
 
-from app.mailservers import failover_order, parse_smtp_servers
+from app.mailservers import failover_order, servers_for
 from app.models.base import utcnow
 from app.services import outbox
 from worker import smtp
@@ -17,7 +17,7 @@ from worker.throttle import throttle_for, wait_for_slot
 def send_outbox(row_ids: list[int]) -> int:
     """Send the claimed outbox rows; return how many the server accepted."""
     config = current_app.config
-    servers = parse_smtp_servers(config["SMTP_URL"])
+    servers = servers_for(config)
     throttle = throttle_for(config["BROKER_URL"])
     deadline = utcnow() + outbox.LEASE - timedelta(seconds=10)
     accepted = 0

@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 from flask import current_app
 
 from app.extensions import db
-from app.mailservers import failover_order, parse_smtp_servers
+from app.mailservers import failover_order, servers_for
 from app.models import Campaign, CampaignStatus, DeliveryStatus
 from app.models.base import utcnow
 from app.services import composing, ledger
@@ -115,7 +115,7 @@ class BatchSender:
         self.campaign_id = campaign.id
         self.config = config
         self.factory = _factory(campaign, config)
-        self.servers = failover_order(parse_smtp_servers(config["SMTP_URL"]), campaign.smtp_server)
+        self.servers = failover_order(servers_for(config), campaign.smtp_server)
         self.throttle: Throttle = throttle_for(config["BROKER_URL"])
 
     def run(self, claimed: list[ledger.Claimed]) -> int:

@@ -6,14 +6,23 @@ arrived). When the server offers PIPELINING (RFC 2920) the three commands go out
 write, which saves two round trips a message without losing that knowledge; and the next
 message's three can follow a final dot in the same write (message content may open a
 group), which saves one more.
+
+A relay closes sessions left idle (its timeout, a restart). A session idle for more than
+``IDLE_PROBE_SECONDS`` is probed before reuse (a non-blocking peek for EOF, then NOOP: one
+round trip, and only after idleness); and when a reused session turns out closed while the
+envelope is sent, the message starts again at once on a fresh one. Neither spends an
+attempt: nothing of the message was sent. Only a failure after the envelope was accepted is
+the message's own.
 """
 
 from __future__ import annotations
 
 import re
+import select
 import smtplib
 import socket
 import ssl
+import time
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -21,6 +30,15 @@ from app.mailservers import SmtpSettings
 
 _LEADING_DOT = re.compile(rb"(?m)^\.")
 _ENHANCED = re.compile(r"^([245])\.(\d{1,3})\.(\d{1,3})\b")
+# A session unused for longer than this is probed before it carries a message.
+IDLE_PROBE_SECONDS = 3.0
+# What a session closed by the other end looks like while the envelope is sent.
+_CLOSED = (
+    smtplib.SMTPServerDisconnected,
+    ConnectionResetError,
+    BrokenPipeError,
+    ConnectionAbortedError,
+)
 
 
 class Outcome(StrEnum):
@@ -64,6 +82,15 @@ def _angle(address: str) -> str:
     return f"<{address}>"
 
 
+class SessionClosed(Exception):
+    """The server closed the session (EOF, reset, or 421 to the envelope) before it took
+    anything of the message."""
+
+    def __init__(self, reply: str) -> None:
+        super().__init__(reply)
+        self.reply = reply
+
+
 class Connection:
     """One persistent SMTP session, reopened when it breaks or has carried enough mail."""
 
@@ -76,16 +103,17 @@ class Connection:
         self._in_data = False
         # The envelope sent along with the last final dot, whose replies are still unread.
         self._announced: tuple[str, str] | None = None
+        self._used_at = 0.0  # time.monotonic() of the session's last reply
 
     def _open(self) -> smtplib.SMTP:
         s = self.settings
         if s.scheme == "smtps":
             context = ssl.create_default_context()
             smtp: smtplib.SMTP = smtplib.SMTP_SSL(
-                s.host, s.port, timeout=s.timeout, context=context
+                s.host, s.port, local_hostname=s.helo, timeout=s.timeout, context=context
             )
         else:
-            smtp = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
+            smtp = smtplib.SMTP(s.host, s.port, local_hostname=s.helo, timeout=s.timeout)
         # The final dot is a small write after a large one: without NODELAY, Nagle's
         # algorithm and the server's delayed ACK hold it back for tens of milliseconds.
         if smtp.sock is not None:
@@ -98,6 +126,7 @@ class Connection:
             smtp.login(s.username, s.password or "")
         self._pipelining = smtp.has_extn("pipelining")
         self._sent_on_connection = 0
+        self._used_at = time.monotonic()
         return smtp
 
     def close(self) -> None:
@@ -127,17 +156,31 @@ class Connection:
         if announced is not None and announced != (envelope_from, recipient):
             self._drop()  # the server expects the announced message's data
             announced = None
+        for _ in range(2):
+            try:
+                reused = self._ready(announced is not None)
+            except (smtplib.SMTPException, OSError) as exc:
+                self._drop()
+                return Result(Outcome.RETRY, f"cannot reach {self.settings.name}: {exc}", True)
+            assert self._smtp is not None
+            try:
+                refusal = self._envelope(
+                    self._smtp, envelope_from, recipient, announced is not None
+                )
+                break
+            except (SessionClosed, *_CLOSED) as exc:
+                self._drop()
+                announced = None
+                if not reused:
+                    reply = exc.reply if isinstance(exc, SessionClosed) else str(exc)
+                    return Result(Outcome.RETRY, f"connection lost before the envelope: {reply}")
+                # A reused session the relay had closed: a fresh one, no attempt spent.
+            except (smtplib.SMTPException, OSError) as exc:
+                self._drop()
+                return Result(Outcome.RETRY, f"connection lost before the end of data: {exc}")
+        if refusal is not None:
+            return refusal
         try:
-            if self._smtp is None or self._sent_on_connection >= self.settings.max_per_connection:
-                self.close()
-                self._smtp = self._open()
-        except (smtplib.SMTPException, OSError) as exc:
-            self._drop()
-            return Result(Outcome.RETRY, f"cannot reach {self.settings.name}: {exc}", True)
-        try:
-            refusal = self._envelope(self._smtp, envelope_from, recipient, announced is not None)
-            if refusal is not None:
-                return refusal
             # Dot-stuffing; our own messages never need it (base64 bodies), so look first.
             payload = _LEADING_DOT.sub(b"..", data) if b"\n." in data or data[:1] == b"." else data
             self._in_data = True
@@ -146,6 +189,40 @@ class Connection:
             self._drop()
             return Result(Outcome.RETRY, f"connection lost before the end of data: {exc}")
         return None
+
+    def _ready(self, announced: bool) -> bool:
+        """Open a session unless a live one is at hand; return whether it is reused. (An
+        announced envelope is never probed: the server takes what follows it as data.)"""
+        if self._smtp is not None:
+            if self._sent_on_connection >= self.settings.max_per_connection:
+                self.close()
+            elif (
+                not announced
+                and time.monotonic() - self._used_at > IDLE_PROBE_SECONDS
+                and not self._alive()
+            ):
+                self._drop()  # the relay let it go while it sat idle
+        if self._smtp is not None:
+            return True
+        self._smtp = self._open()
+        return False
+
+    def _alive(self) -> bool:
+        """Whether an idle session still works: no EOF or unasked reply (such as a 421 sent
+        before closing) waiting to be read, and NOOP answered 250."""
+        assert self._smtp is not None
+        sock = self._smtp.sock
+        try:
+            # Readable now means EOF or bytes nobody asked for: either way the session is over.
+            # (Not under TLS, where a record such as a session ticket may wait unasked.)
+            plain = sock is not None and not isinstance(sock, ssl.SSLSocket)
+            if plain and select.select([sock], [], [], 0)[0]:
+                return False
+            code, _ = self._smtp.noop()
+        except (smtplib.SMTPException, OSError):
+            return False
+        self._used_at = time.monotonic()
+        return code == 250
 
     def finish(self, then: tuple[str, str] | None = None) -> Result:
         """Send the final dot and read the verdict on the message.
@@ -166,6 +243,7 @@ class Connection:
         except (smtplib.SMTPException, OSError) as exc:
             self._drop()
             return Result(Outcome.UNKNOWN, f"no reply after the end of data: {exc}")
+        self._used_at = time.monotonic()
         self._sent_on_connection += 1
         if following:
             self._announced = then
@@ -208,6 +286,9 @@ class Connection:
                 replies.append(smtp.docmd(command))
                 if replies[-1][0] not in (250, 251, 354):
                     break
+        if replies[0][0] == 421:  # "closing the transmission channel": nothing was taken
+            raise SessionClosed(classify(*replies[0]).reply)
+        self._used_at = time.monotonic()
         for code, message in replies[:-1]:
             if code not in (250, 251):
                 return self._refused(smtp, replies, classify(code, message))
@@ -219,10 +300,13 @@ class Connection:
     def _refused(
         self, smtp: smtplib.SMTP, replies: list[tuple[int, bytes]], result: Result
     ) -> Result:
-        if replies[-1][0] == 354:  # a server that took DATA after refusing: end it empty
-            smtp.send(".\r\n")
-            smtp.getreply()
-        smtp.rset()
+        try:
+            if replies[-1][0] == 354:  # a server that took DATA after refusing: end it empty
+                smtp.send(".\r\n")
+                smtp.getreply()
+            smtp.rset()
+        except (smtplib.SMTPException, OSError):
+            self._drop()  # the refusal stands; the session it came on is gone
         return result
 
     def _drop(self) -> None:

@@ -17,7 +17,7 @@ from app.i18n import supported
 from app.languages import choose_variant
 from app.models import Campaign, Subscriber, Variant
 from app.services.tokens import Hasher, Tokens, hasher, issue_day, secret_fallbacks
-from emails.dkim import DkimKey, load_key
+from emails.dkim import DkimKey, load_key, pair_keys
 from emails.dkim import sign as dkim_sign
 from emails.mime import build_message, format_address, split_address
 from emails.rendering import CompiledVariant, Rendered, VariantSource, text_direction
@@ -227,19 +227,19 @@ class Sender:
     header: str
     address: str
     domain: str
-    dkim: DkimKey | None
+    dkim: tuple[DkimKey, ...] | None
 
     @classmethod
     def of(cls, from_value: str, config: dict[str, Any]) -> Sender:
-        """Read ``Name <address>`` and the DKIM settings (the key is loaded once a process)."""
+        """Read ``Name <address>`` and the DKIM settings (keys are loaded once a process)."""
         name, address = split_address(from_value)
         domain = address.rpartition("@")[2] or "localhost"
-        key = dkim_key(
+        keys = dkim_key(
             str(config.get("DKIM_DOMAIN") or domain),
             str(config.get("DKIM_SELECTOR") or ""),
             str(config.get("DKIM_KEY") or ""),
         )
-        return cls(format_address(name, address), address, domain, key)
+        return cls(format_address(name, address), address, domain, keys)
 
 
 class MessageFactory:
@@ -372,12 +372,15 @@ class MessageFactory:
 
 
 @functools.lru_cache(maxsize=8)
-def dkim_key(domain: str, selector: str, key: str) -> DkimKey | None:
-    """Load (and test) the DKIM key once per process; ``None`` when none is configured."""
-    if not key:
+def dkim_key(domain: str, selectors: str, keys: str) -> tuple[DkimKey, ...] | None:
+    """Load (and test) the DKIM keys once per process: comma-separated keys and their
+    selectors, in the same order; ``None`` when none is configured."""
+    if not keys.strip():
         return None
     try:
-        return load_key(domain, selector, key)
+        return tuple(
+            load_key(domain, selector, key) for selector, key in pair_keys(selectors, keys)
+        )
     except ValueError as exc:
         raise ConfigError(f"TOCSIN_DKIM_KEY: {exc}") from None
 
