@@ -224,7 +224,7 @@ def report(token: str) -> ResponseReturnValue:
             done, values = True, dict.fromkeys(REPORT_FIELDS, "")
     return render_template(
         "public/report.html",
-        campaign=campaign,
+        subject=reports.subject_for(subscriber, campaign),
         language=language,
         values=values,
         error=error,

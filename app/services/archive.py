@@ -48,7 +48,7 @@ def entries(language: str, limit: int = 50) -> list[Entry]:
         if chosen is None:
             continue
         published = campaign.started_at or campaign.created_at
-        result.append(Entry(campaign.uid, chosen, _subject(campaign, chosen), published))
+        result.append(Entry(campaign.uid, chosen, subject(campaign, chosen), published))
     return result
 
 
@@ -75,5 +75,6 @@ def _render(campaign_uid: str, started: datetime | None, language: str) -> Rende
     return factory.variants[language].render(context)
 
 
-def _subject(campaign: Campaign, language: str) -> str:
+def subject(campaign: Campaign, language: str) -> str:
+    """The subject of ``campaign``'s variant in ``language``, rendered for nobody."""
     return _render(campaign.uid, campaign.started_at, language).subject
