@@ -4,9 +4,15 @@ list names and descriptions in the reader's language."""
 
 from __future__ import annotations
 
-from app.services import campaigns
+from sqlalchemy import select
+
+from app.extensions import db
+from app.models import MailingList, OutboxKind, OutboxMessage
+from app.services import accounts, campaigns, lists, preferences, subscriptions
 from app.services.tokens import tokens
 from tests.support.factories import make_campaign, make_list, make_subscriber
+from tests.test_composing import build_for
+from tests.test_panel_composing import Client, text
 from tests.test_reports import report_path
 
 
@@ -58,3 +64,112 @@ def test_other_sentences_of_the_paragraph_stay_in_the_archive(app):
     page = app.test_client().get(f"/archive/{campaign.uid}/en").get_data(as_text=True)
     assert "Send us photos. Thank you!" in page
     assert "the form" not in page and "Settings" not in page and "Kept item" in page
+
+
+# Names and descriptions per language, with their fallback.
+
+UK = ("uk", "Колективи-партнери", "Заклики до дій і новини мережі")
+PT = ("pt", "Coletivos parceiros", "")
+
+
+def named_list(default_language: str = "en", rows=(UK, PT)):
+    """A public list named in English, Ukrainian and Portuguese (a name only)."""
+    created = lists.create_list(
+        "partners",
+        "Partner collectives",
+        description="Calls to action and network news",
+        visibility="public",
+        default_language=default_language,
+    )
+    return lists.update_list(
+        created.id,
+        created.name,
+        description=created.description,
+        visibility="public",
+        optin="double",
+        default_language=default_language,
+        translations=list(rows),
+    )
+
+
+def sign_up_page(app, accept: str) -> str:
+    page = app.test_client().get("/s/partners", headers={"Accept-Language": accept})
+    return page.get_data(as_text=True)
+
+
+def test_the_sign_up_page_names_the_list_in_the_readers_language(app):
+    named_list()
+    ukrainian = sign_up_page(app, "uk")
+    assert "Колективи-партнери" in ukrainian and "Заклики до дій і новини мережі" in ukrainian
+    assert "Partner collectives" not in ukrainian
+    german = sign_up_page(app, "de")  # no German name: the list's own
+    assert "Partner collectives" in german and "Calls to action and network news" in german
+    assert "Колективи-партнери" not in german
+
+
+def test_the_preference_centre_names_lists_in_the_readers_language_with_fallback(app):
+    named_list()
+    olena = make_subscriber("olena@example.org", language="uk-UA", lists=[])
+    page = app.test_client().get(f"/p/{tokens().preferences(olena.uid)}").get_data(as_text=True)
+    assert "Колективи-партнери" in page and "Заклики до дій і новини мережі" in page
+    # Brazilian Portuguese falls back to Portuguese for the name; the description, written in
+    # no Portuguese, is the list's own.
+    joao = make_subscriber("joao@example.org", language="pt-BR", lists=[])
+    page = app.test_client().get(f"/p/{tokens().preferences(joao.uid)}").get_data(as_text=True)
+    assert "Coletivos parceiros" in page and "Calls to action and network news" in page
+
+
+def test_the_lists_default_language_comes_before_its_own_name(app):
+    named_list(default_language="uk", rows=(UK,))
+    assert "Колективи-партнери" in sign_up_page(app, "fr")
+
+
+def test_confirmation_goodbye_and_footer_name_the_list_in_the_readers_language(app):
+    partners = named_list()
+    olena = make_subscriber("olena@example.org", language="uk", lists=[partners])
+    subscriptions.request_confirmation(olena, [partners])
+    db.session.commit()
+    preferences.leave_everything(tokens().preferences(olena.uid))
+    payloads = {row.kind: row.payload["lists"] for row in db.session.scalars(select(OutboxMessage))}
+    assert payloads == {
+        OutboxKind.CONFIRM: "Колективи-партнери",
+        OutboxKind.GOODBYE: "Колективи-партнери",
+    }
+    reader = make_subscriber("reader@example.org", language="uk", lists=[partners])
+    campaign = make_campaign({"en": "Call", "uk": "Заклик"}, lists=[partners])
+    footer = build_for(campaign, reader).get_body(("plain",)).get_content()
+    assert "Колективи-партнери" in footer and "Partner collectives" not in footer
+
+
+def test_the_list_settings_page_edits_names_per_language_and_keeps_bad_input(app):
+    accounts.create_user("organiser@example.org", "correct horse battery", "owner")
+    client = Client(app)
+    partners = named_list()
+    page = text(client.get(f"/lists/{partners.id}"))
+    assert 'value="Колективи-партнери"' in page and 'value="Coletivos parceiros"' in page
+    fields = {
+        "name": "Partner collectives",
+        "visibility": "public",
+        "optin": "double",
+        "default_language": "en",
+        "wordings-0-language": "uk",
+        "wordings-0-name": "Партнери",
+        "wordings-0-description": "",
+        "wordings-1-language": "",
+        "wordings-1-name": "",
+        "wordings-2-language": "ua",
+        "wordings-2-name": "Партнерські групи",
+    }
+    bad = text(client.post(f"/lists/{partners.id}", fields))
+    assert "did you mean uk?" in bad and 'value="Партнерські групи"' in bad
+    db.session.expire_all()
+    assert db.session.get(MailingList, partners.id).translations["uk"]["name"] == (
+        "Колективи-партнери"
+    )
+    fields["wordings-2-language"] = "es"
+    client.post(f"/lists/{partners.id}", fields, follow_redirects=True)
+    db.session.expire_all()
+    assert db.session.get(MailingList, partners.id).translations == {
+        "uk": {"name": "Партнери", "description": ""},
+        "es": {"name": "Партнерські групи", "description": ""},
+    }
