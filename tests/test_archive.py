@@ -10,7 +10,7 @@ from tests.support.factories import make_campaign, make_list, make_subscriber
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 VARIANTS = {
-    "en": ("Week of action", "Dear {{ name | default('friends') }}, [report]({{ report_url }})"),
+    "en": ("Week of action", "Dear {{ name | default('friends') }}. [report]({{ report_url }})"),
     "uk": ("Тиждень дій", "Вітаємо, {{ name | default('друзі') }}! {{ email }}"),
 }
 

@@ -104,6 +104,12 @@ class MailingList(db.Model):
     optin: Mapped[OptIn] = mapped_column(str_enum(OptIn), default=OptIn.DOUBLE)
     default_language: Mapped[str] = mapped_column(String(35), default="en")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # The name and description readers of other languages see: ``{tag: {"name": …,
+    # "description": …}}``. Always read with the list and never searched by language, so a
+    # column rather than a table; ``name`` and ``description`` above are the list's own.
+    translations: Mapped[dict[str, dict[str, str]]] = mapped_column(
+        JSON, default=dict, server_default="{}"
+    )
 
 
 class Subscription(db.Model):

@@ -17,6 +17,7 @@ from app.panel.forms import (
     BULK_LABELS,
     BulkForm,
     ListForm,
+    ListSettingsForm,
     SubscriberEditForm,
     SubscriberForm,
     choices,
@@ -58,19 +59,29 @@ def _list_settings(form: ListForm) -> dict[str, str]:
 
 @blueprint.route("/lists/<int:list_id>", methods=["GET", "POST"])
 def list_settings(list_id: int) -> ResponseReturnValue:
-    """A list's settings: name, description, visibility, opt-in, default language."""
+    """A list's settings: name, description (also per language), visibility, opt-in,
+    default language."""
     try:
         mailing_list = list_service.get(list_id)
     except NotFound:
         abort(404)
-    form = ListForm(obj=mailing_list)
+    form = ListSettingsForm(obj=mailing_list)
     del form.slug  # the slug stays: links and commands name the list by it
     if request.method == "GET":
         form.visibility.data = mailing_list.visibility.value
         form.optin.data = mailing_list.optin.value
+        for tag, written in (mailing_list.translations or {}).items():
+            form.wordings.append_entry({"language": tag, **written})
+        form.wordings.append_entry()
     if form.validate_on_submit():
+        rows = [
+            tuple(row.form[key].data or "" for key in ("language", "name", "description"))
+            for row in form.wordings
+        ]
         try:
-            list_service.update_list(list_id, form.name.data or "", **_list_settings(form))
+            list_service.update_list(
+                list_id, form.name.data or "", translations=rows, **_list_settings(form)
+            )
         except TocsinError as exc:
             flash(str(exc), "error")
         else:

@@ -11,6 +11,7 @@ from wtforms import (
     BooleanField,
     DateTimeLocalField,
     EmailField,
+    FieldList,
     Form,
     FormField,
     HiddenField,
@@ -97,6 +98,20 @@ class ListForm(FlaskForm):
         "Tocsin speaks; a BCP 47 tag such as uk or pt-BR.",
         validators=[DataRequired(), Length(max=35), LanguageTags()],
     )
+
+
+class ListWordingForm(Form):
+    """One row of a list's name and description in another language (no CSRF of its own)."""
+
+    language = StringField("Language", validators=[Optional(), Length(max=35)])
+    name = StringField("Name", validators=[Optional(), Length(max=200)])
+    description = TextAreaField("Description", validators=[Optional()])
+
+
+class ListSettingsForm(ListForm):
+    """A list's settings, with its name and description per language (one blank row more)."""
+
+    wordings = FieldList(FormField(ListWordingForm))
 
 
 class SubscriberForm(FlaskForm):

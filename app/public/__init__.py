@@ -53,7 +53,7 @@ def unsubscribe(token: str) -> ResponseReturnValue:
     return render_template(
         "public/unsubscribe.html",
         done=request.method == "POST",
-        lists=target.lists,
+        names=", ".join(lists.names_in(target.lists, target.subscriber.language)),
         language=language,
         # Dated as the mail was: an old unsubscribe link does not renew the preference link.
         preferences_token=tokens().preferences(
@@ -224,7 +224,7 @@ def report(token: str) -> ResponseReturnValue:
             done, values = True, dict.fromkeys(REPORT_FIELDS, "")
     return render_template(
         "public/report.html",
-        campaign=campaign,
+        subject=reports.subject_for(subscriber, campaign),
         language=language,
         values=values,
         error=error,
@@ -276,6 +276,7 @@ def subscribe(slug: str) -> ResponseReturnValue:
     page = {
         "current": current,
         "mailing_list": mailing_list,
+        "wording": lists.wording(mailing_list, current),
         "values": form,
         "languages": [(tag, NAMES.get(tag, tag)) for tag in PUBLIC_LANGUAGES],
         "started": tokens().form_started(),
@@ -284,11 +285,11 @@ def subscribe(slug: str) -> ResponseReturnValue:
         return render_template("public/subscribe.html", **page)
     age = tokens().form_age(request.form.get("started", ""))
     if request.form.get("website"):  # the honeypot: people never see this field
-        return _signed_up(mailing_list)
+        return _signed_up(mailing_list, current)
     if age is None:  # an embedded form, or a stale page: one more click on our own form
         return render_template("public/subscribe.html", one_more_step=True, **page)
     if age < float(current_app.config["SUBSCRIBE_MIN_SECONDS"]):
-        return _signed_up(mailing_list)
+        return _signed_up(mailing_list, current)
     try:
         subscriptions.request_sign_up(mailing_list, form["email"], form["name"], form["language"])
     except InvalidInput as exc:
@@ -298,11 +299,12 @@ def subscribe(slug: str) -> ResponseReturnValue:
         else:
             error = _("Please give a valid email address.")
         return render_template("public/subscribe.html", error=error, **page), 422
-    return _signed_up(mailing_list)
+    return _signed_up(mailing_list, current)
 
 
-def _signed_up(mailing_list: MailingList) -> ResponseReturnValue:
-    return render_template("public/signed_up.html", mailing_list=mailing_list)
+def _signed_up(mailing_list: MailingList, language: str) -> ResponseReturnValue:
+    wording = lists.wording(mailing_list, language)
+    return render_template("public/signed_up.html", mailing_list=mailing_list, wording=wording)
 
 
 @blueprint.route("/p/new-link", methods=["GET", "POST"])

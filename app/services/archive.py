@@ -7,7 +7,8 @@ for nobody: no name (the template's defaults apply), no personal links, no foote
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy import select
@@ -22,6 +23,16 @@ from emails.rendering import Rendered
 # Archived campaigns appear once they have started; drafts and cancelled ones never do.
 PUBLISHED = (CampaignStatus.SENDING, CampaignStatus.PAUSED, CampaignStatus.SENT)
 NOBODY_LINKS = Links(unsubscribe="", preferences="", report="", archive="")
+# A personal link rendered for nobody is an empty href: the sentence that carried it goes too.
+_EMPTY_LINK = re.compile(r"""<a\b[^>]*\bhref=(?:""|'')[^>]*>.*?</a>""", re.DOTALL | re.IGNORECASE)
+# A paragraph, item or heading with no block inside it (a loose list item's paragraph is
+# taken on its own).
+_BLOCK = re.compile(
+    r"(<(p|li|h[1-6])\b[^>]*>)((?:(?!</?(?:p|li|h[1-6]|ul|ol|div|table|blockquote)\b).)*?)(</\2>)",
+    re.DOTALL | re.IGNORECASE,
+)
+_SENTENCE_END = re.compile(r"(?<=[.!?…])\s+")
+_TAG = re.compile(r"<[^>]*>")
 NO_FOOTER = {"footer_reason": "", "unsubscribe_label": "", "preferences_label": "", "footer": None}
 
 
@@ -48,7 +59,7 @@ def entries(language: str, limit: int = 50) -> list[Entry]:
         if chosen is None:
             continue
         published = campaign.started_at or campaign.created_at
-        result.append(Entry(campaign.uid, chosen, _subject(campaign, chosen), published))
+        result.append(Entry(campaign.uid, chosen, subject(campaign, chosen), published))
     return result
 
 
@@ -72,8 +83,29 @@ def _render(campaign_uid: str, started: datetime | None, language: str) -> Rende
     nobody = Recipient(uid="", email="", name="", language=language, group=None, attributes={})
     context = template_context(nobody, NOBODY_LINKS, NO_FOOTER, campaign.name)
     context.update(email="")
-    return factory.variants[language].render(context)
+    rendered = factory.variants[language].render(context)
+    return replace(rendered, html=without_dead_links(rendered.html))
 
 
-def _subject(campaign: Campaign, language: str) -> str:
+def without_dead_links(html: str) -> str:
+    """Drop each sentence holding a link that is empty for nobody (the report form, the
+    preference centre…), and its paragraph or item when nothing else is left in it.
+
+    Sentences are told apart by their closing ``.``, ``!``, ``?`` or ``…`` and a space.
+    """
+
+    def block(match: re.Match[str]) -> str:
+        opening, _name, inner, closing = match.groups()
+        if not _EMPTY_LINK.search(inner):
+            return match.group(0)
+        kept = [part for part in _SENTENCE_END.split(inner) if not _EMPTY_LINK.search(part)]
+        if not any(_TAG.sub("", part).strip(" \t\n.,;:!?…–—-") for part in kept):
+            return ""
+        return opening + " ".join(kept) + closing
+
+    return _BLOCK.sub(block, html)
+
+
+def subject(campaign: Campaign, language: str) -> str:
+    """The subject of ``campaign``'s variant in ``language``, rendered for nobody."""
     return _render(campaign.uid, campaign.started_at, language).subject

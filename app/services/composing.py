@@ -16,6 +16,7 @@ from app.errors import ConfigError
 from app.i18n import supported
 from app.languages import choose_variant
 from app.models import Campaign, Subscriber, Variant
+from app.services.lists import names_in
 from app.services.tokens import Hasher, Tokens, hasher, issue_day, secret_fallbacks
 from emails.dkim import DkimKey, load_key, pair_keys
 from emails.dkim import sign as dkim_sign
@@ -288,7 +289,9 @@ class MessageFactory:
         }
         # The footer's words per variant, in its language, made here and never per message.
         self.footers: dict[str, dict[str, Any]] = {
-            v.language: footer_words(v.language, written_words(v)).values(self.list_names)
+            v.language: footer_words(v.language, written_words(v)).values(
+                ", ".join(names_in(campaign.lists, v.language))
+            )
             for v in campaign.variants
             if v.language in self.variants
         }

@@ -94,8 +94,8 @@ def apply_request(address: str) -> bool:
     )
     if recent is not None:
         return False
-    names = db.session.scalars(
-        select(MailingList.name)
+    confirmed = db.session.scalars(
+        select(MailingList)
         .join(Subscription, Subscription.list_id == MailingList.id)
         .where(
             Subscription.subscriber_id == subscriber.id,
@@ -103,8 +103,9 @@ def apply_request(address: str) -> bool:
         )
         .order_by(MailingList.name)
     ).all()
-    if not names:
+    if not confirmed:
         return False  # on no list: the sign-up form is the way back
+    names = lists.names_in(confirmed, subscriber.language)
     base = str(current_app.config["BASE_URL"]).rstrip("/")
     outbox.queue_system_email(
         OutboxKind.FRESH_LINK,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from sqlalchemy import select
 
@@ -14,6 +15,66 @@ from app.models import ListVisibility, MailingList, OptIn, Subscription, Subscri
 from app.services import counts
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+MAX_NAME = 200
+
+
+@dataclass(frozen=True)
+class ListWording:
+    """What readers of one language see of a list."""
+
+    name: str
+    description: str
+
+
+def wording(mailing_list: MailingList, language: str | None) -> ListWording:
+    """The list's name and description for readers of ``language``.
+
+    Each falls back on its own: the reader's language, its primary subtag, the list's
+    default language (and its primary subtag), then the list's own name and description.
+    """
+    written = mailing_list.translations or {}
+    candidates = []
+    for tag in (language, mailing_list.default_language):
+        if tag:
+            candidates += [tag, tag.split("-")[0]]
+    entries = [written[tag] for tag in dict.fromkeys(candidates) if tag in written]
+    name = next((e["name"] for e in entries if e.get("name")), mailing_list.name)
+    description = next(
+        (e["description"] for e in entries if e.get("description")), mailing_list.description
+    )
+    return ListWording(name, description)
+
+
+def names_in(lists: Iterable[MailingList], language: str | None) -> list[str]:
+    """The names of ``lists`` for readers of ``language``, in alphabetical order."""
+    return sorted(wording(m, language).name for m in lists)
+
+
+def checked_translations(
+    rows: Iterable[tuple[str, str, str]],
+) -> dict[str, dict[str, str]]:
+    """``(language, name, description)`` rows as typed → ``{tag: {"name", "description"}}``.
+
+    Blank rows are dropped; a row with words and no language, an unknown or repeated
+    language, or a name over 200 characters raises ``InvalidInput`` naming the row's
+    language, so nothing is stored half-way.
+    """
+    found: dict[str, dict[str, str]] = {}
+    for language, name, description in rows:
+        language, name, description = language.strip(), name.strip(), description.strip()
+        if not (language or name or description):
+            continue
+        if not language:
+            raise InvalidInput(f"give the language of the name {name or description!r}", "language")
+        tag = normalize_tag(language)
+        if tag in found:
+            raise InvalidInput(f"the language {tag} is given twice", "language")
+        if not (name or description):
+            raise InvalidInput(f"give a name or a description in {tag}, or clear its row", "name")
+        if len(name) > MAX_NAME:
+            raise InvalidInput(f"the name in {tag} is longer than {MAX_NAME} characters", "name")
+        found[tag] = {"name": name, "description": description}
+    return found
 
 
 def create_list(
@@ -48,10 +109,15 @@ def update_list(
     visibility: str,
     optin: str,
     default_language: str,
+    translations: Iterable[tuple[str, str, str]] | None = None,
 ) -> MailingList:
-    """Change a list's settings (not its slug: links and commands use it)."""
+    """Change a list's settings (not its slug: links and commands use it); ``translations``
+    (``(language, name, description)`` rows, see ``checked_translations``) replace the
+    list's names in other languages when given."""
     mailing_list = get(list_id)
     settings = _settings(name, description, visibility, optin, default_language)
+    if translations is not None:
+        settings["translations"] = checked_translations(translations)
     for key, value in settings.items():
         setattr(mailing_list, key, value)
     db.session.commit()

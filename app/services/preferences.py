@@ -40,6 +40,8 @@ from app.services.tokens import InvalidToken, hasher, tokens
 class ListChoice:
     mailing_list: MailingList
     subscribed: bool
+    name: str  # the list's name and description in the subscriber's language
+    description: str
 
 
 def resolve(token: str) -> Subscriber:
@@ -64,7 +66,12 @@ def choices(subscriber: Subscriber) -> list[ListChoice]:
         .where((MailingList.visibility == ListVisibility.PUBLIC) | MailingList.id.in_(list(theirs)))
         .order_by(MailingList.name)
     )
-    return [ListChoice(m, theirs.get(m.id) == SubscriptionStatus.CONFIRMED) for m in lists]
+    result = []
+    for m in lists:
+        wording = lists_service.wording(m, subscriber.language)
+        confirmed = theirs.get(m.id) == SubscriptionStatus.CONFIRMED
+        result.append(ListChoice(m, confirmed, wording.name, wording.description))
+    return result
 
 
 def update_preferences(token: str, *, name: str, language: str, list_ids: list[int]) -> Subscriber:
@@ -115,7 +122,7 @@ def leave_everything(token: str) -> Subscriber:
     subscriber = resolve(token)
     list_language = lists_service.subscriber_language(subscriber.id)
     left = db.session.scalars(
-        select(MailingList.name)
+        select(MailingList)
         .join(Subscription, Subscription.list_id == MailingList.id)
         .where(
             Subscription.subscriber_id == subscriber.id,
@@ -132,7 +139,8 @@ def leave_everything(token: str) -> Subscriber:
             )
             .values(status=SubscriptionStatus.UNSUBSCRIBED, unsubscribed_at=utcnow())
         )
-        subscriptions.queue_goodbye(subscriber, list(left), list_language)
+        names = lists_service.names_in(left, subscriber.language)
+        subscriptions.queue_goodbye(subscriber, names, list_language)
     db.session.commit()
     return subscriber
 

@@ -11,7 +11,9 @@ from sqlalchemy import func, select
 
 from app.errors import InvalidInput, NotFound
 from app.extensions import db
+from app.languages import choose_variant
 from app.models import Campaign, Report, ReportStatus, Subscriber
+from app.services import archive
 from app.services.tokens import InvalidToken, tokens
 from emails.mime import clean_header_value
 
@@ -28,6 +30,21 @@ def resolve(token: str) -> tuple[Subscriber, Campaign]:
     if subscriber is None or campaign is None:
         raise InvalidToken()
     return subscriber, campaign
+
+
+def subject_for(subscriber: Subscriber, campaign: Campaign) -> str:
+    """The subject the reader got: their language's variant by the send's fallback chain.
+
+    Rendered for nobody (as the archive shows it); never the campaign's internal name, which
+    is the organisers' own. Empty when no variant is ready.
+    """
+    ready = [v.language for v in campaign.variants if v.ready]
+    chosen = choose_variant(
+        subscriber.language, ready, campaign.fallbacks, campaign.default_language
+    )
+    if chosen is None:
+        return ""
+    return archive.subject(campaign, chosen)
 
 
 def submit(token: str, *, title: str, event_date: str, place: str, links: str, text: str) -> Report:

@@ -77,7 +77,7 @@ def unsubscribe(token: str, goodbye: bool = False) -> UnsubscribeTarget:
     if goodbye and ended:
         queue_goodbye(
             target.subscriber,
-            [m.name for m in target.lists],
+            lists_service.names_in(target.lists, target.subscriber.language),
             lists_service.first_language(target.lists),
         )
     db.session.commit()
@@ -87,8 +87,9 @@ def unsubscribe(token: str, goodbye: bool = False) -> UnsubscribeTarget:
 def queue_goodbye(
     subscriber: Subscriber, list_names: list[str], list_language: str | None = None
 ) -> None:
-    """Queue the goodbye email for lists a person has just left (``list_language``: their
-    default language, for a reader whose language has no wording); the caller commits."""
+    """Queue the goodbye email for lists a person has just left (their names in the
+    person's language: ``lists.names_in``; ``list_language``: their default language, for a
+    reader whose language has no wording); the caller commits."""
     outbox.queue_system_email(
         OutboxKind.GOODBYE,
         subscriber.email,
@@ -156,7 +157,7 @@ def _confirmation(subscriber: Subscriber, lists: list[MailingList]) -> dict[str,
     base = str(current_app.config["BASE_URL"]).rstrip("/")
     return {
         "name": subscriber.name or "",
-        "lists": ", ".join(m.name for m in lists),
+        "lists": ", ".join(lists_service.wording(m, subscriber.language).name for m in lists),
         "confirm_url": f"{base}/c/{token}",
         outbox.LIST_IDS: [m.id for m in lists],
     }
