@@ -36,7 +36,9 @@ NOT_PAGES = {
 }
 
 
-def _panel_pages(app: Flask, tmp_path: Path) -> list[tuple[str, str]]:
+def _panel_pages(
+    app: Flask, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> list[tuple[str, str]]:
     """(a name, path) for every GET page of the panel, its ids taken from created objects."""
     partners = make_list("partners", "Partner collectives")
     person = make_subscriber("olena@example.org", lists=[partners], language="uk", name="Olena")
@@ -50,7 +52,7 @@ def _panel_pages(app: Flask, tmp_path: Path) -> list[tuple[str, str]]:
     message["From"], message["To"], message["Subject"] = "news@example.org", person.email, "Hi"
     message.set_content("Hello")
     mailbox.Maildir(maildir, create=True).add(message)
-    app.config["CATCHER_MAILDIR"] = str(maildir)
+    monkeypatch.setitem(app.config, "CATCHER_MAILDIR", str(maildir))
     [caught] = list_caught(maildir)
     values: dict[str, object] = {
         "list_id": partners.id,
@@ -96,11 +98,11 @@ def _scrolls_sideways(page: Page) -> bool:
 
 
 def test_every_panel_page_fits_a_phone_and_reaches_log_out(
-    app: Flask, owner_page: Page, tmp_path: Path
+    app: Flask, owner_page: Page, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     page = owner_page
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    pages = _panel_pages(app, tmp_path)
+    pages = _panel_pages(app, tmp_path, monkeypatch)
     assert len(pages) > 20
     wide = []
     for endpoint, path in pages:
