@@ -108,17 +108,20 @@ def _filter_from(args: MultiDict[str, str]) -> SubscriberFilter:
 def subscribers() -> ResponseReturnValue:
     """Subscribers by prefix and filters, a keyset page at a time, with bulk actions."""
     form = _subscriber_form()
+    existing = None
     if form.validate_on_submit():
         try:
-            added = subscriber_service.add_subscriber(
+            added = subscriber_service.add_new_subscriber(
                 form.email.data or "",
                 name=form.name.data or "",
                 language=form.language.data or "",
                 lists=[db.session.get(MailingList, i) for i in form.lists.data or []],
                 group=db.session.get(Group, form.group.data) if form.group.data else None,
             )
+        except subscriber_service.AlreadySubscriber as exc:
+            existing = exc.subscriber  # the page links to them; nothing is changed
         except TocsinError as exc:
-            flash(str(exc), "error")
+            _error_at_field(form, exc)
         else:
             counts.invalidate()
             flash(f"Added {added.email}.", "info")
@@ -143,6 +146,7 @@ def subscribers() -> ResponseReturnValue:
         page=page,
         total=counts.total(found),
         form=form,
+        existing=existing,
         **_choices(),
         bulk=_bulk_form(found),
     )
@@ -154,6 +158,13 @@ def _choices() -> dict[str, object]:
         "all_groups": groups.all_groups(),
         "statuses": STATUSES,
     }
+
+
+def _error_at_field(form: SubscriberForm, exc: TocsinError) -> None:
+    """Show a service's refusal beside the field it is about (the address when it names none)."""
+    name = getattr(exc, "field", None) or "email"
+    field = form._fields.get(name, form.email)
+    field.errors = [*field.errors, str(exc)]
 
 
 def _subscriber_form() -> SubscriberForm:

@@ -11,6 +11,7 @@ from wtforms import (
     BooleanField,
     DateTimeLocalField,
     EmailField,
+    Field,
     FieldList,
     Form,
     FormField,
@@ -23,7 +24,7 @@ from wtforms import (
     TextAreaField,
 )
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Length, Optional, ValidationError
+from wtforms.validators import DataRequired, Length, Optional, StopValidation, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from app.errors import InvalidInput
@@ -35,6 +36,18 @@ from emails.mime import sender_control_characters
 def choices(pairs: list[tuple[object, str]]) -> list[SelectChoice]:
     """Return select options from (value, label) pairs."""
     return [SelectChoice(value, label) for value, label in pairs]  # type: ignore[arg-type]
+
+
+class Chosen:
+    """At least one box ticked. Unlike ``DataRequired`` it sets no ``required`` flag: on
+    checkboxes that flag would make the browser demand every one of them."""
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+
+    def __call__(self, form: Form, field: Field) -> None:
+        if not field.data:
+            raise StopValidation(self.message)
 
 
 class LanguageTags:
@@ -112,6 +125,11 @@ class ListSettingsForm(ListForm):
     """A list's settings, with its name and description per language (one blank row more)."""
 
     wordings = FieldList(FormField(ListWordingForm))
+class CheckboxesField(SelectMultipleField):
+    """A multiple choice shown as a row of checkboxes."""
+
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
 
 
 class SubscriberForm(FlaskForm):
@@ -121,7 +139,7 @@ class SubscriberForm(FlaskForm):
         "Language", default="en", validators=[DataRequired(), Length(max=35), LanguageTags()]
     )
     group = SelectField("Group", coerce=int, default=0)
-    lists = SelectMultipleField("Lists", coerce=int, validators=[DataRequired()])
+    lists = CheckboxesField("Lists", coerce=int, validators=[Chosen("Choose at least one list.")])
 
 
 class CampaignForm(FlaskForm):
@@ -200,13 +218,6 @@ class ConfirmScheduleForm(ScheduleForm):
     """Schedule: the time, zone and choice made on the campaign page, and the plan's token."""
 
     plan = HiddenField(validators=[DataRequired()])
-
-
-class CheckboxesField(SelectMultipleField):
-    """A multiple choice shown as a row of checkboxes."""
-
-    widget = ListWidget(prefix_label=False)
-    option_widget = CheckboxInput()
 
 
 class TestSendForm(FlaskForm):

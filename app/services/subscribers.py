@@ -11,7 +11,7 @@ from sqlalchemy import Select, and_, exists, or_, select, true, union_all
 from sqlalchemy.orm import selectinload
 from sqlalchemy.sql.elements import ColumnElement
 
-from app.errors import InvalidInput, NotFound
+from app.errors import Conflict, InvalidInput, NotFound
 from app.extensions import db
 from app.languages import normalize_tag
 from app.models import (
@@ -151,6 +151,25 @@ def add_subscriber(
             )
     db.session.commit()
     return subscriber
+
+
+class AlreadySubscriber(Conflict):
+    """The address is a subscriber already; ``subscriber`` is who it is."""
+
+    def __init__(self, subscriber: Subscriber) -> None:
+        super().__init__(f"{subscriber.email} is already a subscriber")
+        self.subscriber = subscriber
+
+
+def add_new_subscriber(email: str, **details: Any) -> Subscriber:
+    """Add someone by hand who is not a subscriber yet (``details`` as for ``add_subscriber``).
+
+    An address that is already there is refused with ``AlreadySubscriber`` and nothing is
+    changed: the organiser opens that subscriber's page to edit them."""
+    existing = find(email)
+    if existing is not None:
+        raise AlreadySubscriber(existing)
+    return add_subscriber(email, **details)
 
 
 def describe(email: str) -> dict[str, Any]:
