@@ -61,6 +61,17 @@ class Caught:
     subject: str
     language: str
     date: str
+    recipient: str = ""  # the envelope's (Delivered-To), which a Bcc'd copy has alone
+
+
+@dataclass(frozen=True)
+class CaughtPage:
+    """One page of the catcher's list: its messages, newest first, and where it stands."""
+
+    messages: list[Caught]
+    page: int
+    pages: int
+    total: int
 
 
 @dataclass(frozen=True)
@@ -132,34 +143,86 @@ def _key(path: Path) -> str:
     return path.name.split(":")[0]
 
 
+PER_PAGE = 50
+HEAD_LIMIT = 1 << 20  # a header block longer than this is cut: the list needs a summary
+
+
+def find_caught(
+    maildir: str | Path,
+    page: int = 1,
+    recipient: str = "",
+    subject: str = "",
+    per_page: int = PER_PAGE,
+) -> CaughtPage:
+    """Return one page of caught messages, newest first (by file time, then key). Without a
+    search only that page's files are read, and only their headers; a search reads every
+    file's headers and keeps those whose recipient (To or the envelope's) and subject hold
+    the words given, in any case. A page past the last shows the last."""
+    paths = _newest_first(Path(maildir))
+    wanted = (recipient.strip().casefold(), subject.strip().casefold())
+    found = [c for c in map(_summary, paths) if _matches(c, *wanted)] if any(wanted) else None
+    total = len(paths) if found is None else len(found)
+    pages = max(1, -(-total // per_page))
+    page = min(max(1, page), pages)
+    first, last = (page - 1) * per_page, page * per_page
+    if found is None:
+        return CaughtPage([_summary(p) for p in paths[first:last]], page, pages, total)
+    return CaughtPage(found[first:last], page, pages, total)
+
+
 def list_caught(maildir: str | Path, limit: int = 200) -> list[Caught]:
     """Return the newest caught messages first; a file that is not a readable message is
     listed with what could be read of it."""
+    return find_caught(maildir, per_page=limit).messages
+
+
+def _newest_first(folder: Path) -> list[Path]:
+    """The Maildir's message files by modification time, newest first, from ``stat`` alone."""
     dated = []
-    for path in _files(Path(maildir)):
+    for path in _files(folder):
         with contextlib.suppress(OSError):  # removed since it was listed
-            dated.append((path.stat().st_mtime, path))
-    caught = []
-    for _mtime, path in sorted(dated, reverse=True)[:limit]:
-        try:
-            message = BytesHeaderParser(policy=policy.default).parsebytes(_head(path.read_bytes()))
-        except Exception:  # noqa: BLE001
-            caught.append(Caught(readable(_key(path)), "", "(unreadable)", "", ""))
-            continue
-        caught.append(
-            Caught(
-                readable(_key(path)),
-                _header(message, "To"),  # type: ignore[arg-type]
-                _header(message, "Subject"),  # type: ignore[arg-type]
-                _header(message, "Content-Language"),  # type: ignore[arg-type]
-                _header(message, "Date"),  # type: ignore[arg-type]
-            )
-        )
-    return caught
+            dated.append((path.stat().st_mtime_ns, _key(path), path.name, path))
+    dated.sort(key=lambda entry: entry[:3], reverse=True)
+    return [entry[3] for entry in dated]
+
+
+def _summary(path: Path) -> Caught:
+    """What the list shows of one file, read from its header block only."""
+    key = readable(_key(path))
+    try:
+        message = BytesHeaderParser(policy=policy.default).parsebytes(_read_head(path))
+    except Exception:  # noqa: BLE001  (whatever the file holds, it is still listed)
+        return Caught(key, "", "(unreadable)", "", "")
+    values = [
+        _header(message, name)  # type: ignore[arg-type]
+        for name in ("To", "Subject", "Content-Language", "Date", "Delivered-To")
+    ]
+    return Caught(key, *values)
+
+
+def _matches(caught: Caught, recipient: str, subject: str) -> bool:
+    """Whether a summary holds the (case-folded) recipient and subject searched for."""
+    to = f"{caught.to}\n{caught.recipient}".casefold()
+    return recipient in to and subject in caught.subject.casefold()
+
+
+def _read_head(path: Path) -> bytes:
+    """The header block of a message file, read until the blank line (the list needs no
+    body), at most ``HEAD_LIMIT`` bytes."""
+    data = b""
+    with path.open("rb") as file:
+        while len(data) < HEAD_LIMIT:
+            chunk = file.read(1 << 16)
+            if not chunk:
+                break
+            data += chunk
+            if b"\r\n\r\n" in data or b"\n\n" in data:
+                break
+    return _head(data[:HEAD_LIMIT])
 
 
 def _head(raw: bytes) -> bytes:
-    """The header block of a message (the list needs no body)."""
+    """The header block of a message: up to and with the first blank line."""
     for end in (b"\r\n\r\n", b"\n\n"):
         if (at := raw.find(end)) != -1:
             return raw[: at + len(end)]

@@ -150,12 +150,12 @@ def test_public_error_pages_are_translated_and_keep_their_status(app, monkeypatc
     assert title_of(failed) == translated("Something went wrong", "es")
 
 
-def test_the_panels_error_pages_are_untouched(app):
+def test_the_panels_error_pages_are_its_own_in_english(app):
     from app.services import accounts
     from tests.test_panel_composing import Client
 
     accounts.create_user("organiser@example.org", "correct horse battery", "owner")
     missing = Client(app).get("/lists/999999/sign-up", headers={"Accept-Language": "uk"})
-    assert missing.status_code == 404 and title_of(missing) == "404 Not Found"
+    assert missing.status_code == 404 and title_of(missing) == "Page not found · Tocsin"
     unknown = app.test_client().get("/no-such-page", headers={"Accept-Language": "uk"})
-    assert unknown.status_code == 404 and title_of(unknown) == "404 Not Found"
+    assert unknown.status_code == 404 and title_of(unknown) == "Page not found · Tocsin"

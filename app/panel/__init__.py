@@ -19,6 +19,7 @@ from flask import (
 )
 from flask.typing import ResponseReturnValue
 from flask_login import current_user, login_required, login_user, logout_user
+from werkzeug.exceptions import HTTPException
 
 from app.extensions import login_manager
 from app.models import User
@@ -128,6 +129,30 @@ def _too_large(_error: Exception) -> ResponseReturnValue:
         upload=endpoint == "panel.imports_page",
         back=back,
     ), 413
+
+
+PANEL_ERRORS = {
+    404: ("Page not found", "There is nothing at this address. The link may be old or mistyped."),
+    405: ("Not allowed", "This page cannot be used that way."),
+    500: (
+        "Something went wrong",
+        "An error stopped this page; it has been logged. Nothing more was changed. "
+        "Please try again, or go back.",
+    ),
+}
+
+
+@blueprint.errorhandler(404)
+@blueprint.errorhandler(405)
+@blueprint.errorhandler(500)
+def error_page(error: HTTPException) -> ResponseReturnValue:
+    """The panel's page for an error: its title, what to do, a way back; never a traceback
+    (an unexpected exception reaches here as a plain 500, already logged by Flask)."""
+    code = error.code or 500
+    title, text = PANEL_ERRORS.get(code, PANEL_ERRORS[500])
+    headers = [(k, v) for k, v in error.get_headers() if k.lower() != "content-type"]
+    page = render_template("panel/error.html", code=code, title=title, text=text)
+    return page, code, headers
 
 
 @blueprint.app_template_filter("local_time")

@@ -169,6 +169,24 @@ def campaign_progress(campaign_id: int) -> ResponseReturnValue:
     return jsonify(answer)
 
 
+@blueprint.get("/campaigns/<int:campaign_id>/test-sends.json")
+def campaign_test_sends(campaign_id: int) -> ResponseReturnValue:
+    """The latest test sends' statuses and the servers' replies as JSON, polled by the
+    campaign page until none waits (addresses, and any a reply quotes, masked for viewers)."""
+    _get_or_404(campaign_id)
+    rows = [
+        {
+            "id": sent.id,
+            "to": privacy.shown_address(sent.to_address),
+            "language": sent.language,
+            "status": sent.status.value,
+            "reply": privacy.addresses_masked(sent.reply),
+        }
+        for sent in outbox.recent(campaign_id)
+    ]
+    return jsonify(test_sends=rows)
+
+
 @blueprint.post("/campaigns/<int:campaign_id>/send")
 def campaign_send(campaign_id: int) -> ResponseReturnValue:
     """Show who gets what, from whom, through which server; sending waits for the confirm."""

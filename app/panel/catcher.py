@@ -6,10 +6,10 @@ malformed: the reading side turns everything into printable text.
 
 from __future__ import annotations
 
-from flask import abort, current_app, render_template
+from flask import abort, current_app, render_template, request
 from flask.typing import ResponseReturnValue
 
-from app.catcher import list_caught, read_caught
+from app.catcher import find_caught, read_caught
 from app.errors import NotFound
 from app.panel import blueprint
 from app.panel.roles import editors_only
@@ -18,10 +18,17 @@ from app.panel.roles import editors_only
 @blueprint.get("/catcher")
 @editors_only
 def catcher() -> ResponseReturnValue:
-    """The newest caught messages."""
-    return render_template(
-        "panel/catcher.html", messages=list_caught(current_app.config["CATCHER_MAILDIR"])
+    """The caught messages, newest first, a page at a time; searchable by recipient and
+    subject."""
+    typed = {name: request.args.get(name, "").strip() for name in ("to", "subject")}
+    search = {name: value for name, value in typed.items() if value}  # kept in page links
+    found = find_caught(
+        current_app.config["CATCHER_MAILDIR"],
+        page=request.args.get("page", 1, type=int),
+        recipient=typed["to"],
+        subject=typed["subject"],
     )
+    return render_template("panel/catcher.html", found=found, search=search)
 
 
 @blueprint.get("/catcher/<key>")

@@ -5,7 +5,17 @@ from __future__ import annotations
 
 import json
 
-from flask import Blueprint, Response, abort, current_app, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    redirect,
+    render_template,
+    request,
+    send_from_directory,
+    url_for,
+)
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 
@@ -157,6 +167,23 @@ def _archive_language(language: str) -> str:
         abort(404)
     speak(tag)
     return tag
+
+
+@blueprint.get("/favicon.ico")
+def favicon() -> ResponseReturnValue:
+    """The site's icon (a bell, drawn in SVG) where browsers look for it unasked."""
+    return send_from_directory(
+        current_app.static_folder or "static", "favicon.svg", mimetype="image/svg+xml"
+    )
+
+
+@blueprint.get("/archive/")
+def archive_home() -> ResponseReturnValue:
+    """The archive in the browser's language among the archive's (else English)."""
+    language = request.accept_languages.best_match(PUBLIC_LANGUAGES) or PUBLIC_LANGUAGES[0]
+    response = redirect(url_for("public.archive_index", language=language))
+    response.vary.add("Accept-Language")
+    return response
 
 
 @blueprint.get("/archive/<language>/")

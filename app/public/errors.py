@@ -1,8 +1,8 @@
 """Error pages of the public routes (400, 404, 405, 413, 500), in the reader's language.
 
 A view that has already chosen a language (from the subscriber or the list) keeps it; an
-error before that, or one raised while routing, speaks the browser's language. The
-organisers' panel keeps the plain default pages.
+error before that, or one raised while routing, speaks the browser's language. Anywhere
+else the panel's own page answers (``app.panel.error_page``), in English.
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ from werkzeug.exceptions import HTTPException
 
 from app.i18n import forget_language, speak
 from app.public import blueprint
+
+PANEL_CODES = (404, 405, 500)  # the panel's own pages; 400 and 413 keep theirs
 
 
 def _public_prefixes() -> tuple[str, ...]:
@@ -39,10 +41,12 @@ def is_public_request() -> bool:
 @blueprint.app_errorhandler(413)
 @blueprint.app_errorhandler(500)
 def error_page(error: HTTPException) -> ResponseReturnValue:
-    """A small translated page with the error's status on public routes; the default
-    page elsewhere."""
+    """A small translated page with the error's status on public routes; the panel's own
+    page elsewhere (also for an address that matches no route)."""
     if not is_public_request():
-        return error
+        from app.panel import error_page as panel_page
+
+        return panel_page(error) if error.code in PANEL_CODES else error
     if request.blueprint != blueprint.name:
         forget_language()  # no view ran: whatever ``g`` holds is another request's choice
     if "page_language" not in g:
