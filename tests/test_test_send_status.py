@@ -77,7 +77,7 @@ def test_another_campaigns_or_a_missing_one_answers_404(app):
 def test_the_page_loads_its_script_from_a_file_not_inline(app):
     campaign, _row = refused_test_send()
     page_html = client_for(app, "editor").get(f"/campaigns/{campaign.id}").get_data(as_text=True)
-    assert re.search(r'<script src="/static/test_sends\.js"', page_html)
+    assert re.search(r'<script nonce="[^"]+" src="/static/test_sends\.js"', page_html)
     assert f'data-poll="/campaigns/{campaign.id}/test-sends.json"' in page_html
 
 
