@@ -11,7 +11,7 @@ from flask import Flask
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Build the Flask app: configuration, extensions, blueprints and CLI."""
-    from app import config, database, i18n  # noqa: F401  (database: the SQLite pragmas)
+    from app import config, database, i18n  # noqa: F401  database: the SQLite pragmas
     from app.extensions import babel, csrf, db, limiter, login_manager, migrate
 
     data_dir = os.environ.get("TOCSIN_DATA_DIR")
@@ -42,10 +42,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     babel.init_app(app, locale_selector=i18n.select_locale)
     limiter.init_app(app)
 
-    from app import cli, panel, public
+    from app import cli, error_pages, panel, public
 
     app.register_blueprint(panel.blueprint)
     app.register_blueprint(public.blueprint)
+    error_pages.init_app(app)
     cli.register(app)
     return app
 

@@ -16,12 +16,11 @@ from typing import TYPE_CHECKING, Any
 
 import click
 from flask import Flask
-from flask.cli import FlaskGroup
 
 from app.errors import TocsinError
 
 if TYPE_CHECKING:
-    from app.services.send_plans import SendPlan
+    from app.campaigns.send_plans import SendPlan
 
 
 def reports_errors(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -55,13 +54,13 @@ def users() -> None:
 @reports_errors
 def users_create(email: str, role: str, password_stdin: bool) -> None:
     """Create an organiser account."""
-    from app.services import accounts
+    from app.accounts import users
 
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    user = accounts.create_user(email, password, role)
+    user = users.create_user(email, password, role)
     click.echo(f"created {user.role.value} {user.email}")
 
 
@@ -71,9 +70,9 @@ def users_create(email: str, role: str, password_stdin: bool) -> None:
 @reports_errors
 def users_role(email: str, role: str) -> None:
     """Change an account's role; its sessions end."""
-    from app.services import accounts
+    from app.accounts import users
 
-    user = accounts.set_role(email, role)
+    user = users.set_role(email, role)
     click.echo(f"{user.email} is now {user.role.value}; its sessions have ended")
 
 
@@ -82,9 +81,9 @@ def users_role(email: str, role: str) -> None:
 @reports_errors
 def users_deactivate(email: str) -> None:
     """Stop an account from logging in; its sessions end."""
-    from app.services import accounts
+    from app.accounts import users
 
-    user = accounts.set_active(email, False)
+    user = users.set_active(email, False)
     click.echo(f"deactivated {user.email}; its sessions have ended")
 
 
@@ -93,9 +92,9 @@ def users_deactivate(email: str) -> None:
 @reports_errors
 def users_activate(email: str) -> None:
     """Let a deactivated account log in again."""
-    from app.services import accounts
+    from app.accounts import users
 
-    user = accounts.set_active(email, True)
+    user = users.set_active(email, True)
     click.echo(f"activated {user.email}")
 
 
@@ -105,14 +104,14 @@ def users_activate(email: str) -> None:
 @reports_errors
 def users_password(email: str, password_stdin: bool) -> None:
     """Set an account's password; its sessions end."""
-    from app.services import accounts
+    from app.accounts import users
 
-    accounts.user_named(email)  # before asking for a password
+    users.user_named(email)  # before asking for a password
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
         password = click.prompt("New password", hide_input=True, confirmation_prompt=True)
-    user = accounts.set_password(email, password)
+    user = users.set_password(email, password)
     click.echo(f"password of {user.email} set; its sessions have ended")
 
 
@@ -121,7 +120,7 @@ def users_password(email: str, password_stdin: bool) -> None:
 @reports_errors
 def users_unlock(email: str) -> None:
     """Forget an account's failed logins, so its owner can log in before the lockout ends."""
-    from app.services import logins
+    from app.accounts import logins
 
     logins.unlock(email)
     click.echo(f"failed logins of {email} forgotten")
@@ -141,7 +140,7 @@ def lists_group() -> None:
 @reports_errors
 def lists_create(slug: str, name: str, visibility: str, optin: str, language: str) -> None:
     """Create a list."""
-    from app.services import lists
+    from app.audience import lists
 
     created = lists.create_list(
         slug, name, visibility=visibility, optin=optin, default_language=language
@@ -162,7 +161,7 @@ def subscribers_group() -> None:
 @reports_errors
 def subscribers_add(email: str, list_slugs: tuple[str, ...], language: str, name: str) -> None:
     """Add a subscriber, confirmed, to one or more lists."""
-    from app.services import lists, subscribers
+    from app.audience import lists, subscribers
 
     targets = [lists.get_by_slug(slug) for slug in list_slugs]
     subscriber = subscribers.add_subscriber(email, lists=targets, language=language, name=name)
@@ -175,7 +174,7 @@ def subscribers_add(email: str, list_slugs: tuple[str, ...], language: str, name
 @reports_errors
 def subscribers_show(email: str, as_json: bool) -> None:
     """Show a subscriber and the status of each subscription."""
-    from app.services import subscribers
+    from app.audience import subscribers
 
     _emit(
         subscribers.describe(email),
@@ -198,7 +197,7 @@ IMPORT_MODES = ["subscribe", "opt_in", "update", "blocklist"]
 @reports_errors
 def subscribers_import(path: str, list_slug: str, mode: str, maps: tuple[str, ...]) -> None:
     """Import subscribers from a CSV file, here and now, with a progress line."""
-    from app.services import imports, lists
+    from app.audience import imports, lists
 
     list_id = lists.get_by_slug(list_slug).id if list_slug else None
     with open(path, "rb") as source:
@@ -238,7 +237,7 @@ def _show_progress(job: Any) -> None:
 def subscribers_export(list_slug: str, language: str, status: str) -> None:
     """Write subscribers as CSV to standard output (cells that look like formulas are
     neutralised with a leading ')."""
-    from app.services import exports
+    from app.audience import exports
 
     chosen = exports.check_filter(list_slug, language, status)
     for piece in exports.stream(chosen, by=_system_user(), via="command line"):
@@ -262,7 +261,7 @@ def campaigns_group() -> None:
 @click.option("--json", "as_json", is_flag=True)
 def campaigns_list(as_json: bool) -> None:
     """List campaigns, newest first."""
-    from app.services import campaigns
+    from app.campaigns import drafts
 
     data = [
         {
@@ -271,7 +270,7 @@ def campaigns_list(as_json: bool) -> None:
             "status": c.status.value,
             "languages": [v.language for v in c.variants],
         }
-        for c in campaigns.all_campaigns()
+        for c in drafts.all_campaigns()
     ]
     _emit(
         data,
@@ -298,7 +297,7 @@ NOT_READY = click.option(
 @reports_errors
 def campaigns_send(campaign_id: int, not_ready: str | None, yes: bool) -> None:
     """Show who gets what, ask, and start sending a campaign now."""
-    from app.services import send_plans
+    from app.campaigns import send_plans
 
     plan = send_plans.summarise(campaign_id, not_ready)
     click.echo("\n".join(_plan_lines(plan)))
@@ -334,9 +333,9 @@ def _plan_lines(plan: SendPlan) -> list[str]:
 @reports_errors
 def campaigns_languages(campaign_id: int, as_json: bool) -> None:
     """Show, per recipient language, how many get which variant and who waits for one."""
-    from app.services import campaigns
+    from app.campaigns import drafts, readiness
 
-    plan = campaigns.language_plan(campaigns.get(campaign_id))
+    plan = readiness.language_plan(drafts.get(campaign_id))
     rows = [
         {
             "language": row.language,
@@ -367,9 +366,9 @@ def campaigns_languages(campaign_id: int, as_json: bool) -> None:
 @reports_errors
 def campaigns_schedule(campaign_id: int, when: Any, timezone: str, not_ready: str | None) -> None:
     """Schedule a campaign to start at WHEN ('2027-03-28 09:00') in a time zone."""
-    from app.services import campaigns
+    from app.campaigns import lifecycle
 
-    start = campaigns.schedule(campaign_id, when, timezone, not_ready)
+    start = lifecycle.schedule(campaign_id, when, timezone, not_ready)
     click.echo(f"campaign {campaign_id} starts at {start:%Y-%m-%d %H:%M} UTC")
 
 
@@ -380,9 +379,9 @@ def campaigns_schedule(campaign_id: int, when: Any, timezone: str, not_ready: st
 @reports_errors
 def campaigns_export(campaign_id: int, fmt: str, output: Any) -> None:
     """Write a campaign with all its variants as one TOML or YAML file."""
-    from app.services import campaign_files, campaigns
+    from app.campaigns import campaign_files, drafts
 
-    output.write(campaign_files.export(campaigns.get(campaign_id), fmt))
+    output.write(campaign_files.export(drafts.get(campaign_id), fmt))
 
 
 @campaigns_group.command("import")
@@ -397,7 +396,7 @@ def campaigns_export(campaign_id: int, fmt: str, output: Any) -> None:
 @reports_errors
 def campaigns_import(path: str, fmt: str | None) -> None:
     """Create a draft campaign from a TOML or YAML campaign file."""
-    from app.services import campaign_files
+    from app.campaigns import campaign_files
 
     suffix = path.rsplit(".", 1)[-1].lower()
     fmt = fmt or {"yml": "yaml"}.get(suffix, suffix)
@@ -417,10 +416,10 @@ def _campaign_action(name: str, doc: str) -> None:
     @click.argument("campaign_id", type=int)
     @reports_errors
     def command(campaign_id: int) -> None:
-        from app.services import campaigns
+        from app.campaigns import drafts, lifecycle
 
-        getattr(campaigns, name)(campaign_id)
-        click.echo(f"campaign {campaign_id}: {campaigns.get(campaign_id).status.value}")
+        getattr(lifecycle, name)(campaign_id)
+        click.echo(f"campaign {campaign_id}: {drafts.get(campaign_id).status.value}")
 
 
 _campaign_action("pause", "Pause a sending campaign; rows in flight finish, the rest wait.")
@@ -440,11 +439,11 @@ _campaign_action("unschedule", "Take a scheduled campaign back to draft.")
 @reports_errors
 def campaigns_resend(campaign_id: int, only: str | None) -> None:
     """Send a finished campaign again to its failed and unknown deliveries."""
+    from app.campaigns import lifecycle
     from app.models import DeliveryStatus
-    from app.services import campaigns
 
     statuses = {"failed": (DeliveryStatus.FAILED_PERM,), "unknown": (DeliveryStatus.UNKNOWN,)}
-    count = campaigns.resend(campaign_id, statuses.get(only or "", campaigns.RESENDABLE))
+    count = lifecycle.resend(campaign_id, statuses.get(only or "", lifecycle.RESENDABLE))
     click.echo(f"campaign {campaign_id} is sending again to {count} recipients")
 
 
@@ -454,10 +453,10 @@ def campaigns_resend(campaign_id: int, only: str | None) -> None:
 @reports_errors
 def campaigns_status(campaign_id: int, as_json: bool) -> None:
     """Show a campaign's status and its deliveries counted by status."""
-    from app.services import campaigns
+    from app.campaigns import results
 
     _emit(
-        campaigns.progress(campaign_id),
+        results.progress(campaign_id),
         as_json,
         lambda p: [
             f"{p['name']}: {p['status']} ({p['total']} recipients, {p['remaining']} remaining)",
@@ -477,7 +476,7 @@ def campaigns_status(campaign_id: int, as_json: bool) -> None:
 @reports_errors
 def demo(count: int) -> None:
     """Load the demo: partner groups, lists, subscribers and the call-for-action campaign."""
-    from app.services import demo as demo_service
+    from app import demo as demo_service
 
     summary = demo_service.load(count)
     click.echo(summary)
@@ -504,19 +503,3 @@ def register(app: Flask) -> None:
 
     for command in (users, lists_group, subscribers_group, campaigns_group, demo, catcher, up):
         app.cli.add_command(command)
-
-
-def main() -> None:
-    """Entry point of the ``tocsin`` console script."""
-    from app import create_app
-
-    group = FlaskGroup(create_app=create_app, add_version_option=False, load_dotenv=False)
-    try:
-        group.main(prog_name="tocsin", standalone_mode=False)
-    except click.ClickException as exc:
-        # One line, not Click's usage block: bad arguments read like any other refusal.
-        click.echo(f"tocsin: {exc.format_message()}", err=True)
-        sys.exit(exc.exit_code)
-    except click.Abort:
-        click.echo("tocsin: aborted", err=True)
-        sys.exit(1)

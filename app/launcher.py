@@ -19,14 +19,14 @@ DEMO_LOGIN_FILE = "demo-login.txt"
 
 def _demo_login(instance: Path) -> tuple[str, str]:
     """Create the demo organiser once; its password is kept in the instance folder (0600)."""
+    from app.accounts import users
     from app.extensions import db
     from app.models import User
-    from app.services import accounts
 
     saved = instance / DEMO_LOGIN_FILE
     if db.session.scalar(select(func.count()).select_from(User)) == 0:
         password = secrets.token_urlsafe(12)
-        accounts.create_user(DEMO_EMAIL, password, "owner")
+        users.create_user(DEMO_EMAIL, password, "owner")
         descriptor = os.open(saved, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         os.fchmod(descriptor, 0o600)
         with os.fdopen(descriptor, "w") as handle:
@@ -65,10 +65,10 @@ def up(host: str, port: int, smtp_port: int, workers: int) -> None:
     from flask_migrate import upgrade
     from honcho.manager import Manager
 
+    from app import demo
     from app.extensions import db
     from app.models import MailingList
     from app.private_files import restrict_umask
-    from app.services import demo
 
     restrict_umask()  # the processes started below inherit it
     upgrade()

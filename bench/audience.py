@@ -127,10 +127,10 @@ def search_page(kind: str, prefix: str, after: str | None = None):  # noqa: ANN2
     ``email``: address prefix, keyset on the address. ``name``: name prefix, keyset on
     (name, id). ``filtered``: no prefix, a language filter on the benchmark list, keyset on
     the address: the page an organiser opens from a list."""
-    from app.services.subscribers import SubscriberFilter, search
+    from app.audience.subscribers import SubscriberFilter, search
 
     if kind == "filtered":
-        from app.services.lists import get_by_slug
+        from app.audience.lists import get_by_slug
 
         chosen = SubscriberFilter(list_id=get_by_slug("bench").id, language=prefix)
     else:
@@ -192,9 +192,9 @@ def measure(name: str, database_url: str, source: Path, rows: int, samples: int)
     )
     os.environ.update(environ)
     from app import create_app
+    from app.audience import exports
     from app.extensions import db
     from app.models import ImportJob
-    from app.services import exports
 
     app = create_app()
     with app.app_context():

@@ -58,11 +58,12 @@ def prepare_database(recipients: int) -> int:
     from sqlalchemy import insert, select, text
 
     from app import create_app
+    from app.audience import lists
+    from app.campaigns import drafts
     from app.extensions import db
     from app.models import Subscriber, Subscription, SubscriptionStatus
     from app.models.base import new_uid, utcnow
-    from app.services import campaigns, lists
-    from app.services.tokens import hasher as keyed_hasher
+    from app.tokens import hasher as keyed_hasher
     from bench.ceiling import sample_parts
 
     app = create_app()
@@ -110,8 +111,8 @@ def prepare_database(recipients: int) -> int:
             db.session.commit()
         html, _text = sample_parts(html_size=BODY_SECTIONS)
         body = html[html.index("<table") : html.rindex("</table>")]
-        campaign = campaigns.create_campaign("Bench", lists=[audience])
-        campaigns.save_variant(
+        campaign = drafts.create_campaign("Bench", lists=[audience])
+        drafts.save_variant(
             campaign.id,
             "en",
             subject="Week of action, {{ name | default('friends') }}",
@@ -125,9 +126,9 @@ def sample_messages(campaign_id: int, count: int) -> list[tuple[str, bytes]]:
     """Build ``count`` messages exactly as the pipeline would (for the ceiling runs)."""
     from app import create_app
     from app.extensions import db
+    from app.messages.composing import MessageFactory, Recipient
     from app.models import Campaign
     from app.models.base import utcnow
-    from app.services.composing import MessageFactory, Recipient
 
     app = create_app()
     with app.app_context():
@@ -246,7 +247,7 @@ def run_pipeline(
     """Send the campaign with ``workers`` worker processes; return (whole-run msg/s, steady
     msg/s, peak RSS MB)."""
     from app import create_app
-    from app.services import campaigns
+    from app.campaigns import lifecycle
 
     reset_campaign(campaign_id)
     (directory / "processes.log").unlink(missing_ok=True)
@@ -260,7 +261,7 @@ def run_pipeline(
         app = create_app()
         with app.app_context():
             started = time.monotonic()
-            campaigns.start_sending(campaign_id)
+            lifecycle.start_sending(campaign_id)
         first = int(recipients * STEADY_FROM)
         until(counter, first, timeout=3600)
         steady_from = time.monotonic()
@@ -277,9 +278,9 @@ def run_naive(directory: Path, campaign_id: int, counter, count: int) -> float: 
     from sqlalchemy import select
 
     from app import create_app
+    from app.campaigns import lifecycle
     from app.extensions import db
     from app.models import Delivery
-    from app.services import campaigns
 
     reset_campaign(campaign_id)
     (directory / "processes.log").unlink(missing_ok=True)
@@ -287,7 +288,7 @@ def run_naive(directory: Path, campaign_id: int, counter, count: int) -> float: 
     try:
         app = create_app()
         with app.app_context():
-            campaigns.start_sending(campaign_id)  # the ledger rows; no dispatcher runs
+            lifecycle.start_sending(campaign_id)  # the ledger rows; no dispatcher runs
             ids = db.session.scalars(select(Delivery.id).order_by(Delivery.id).limit(count)).all()
             from bench.naive import naive_send
 

@@ -9,9 +9,9 @@ from flask import current_app
 
 from app.extensions import db
 from app.mailservers import parse_smtp_servers
+from app.messages.composing import MessageFactory, Recipient
 from app.models import Campaign, Delivery, DeliveryStatus, Subscriber
 from app.models.base import utcnow
-from app.services.composing import MessageFactory, Recipient
 from worker import celery
 
 

@@ -91,8 +91,8 @@ def _clean_tables(request: pytest.FixtureRequest) -> Iterator[None]:
         yield
         return
     flask_app: Flask = request.getfixturevalue("app")
+    from app.audience import counts
     from app.extensions import db
-    from app.services import counts
 
     with flask_app.app_context():
         for table in reversed(db.metadata.sorted_tables):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from app.services import campaigns
+from app.campaigns import lifecycle
 from tests.support.factories import make_campaign, make_list, make_subscriber
 
 ATOM = "{http://www.w3.org/2005/Atom}"
@@ -19,7 +19,7 @@ def started(archive: bool = True, **options):
     partners = make_list()
     make_subscriber("olena@example.org", language="uk", name="Олена", lists=[partners])
     campaign = make_campaign(VARIANTS, lists=[partners], archive=archive, **options)
-    campaigns.start_sending(campaign.id)
+    lifecycle.start_sending(campaign.id)
     return campaign
 
 

@@ -5,6 +5,10 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
+from app.audience import bulk, subscribers, subscriptions, suppressions
+from app.audience.bulk import BulkTarget, Selection
+from app.audience.subscribers import SubscriberFilter
+from app.campaigns import lifecycle
 from app.errors import InvalidInput
 from app.extensions import db
 from app.models import (
@@ -17,9 +21,6 @@ from app.models import (
     SubscriptionStatus,
     Suppression,
 )
-from app.services import campaigns, selections, subscribers, subscriptions, suppressions
-from app.services.selections import BulkTarget, Selection
-from app.services.subscribers import SubscriberFilter
 from tests.support.factories import (
     make_campaign,
     make_group,
@@ -46,20 +47,20 @@ def test_add_to_list_on_a_selection_confirms_and_never_revives_who_left(app):
     for e in ("a@example.org", "b@example.org", "c@example.org"):
         make_subscriber(e, lists=[partners])
     make_subscriber("left@example.org", lists=[news])
-    selections.remove_from_list(Selection(ids("left@example.org")), news.id)
+    bulk.remove_from_list(Selection(ids("left@example.org")), news.id)
     chosen = Selection(ids("a@example.org", "b@example.org", "left@example.org"))
-    assert selections.add_to_list(chosen, news.id) == 2
+    assert bulk.add_to_list(chosen, news.id) == 2
     assert subscription_of("a@example.org", news.id) == SubscriptionStatus.CONFIRMED
     assert subscription_of("c@example.org", news.id) is None
     assert subscription_of("left@example.org", news.id) == SubscriptionStatus.UNSUBSCRIBED
-    assert selections.add_to_list(chosen, news.id) == 0  # insert-or-ignore
+    assert bulk.add_to_list(chosen, news.id) == 0  # insert-or-ignore
 
 
 def test_add_to_list_on_a_whole_filter(app):
     partners, news = make_list(), make_list()
     make_subscribers(30, lists=[partners], language="uk")
     make_subscribers(5, lists=[partners], prefix="en")
-    added = selections.add_to_list(Selection(filter=SubscriberFilter(language="uk")), news.id)
+    added = bulk.add_to_list(Selection(filter=SubscriberFilter(language="uk")), news.id)
     assert added == 30
     on_news = select(func.count()).select_from(Subscription).where(Subscription.list_id == news.id)
     assert db.session.scalar(on_news) == 30
@@ -70,7 +71,7 @@ def test_remove_from_list_on_a_filter_unsubscribes_with_the_time(app):
     make_subscriber("a@example.org", language="uk", lists=[partners])
     make_subscriber("b@example.org", language="en", lists=[partners])
     whole = Selection(filter=SubscriberFilter(list_id=partners.id, language="uk"))
-    assert selections.remove_from_list(whole, partners.id) == 1
+    assert bulk.remove_from_list(whole, partners.id) == 1
     row = db.session.scalar(
         select(Subscription).where(Subscription.subscriber_id == ids("a@example.org")[0])
     )
@@ -84,8 +85,8 @@ def test_change_language_on_a_selection_and_a_filter(app):
     make_subscriber("a@example.org", group=kyiv, lists=[partners])
     make_subscriber("b@example.org", group=kyiv, lists=[partners])
     make_subscriber("c@example.org", lists=[partners])
-    assert selections.change_language(Selection(ids("c@example.org")), "pt_br") == 1
-    assert selections.change_language(Selection(filter=SubscriberFilter(group_id=kyiv.id)), "uk")
+    assert bulk.change_language(Selection(ids("c@example.org")), "pt_br") == 1
+    assert bulk.change_language(Selection(filter=SubscriberFilter(group_id=kyiv.id)), "uk")
     db.session.expire_all()
     languages = dict(db.session.execute(select(Subscriber.email, Subscriber.language)).all())
     assert languages == {"a@example.org": "uk", "b@example.org": "uk", "c@example.org": "pt-BR"}
@@ -96,7 +97,7 @@ def test_blocklist_on_a_filter_suppresses_their_hashes_and_a_new_campaign_skips_
     make_subscribers(4, lists=[partners], prefix="bad")
     make_subscribers(3, lists=[partners], prefix="good")
     whole = Selection(filter=SubscriberFilter(query="bad", status="active"))
-    assert selections.blocklist(whole) == 4
+    assert bulk.blocklist(whole) == 4
     statuses = db.session.execute(
         select(Subscriber.status, func.count()).group_by(Subscriber.status)
     )
@@ -104,7 +105,7 @@ def test_blocklist_on_a_filter_suppresses_their_hashes_and_a_new_campaign_skips_
     assert db.session.scalar(select(func.count()).select_from(Suppression)) == 4
     assert suppressions.is_suppressed("bad000001@example.org")
     campaign = make_campaign({"en": "Hello"}, lists=[partners])
-    assert campaigns.start_sending(campaign.id) == 3
+    assert lifecycle.start_sending(campaign.id) == 3
 
 
 def test_delete_removes_the_unmailed_and_anonymises_who_is_in_a_ledger(app):
@@ -114,7 +115,7 @@ def test_delete_removes_the_unmailed_and_anonymises_who_is_in_a_ledger(app):
     make_subscriber("fresh@example.org", lists=[partners])
     make_subscriber("keep@example.org", language="uk", lists=[partners])
     campaign = make_campaign({"en": "Hello"}, lists=[partners])
-    campaigns.start_sending(campaign.id)
+    lifecycle.start_sending(campaign.id)
     db.session.add(
         Report(
             campaign_id=campaign.id,
@@ -125,11 +126,11 @@ def test_delete_removes_the_unmailed_and_anonymises_who_is_in_a_ledger(app):
         )
     )
     db.session.commit()
-    result = selections.delete_subscribers(
+    result = bulk.delete_subscribers(
         Selection(filter=SubscriberFilter(list_id=partners.id, language="en"))
     )
     assert (result.deleted, result.anonymised) == (0, 2)  # both were in the ledger
-    result = selections.delete_subscribers(Selection(ids("keep@example.org")))
+    result = bulk.delete_subscribers(Selection(ids("keep@example.org")))
     assert (result.deleted, result.anonymised) == (0, 1)
     rows = db.session.scalars(select(Subscriber)).all()
     assert all(r.email.endswith("@erased.invalid") and r.name == "" for r in rows)
@@ -150,7 +151,7 @@ def test_delete_of_someone_never_mailed_removes_the_row_and_their_queued_mail(ap
     for subscriber in (a, b):
         subscriptions.queue_goodbye(subscriber, [partners.name])
     db.session.commit()
-    result = selections.delete_subscribers(Selection(ids("a@example.org")))
+    result = bulk.delete_subscribers(Selection(ids("a@example.org")))
     assert (result.deleted, result.anonymised) == (1, 0)
     assert [s.email for s in db.session.scalars(select(Subscriber))] == ["b@example.org"]
     assert db.session.scalar(select(func.count()).select_from(Subscription)) == 1
@@ -171,7 +172,7 @@ def test_bad_bulk_actions_are_refused_and_change_nothing(app, action, options, p
     partners = make_list()
     make_subscriber("a@example.org", lists=[partners])
     with pytest.raises(InvalidInput, match=problem):
-        selections.apply(BulkTarget.of(action, **options), Selection(ids("a@example.org")))
+        bulk.apply(BulkTarget.of(action, **options), Selection(ids("a@example.org")))
     row = db.session.scalar(select(Subscriber))
     assert (row.language, row.status) == ("en", SubscriberStatus.ACTIVE)
     assert db.session.scalar(select(func.count()).select_from(Subscription)) == 1

@@ -10,9 +10,9 @@ import pytest
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
+from app.accounts import users
 from app.extensions import db
 from app.models import MailingList, Subscriber, Subscription
-from app.services import accounts
 from tests.support.factories import make_list, make_subscriber
 from tests.test_panel_browser import EMAIL, PASSWORD, browser, live_server, log_in, page
 
@@ -73,7 +73,7 @@ def filter_by_partners_in_uk(page: Page) -> None:
 
 
 def test_removing_all_matching_from_another_list_than_the_filters(app, page: Page):
-    accounts.create_user(EMAIL, PASSWORD, "owner")
+    users.create_user(EMAIL, PASSWORD, "owner")
     make_people()
     before = memberships()
     log_in(page)
@@ -112,7 +112,7 @@ def test_removing_all_matching_from_another_list_than_the_filters(app, page: Pag
 
 
 def test_changing_the_language_of_all_matching_to_the_one_typed(app, page: Page):
-    accounts.create_user(EMAIL, PASSWORD, "owner")
+    users.create_user(EMAIL, PASSWORD, "owner")
     make_people()
     before = memberships()
     log_in(page)

@@ -21,6 +21,10 @@ import pytest
 from sqlalchemy import func, select
 from werkzeug.datastructures import MultiDict
 
+from app.accounts import users
+from app.audience import bulk, subscribers
+from app.audience.bulk import BulkAction, BulkTarget, Selection
+from app.audience.subscribers import SubscriberFilter
 from app.extensions import db
 from app.models import (
     MailingList,
@@ -30,9 +34,6 @@ from app.models import (
     SubscriptionStatus,
     Suppression,
 )
-from app.services import accounts, selections, subscribers
-from app.services.selections import BulkAction, BulkTarget, Selection
-from app.services.subscribers import SubscriberFilter
 from tests.support.factories import make_list, make_subscriber, make_subscribers
 from tests.test_panel_composing import Client, flashed, text
 
@@ -173,7 +174,7 @@ TO_CHECK = ("en2@example.org", "uk3@example.org", "uk4@example.org", "uk5@exampl
 
 @pytest.fixture()
 def client(app):
-    accounts.create_user("organiser@example.org", "correct horse battery", "owner")
+    users.create_user("organiser@example.org", "correct horse battery", "owner")
     return Client(app)
 
 
@@ -188,7 +189,7 @@ def make_people(people: dict[str, tuple[str, dict[str, str]]] = PEOPLE) -> None:
     for email, (_language, subscriptions) in people.items():
         for name, status in subscriptions.items():
             if status == "-":
-                selections.remove_from_list(Selection(ids_of(email)), made[name].id)
+                bulk.remove_from_list(Selection(ids_of(email)), made[name].id)
 
 
 def ids_of(*emails: str) -> tuple[int, ...]:
@@ -493,7 +494,7 @@ def test_the_target_holds_only_what_its_action_uses(app):
     )
     make_subscriber("a@example.org", language="uk", lists=[partners, supporters])
     whole = Selection(filter=SubscriberFilter(list_id=partners.id, language="uk"))
-    assert selections.apply(BulkTarget.of("remove_from_list", list_id=supporters.id), whole) == 1
+    assert bulk.apply(BulkTarget.of("remove_from_list", list_id=supporters.id), whole) == 1
     on = dict(db.session.execute(select(Subscription.list_id, Subscription.status)).all())
     assert on == {
         partners.id: SubscriptionStatus.CONFIRMED,

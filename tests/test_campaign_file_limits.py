@@ -11,10 +11,11 @@ import tracemalloc
 import pytest
 from sqlalchemy import func, select
 
+from app.accounts import users
+from app.campaigns import campaign_files
 from app.errors import InvalidInput
 from app.extensions import db
 from app.models import Campaign
-from app.services import accounts, campaign_files
 from tests.test_campaign_files import full_campaign
 from tests.test_panel_composing import Client
 
@@ -99,7 +100,7 @@ def test_a_normal_export_still_imports(app, fmt):
 
 
 def test_the_panel_upload_refuses_the_bomb_and_a_large_file(app):
-    accounts.create_user("organiser@example.org", "correct horse battery", "owner")
+    users.create_user("organiser@example.org", "correct horse battery", "owner")
     client = Client(app)
     for name, data in [
         ("bomb.yaml", BOMB.encode()),

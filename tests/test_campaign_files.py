@@ -5,19 +5,20 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
+from app.campaigns import campaign_files, drafts
+from app.demo import _read_call
 from app.errors import InvalidInput
 from app.extensions import db
+from app.messages import layouts
 from app.models import Campaign
-from app.services import campaign_files, campaigns, templates
-from app.services.demo import _read_call
 from tests.support.factories import make_group, make_list
 
 
 def full_campaign() -> Campaign:
     partners, press = make_list("partners", "Partners"), make_list("press", "Press")
     kyiv = make_group("Kyiv mutual aid", country="UA")
-    layout = templates.save_template("Plain", templates.default_layout().replace("#f4f1ea", "#fff"))
-    campaign = campaigns.create_campaign(
+    layout = layouts.save_template("Plain", layouts.default_layout().replace("#f4f1ea", "#fff"))
+    campaign = drafts.create_campaign(
         "Week of action 2027",
         lists=[press, partners],
         default_language="en",
@@ -30,10 +31,8 @@ def full_campaign() -> Campaign:
     )
     for language in ("en", "uk"):
         subject, preheader, body = _read_call(language)
-        campaigns.save_variant(
-            campaign.id, language, subject=subject, preheader=preheader, body=body
-        )
-    campaigns.save_variant(
+        drafts.save_variant(campaign.id, language, subject=subject, preheader=preheader, body=body)
+    drafts.save_variant(
         campaign.id,
         "es",
         subject="Semana de acción — {{ name | default('amigos') }}",

@@ -10,8 +10,8 @@ import sys
 import time
 from email.message import EmailMessage
 
+from app.accounts import users
 from app.catcher import list_caught, read_caught
-from app.services import accounts
 from tests.support.smtp import free_port
 from tests.test_panel_access import login
 
@@ -62,7 +62,7 @@ def test_catcher_command_stores_mail_that_the_panel_lists(app, tmp_path):
 
     app.config["CATCHER_MAILDIR"] = str(maildir)
     try:
-        accounts.create_user("organiser@example.org", "correct horse battery", "owner")
+        users.create_user("organiser@example.org", "correct horse battery", "owner")
         client = app.test_client()
         login(client)
         assert "Тиждень дій" in client.get("/catcher").get_data(as_text=True)

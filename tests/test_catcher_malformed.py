@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from app.accounts import users
 from app.catcher import list_caught, read_caught, start_catcher
-from app.services import accounts
 from tests.support.factories import make_list, make_subscriber
 from tests.support.smtp import free_port
 from tests.test_panel_access import login
@@ -74,7 +74,7 @@ def drop(folder: Path, files: dict[str, bytes]) -> None:
 
 def organiser(app, role: str = "owner"):
     email = f"{role}@example.org"
-    accounts.create_user(email, "correct horse battery", role)
+    users.create_user(email, "correct horse battery", role)
     client = app.test_client()
     login(client, email)
     return client
@@ -133,14 +133,14 @@ def test_malformed_messages_sent_to_the_real_catcher_are_shown(app, maildir):
 @pytest.mark.slow
 def test_a_message_to_a_subscriber_named_like_the_attack_is_shown(app, maildir, smtp, run_worker):
     """The worker sends to the test server, which stores into the session's Maildir."""
-    from app.services import campaigns
+    from app.campaigns import lifecycle
     from tests.support.factories import make_campaign
 
     app.config["CATCHER_MAILDIR"] = os.environ["TOCSIN_CATCHER_MAILDIR"]
     people = make_list()
     make_subscriber("ann@example.org", lists=[people], name="=?UTF-8?Q?=0A?=Bcc: v@example.net")
     campaign = make_campaign({"en": "Week of action"}, lists=[people])
-    campaigns.start_sending(campaign.id)
+    lifecycle.start_sending(campaign.id)
     run_worker.until_sent(campaign.id)
     client = organiser(app)
     listing = client.get("/catcher")

@@ -14,7 +14,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 import app.catcher
-from app.services import accounts
+from app.accounts import users
 from tests.test_catcher_malformed import MALFORMED, drop
 from tests.test_panel_access import login
 from tests.test_panel_browser import EMAIL, PASSWORD, browser, live_server, log_in, page
@@ -35,7 +35,7 @@ def maildir(app, tmp_path):
 
 @pytest.fixture()
 def editor(app):
-    accounts.create_user("editor@example.org", "correct horse battery", "editor")
+    users.create_user("editor@example.org", "correct horse battery", "editor")
     client = app.test_client()
     login(client, "editor@example.org")
     return client
@@ -134,7 +134,7 @@ def test_malformed_files_are_still_listed_and_searchable(editor, maildir):
 
 def test_viewers_still_cannot_open_the_catcher(app, maildir):
     catch(maildir, 1, "ann@example.org", "Bulletin 1")
-    accounts.create_user("viewer@example.org", "correct horse battery", "viewer")
+    users.create_user("viewer@example.org", "correct horse battery", "viewer")
     client = app.test_client()
     login(client, "viewer@example.org")
     assert client.get("/catcher?to=ann").status_code == 403
@@ -155,7 +155,7 @@ LONG_MESSAGE = (
 @pytest.mark.slow
 def test_a_message_with_long_urls_and_headers_fits_1280_pixels(page: Page, maildir):
     assert len(LONG_URL) == 400
-    accounts.create_user(EMAIL, PASSWORD, "owner")
+    users.create_user(EMAIL, PASSWORD, "owner")
     (maildir / "new" / "1700000000.long").write_bytes(LONG_MESSAGE)
     page.set_viewport_size({"width": 1280, "height": 800})
     log_in(page)

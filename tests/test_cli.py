@@ -10,9 +10,9 @@ import sys
 import pytest
 from sqlalchemy import func, select
 
+from app.campaigns import lifecycle, results
 from app.extensions import db
 from app.models import Campaign, Subscriber, User, UserRole
-from app.services import campaigns
 from tests.support.factories import make_campaign, make_list, make_subscribers
 
 
@@ -171,9 +171,9 @@ def test_progress_reports_rate_and_eta_from_the_dispatcher_samples(app):
     partners = make_list()
     make_subscribers(1000, lists=[partners])
     campaign = make_campaign({"en": "Rates"}, lists=[partners])
-    campaigns.start_sending(campaign.id)
+    lifecycle.start_sending(campaign.id)
     campaign.progress_samples = [[1000.0, 100], [1010.0, 600]]
     db.session.commit()
-    progress = campaigns.progress(campaign.id)
+    progress = results.progress(campaign.id)
     assert (progress["remaining"], progress["rate_per_second"]) == (1000, 50.0)
     assert progress["eta_seconds"] == 20

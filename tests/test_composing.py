@@ -12,13 +12,16 @@ from flask import current_app
 from sqlalchemy import select
 
 import emails.rendering as rendering_module
+from app.campaigns import drafts, lifecycle, readiness
+from app.delivery import ledger
+from app.delivery.sending import BatchSender
+from app.delivery.smtp import close_all
+from app.demo import _read_call
 from app.errors import InvalidInput
 from app.extensions import db
+from app.messages.composing import factory_for, recipient_of
 from app.models import Campaign, Delivery, DeliveryStatus
 from app.models.base import utcnow
-from app.services import campaigns, ledger
-from app.services.composing import factory_for, recipient_of
-from app.services.demo import _read_call
 from tests.support.factories import (
     make_campaign,
     make_group,
@@ -27,8 +30,6 @@ from tests.support.factories import (
     make_subscribers,
 )
 from tests.support.smtp import recipients
-from worker.sending import BatchSender
-from worker.smtp import close_all
 
 CALL_LANGUAGES = ("en", "uk", "es", "fr", "de")
 
@@ -42,13 +43,11 @@ def build_for(campaign: Campaign, subscriber):
 
 def test_every_language_of_the_call_reaches_its_readers_as_written(app):
     partners = make_list("partners", "Partner collectives")
-    campaign = campaigns.create_campaign("Week of action", lists=[partners])
+    campaign = drafts.create_campaign("Week of action", lists=[partners])
     for language in CALL_LANGUAGES:
         subject, preheader, body = _read_call(language)
-        campaigns.save_variant(
-            campaign.id, language, subject=subject, preheader=preheader, body=body
-        )
-    campaigns.save_variant(campaign.id, "ar", subject="أسبوع العمل", body="مرحبا {{ name }}")
+        drafts.save_variant(campaign.id, language, subject=subject, preheader=preheader, body=body)
+    drafts.save_variant(campaign.id, "ar", subject="أسبوع العمل", body="مرحبا {{ name }}")
     for language in (*CALL_LANGUAGES, "ar"):
         reader = make_subscriber(
             f"reader-{language}@example.org", language=language, name="Nadia", lists=[partners]
@@ -85,11 +84,11 @@ def test_fallback_chains_resolve_as_written_and_never_jump_languages(app):
         lists=[partners],
         fallbacks=["pt", "es", "en"],
     )
-    plan = {row.language: row.gets for row in campaigns.language_plan(campaign)}
+    plan = {row.language: row.gets for row in readiness.language_plan(campaign)}
     assert plan == {"pt-BR": "es", "pt": "es", "uk": "es", "ru": "ru", "es-AR": "es"}
     # uk reaches es only because the chain says so; with no chain it gets the default.
     plain = make_campaign({"en": "Hello", "ru": "Привет"}, lists=[partners])
-    assert {r.language: r.gets for r in campaigns.language_plan(plain)}["uk"] == "en"
+    assert {r.language: r.gets for r in readiness.language_plan(plain)}["uk"] == "en"
 
 
 def test_the_language_table_counts_fallbacks_and_variants_that_are_not_ready(app):
@@ -98,8 +97,8 @@ def test_the_language_table_counts_fallbacks_and_variants_that_are_not_ready(app
     make_subscribers(2, lists=[partners], prefix="pl", language="pl")
     make_subscribers(1, lists=[partners], prefix="en", language="en")
     campaign = make_campaign({"en": "Hello"}, lists=[partners])
-    campaigns.save_variant(campaign.id, "uk", subject="Привіт", body="Текст", ready=False)
-    rows = {row.language: row for row in campaigns.language_plan(campaign)}
+    drafts.save_variant(campaign.id, "uk", subject="Привіт", body="Текст", ready=False)
+    rows = {row.language: row for row in readiness.language_plan(campaign)}
     assert (rows["uk"].recipients, rows["uk"].gets, rows["uk"].waits_for_variant) == (3, "en", True)
     assert (rows["pl"].recipients, rows["pl"].falls_back, rows["pl"].waits_for_variant) == (
         2,
@@ -114,14 +113,14 @@ def test_sending_with_a_variant_not_ready_asks_for_an_explicit_choice(app):
     make_subscribers(3, lists=[partners], prefix="uk", language="uk")
     make_subscribers(2, lists=[partners], prefix="en", language="en")
     campaign = make_campaign({"en": "Hello"}, lists=[partners])
-    campaigns.save_variant(campaign.id, "uk", subject="Привіт", body="Текст", ready=False)
+    drafts.save_variant(campaign.id, "uk", subject="Привіт", body="Текст", ready=False)
     with pytest.raises(InvalidInput, match="3 in uk.*hold them or to send them the fallback"):
-        campaigns.start_sending(campaign.id)
+        lifecycle.start_sending(campaign.id)
     with pytest.raises(InvalidInput, match="hold or fallback, not 'later'"):
-        campaigns.start_sending(campaign.id, "later")
+        lifecycle.start_sending(campaign.id, "later")
     assert db.session.scalars(select(Delivery)).all() == []  # nothing half-started
 
-    assert campaigns.start_sending(campaign.id, "hold") == 5
+    assert lifecycle.start_sending(campaign.id, "hold") == 5
     rows = db.session.scalars(select(Delivery).where(Delivery.campaign_id == campaign.id)).all()
     held = [r for r in rows if r.status == DeliveryStatus.SKIPPED]
     assert len(held) == 3 and all(r.smtp_reply == ledger.HELD_REPLY for r in held)
@@ -132,8 +131,8 @@ def test_fallback_choice_queues_everyone(app):
     partners = make_list()
     make_subscribers(3, lists=[partners], prefix="uk", language="uk")
     campaign = make_campaign({"en": "Hello"}, lists=[partners])
-    campaigns.save_variant(campaign.id, "uk", subject="Привіт", body="Текст", ready=False)
-    assert campaigns.start_sending(campaign.id, "fallback") == 3
+    drafts.save_variant(campaign.id, "uk", subject="Привіт", body="Текст", ready=False)
+    assert lifecycle.start_sending(campaign.id, "fallback") == 3
     statuses = db.session.scalars(select(Delivery.status)).all()
     assert set(statuses) == {DeliveryStatus.QUEUED}
 
@@ -180,7 +179,7 @@ def Subscriber_email():  # noqa: N802 - reads like the column it returns
 )
 def test_bad_filters_are_refused_clearly(app, filters, message):
     with pytest.raises(InvalidInput, match=message):
-        campaigns.create_campaign("X", lists=[make_list()], filters=filters)
+        drafts.create_campaign("X", lists=[make_list()], filters=filters)
 
 
 def test_personal_values_and_links_reach_subject_body_and_attributes(app):
@@ -248,7 +247,7 @@ def test_premailer_runs_once_per_variant_for_a_thousand_recipients(app, smtp, mo
             calls.append(1)
             return super().transform(*args, **kwargs)
 
-    campaigns.start_sending(campaign.id)  # checks each variant once before it starts
+    lifecycle.start_sending(campaign.id)  # checks each variant once before it starts
     monkeypatch.setattr(rendering_module, "Premailer", Counting)
     ids = db.session.scalars(select(Delivery.id).where(Delivery.campaign_id == campaign.id)).all()
     try:  # a batch hands rows back before its (short, in tests) lease ends: claim until done

@@ -8,9 +8,9 @@ from collections import Counter
 import pytest
 from sqlalchemy import select
 
+from app.campaigns import drafts, lifecycle
 from app.extensions import db
 from app.models import Delivery, DeliveryStatus
-from app.services import campaigns
 from tests.support.factories import make_campaign, make_list, make_subscriber
 
 pytestmark = pytest.mark.slow
@@ -43,7 +43,7 @@ def test_each_subscriber_gets_their_own_language_exactly_once(app, run_worker, s
         make_subscriber(email, language=language, name=name, lists=[partners])
     campaign = make_campaign(VARIANTS, lists=[partners])
 
-    assert campaigns.start_sending(campaign.id) == len(people)
+    assert lifecycle.start_sending(campaign.id) == len(people)
     run_worker.until_sent(campaign.id)
 
     received = smtp.messages
@@ -75,7 +75,7 @@ def test_delivered_message_has_list_headers_inlined_html_and_text(app, run_worke
     partners = make_list("partners", "Partner collectives")
     make_subscriber("olena@example.org", language="uk", name="Олена", lists=[partners])
     campaign = make_campaign(VARIANTS, lists=[partners])
-    campaigns.start_sending(campaign.id)
+    lifecycle.start_sending(campaign.id)
     run_worker.until_sent(campaign.id)
 
     [message] = smtp.messages
@@ -106,9 +106,9 @@ def test_pressing_send_twice_sends_once(app, run_worker, smtp):
     for number in range(20):
         make_subscriber(f"member{number}@example.org", lists=[partners])
     campaign = make_campaign({"en": "Once only"}, lists=[partners])
-    campaigns.start_sending(campaign.id)
-    with pytest.raises(campaigns.Conflict):
-        campaigns.start_sending(campaign.id)
+    lifecycle.start_sending(campaign.id)
+    with pytest.raises(drafts.Conflict):
+        lifecycle.start_sending(campaign.id)
     run_worker.until_sent(campaign.id)
     recipients = [m["To"].addresses[0].addr_spec for m in smtp.messages]
     assert sorted(recipients) == sorted(f"member{n}@example.org" for n in range(20))

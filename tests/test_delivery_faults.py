@@ -11,7 +11,11 @@ from collections import Counter
 import pytest
 from sqlalchemy import func, select
 
+from app.audience import subscriptions
+from app.audience.suppressions import is_suppressed
+from app.campaigns import drafts, lifecycle, results
 from app.extensions import db
+from app.messages.composing import Recipient, factory_for
 from app.models import (
     Campaign,
     CampaignStatus,
@@ -20,9 +24,6 @@ from app.models import (
     Subscriber,
     SubscriberStatus,
 )
-from app.services import campaigns, subscriptions
-from app.services.composing import Recipient, factory_for
-from app.services.suppressions import is_suppressed
 from tests.support.factories import make_campaign, make_list, make_subscriber, make_subscribers
 from tests.support.smtp import recipients
 
@@ -82,7 +83,7 @@ def test_each_smtp_outcome_lands_in_the_right_state(app, run_worker, smtp):
         }
     )
     campaign = make_campaign({"en": "Week of action"}, lists=[partners])
-    campaigns.start_sending(campaign.id)
+    lifecycle.start_sending(campaign.id)
     run_worker.until_sent(campaign.id)
 
     rows = ledger(campaign.id)
@@ -105,7 +106,7 @@ def test_each_smtp_outcome_lands_in_the_right_state(app, run_worker, smtp):
     assert Counter(recipients(smtp.messages)) == Counter(
         ["ok@example.org", "later@example.org", "lost@example.org", "busy@example.org"]
     )
-    progress = campaigns.progress(campaign.id)
+    progress = results.progress(campaign.id)
     assert progress["counts"]["unknown"] == 1 and progress["counts"]["failed_perm"] == 2
 
 
@@ -116,7 +117,7 @@ def test_policy_refusal_pauses_the_campaign_with_its_reason_and_suppresses_nobod
     emails = make_subscribers(30, lists=[partners])
     smtp.handler.behaviour[emails[0]] = "rcpt:550 5.7.26 unauthenticated mail is prohibited"
     campaign = make_campaign({"en": "Week of action"}, lists=[partners])
-    campaigns.start_sending(campaign.id)
+    lifecycle.start_sending(campaign.id)
     run_worker.until_status(campaign.id, CampaignStatus.PAUSED)
     wait_until(
         lambda: (
@@ -143,7 +144,7 @@ def test_policy_refusal_pauses_the_campaign_with_its_reason_and_suppresses_nobod
         == 0
     )
 
-    campaigns.resume(campaign.id)
+    lifecycle.resume(campaign.id)
     run_worker.until_sent(campaign.id)
     assert sorted(recipients(smtp.messages)) == emails[1:]
 
@@ -155,7 +156,7 @@ def test_a_crashed_worker_child_loses_nobody_and_duplicates_at_most_one_per_kill
     emails = make_subscribers(300, lists=[partners])
     smtp.handler.delay = 0.01
     campaign = make_campaign({"en": "Week of action"}, lists=[partners])
-    campaigns.start_sending(campaign.id)
+    lifecycle.start_sending(campaign.id)
     rng = random.Random(7)
     kills = 3
     for kill in range(kills):
@@ -180,7 +181,7 @@ def test_the_same_batch_delivered_twice_at_once_sends_every_row_once(app, run_wo
     emails = make_subscribers(120, lists=[partners])
     smtp.handler.delay = 0.005
     campaign = make_campaign({"en": "Week of action"}, lists=[partners])
-    campaigns.start_sending(campaign.id)
+    lifecycle.start_sending(campaign.id)
     ids = db.session.scalars(
         select(Delivery.id).where(Delivery.campaign_id == campaign.id).order_by(Delivery.id)
     ).all()
@@ -195,14 +196,14 @@ def test_pause_and_resume_five_times_quickly_sends_everyone_once(app, run_worker
     emails = make_subscribers(400, lists=[partners])
     smtp.handler.delay = 0.002
     campaign = make_campaign({"en": "Week of action"}, lists=[partners])
-    campaigns.start_sending(campaign.id)
-    with pytest.raises(campaigns.Conflict):
-        campaigns.start_sending(campaign.id)
+    lifecycle.start_sending(campaign.id)
+    with pytest.raises(drafts.Conflict):
+        lifecycle.start_sending(campaign.id)
     for _ in range(5):
         wait_until(lambda: len(smtp.messages) > 0, what="sending started")
-        campaigns.pause(campaign.id)
+        lifecycle.pause(campaign.id)
         time.sleep(0.05)
-        campaigns.resume(campaign.id)
+        lifecycle.resume(campaign.id)
     run_worker.until_sent(campaign.id, timeout=120)
     assert Counter(recipients(smtp.messages)) == Counter(emails)
 
@@ -212,9 +213,9 @@ def test_cancel_stops_the_send_and_skips_the_rest(app, run_worker, smtp):
     make_subscribers(300, lists=[partners])
     smtp.handler.delay = 0.01
     campaign = make_campaign({"en": "Week of action"}, lists=[partners])
-    campaigns.start_sending(campaign.id)
+    lifecycle.start_sending(campaign.id)
     wait_until(lambda: len(smtp.messages) >= 20, what="some progress")
-    campaigns.cancel(campaign.id)
+    lifecycle.cancel(campaign.id)
     wait_until(lambda: open_rows(campaign.id) == 0, what="nothing left open")
     sent_at_end = len(smtp.messages)
     states = Counter(row.status for row in ledger(campaign.id).values())
@@ -231,10 +232,10 @@ def test_resend_reaches_only_failed_and_unknown_rows(app, run_worker, smtp):
         {"lost@example.org": "drop-after-dot", "refused@example.org": "data:554 5.6.0 rejected"}
     )
     campaign = make_campaign({"en": "Week of action"}, lists=[partners])
-    campaigns.start_sending(campaign.id)
+    lifecycle.start_sending(campaign.id)
     run_worker.until_sent(campaign.id)
     smtp.reset()
-    assert campaigns.resend(campaign.id) == 2
+    assert lifecycle.resend(campaign.id) == 2
     run_worker.until_sent(campaign.id)
     assert sorted(recipients(smtp.messages)) == ["lost@example.org", "refused@example.org"]
     assert ledger(campaign.id)["refused@example.org"].status == DeliveryStatus.SENT
@@ -247,7 +248,7 @@ def test_an_unsubscribe_mid_send_stops_later_messages_to_them(app, run_worker, s
     # Slowed down while the test unsubscribes, so the workers cannot reach the last 1,000
     # before it is done, however fast they send and however slow this process is.
     smtp.handler.delay = 0.02
-    campaigns.start_sending(campaign.id)
+    lifecycle.start_sending(campaign.id)
     wait_until(lambda: len(smtp.messages) >= 300, what="the send under way")
     factory = factory_for(db.session.get(Campaign, campaign.id))
     received_so_far = set(recipients(smtp.messages))

@@ -14,9 +14,9 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
 from app import config
 from app.errors import ConfigError
-from app.services import system_emails
-from app.services.composing import Sender
-from app.services.system_emails import Kind
+from app.messages import system_emails
+from app.messages.composing import Sender
+from app.messages.system_emails import Kind
 from emails.dkim import DkimKey, load_key, sign
 from tests.support import opendkim
 from tests.test_dkim import DOMAIN, ed_record, message, rsa_record, tags

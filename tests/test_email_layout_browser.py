@@ -15,12 +15,12 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, Route
 
+from app.campaigns import drafts, lifecycle
+from app.demo import _read_call
 from app.extensions import db
+from app.messages.composing import factory_for, recipient_of
 from app.models import Campaign
 from app.models.base import utcnow
-from app.services import campaigns
-from app.services.composing import factory_for, recipient_of
-from app.services.demo import _read_call
 from tests.support.factories import make_list, make_subscriber
 from tests.support.live_server import LiveServer
 from tests.test_panel_browser import browser, live_server
@@ -155,10 +155,10 @@ def variants() -> dict[str, tuple[str, str]]:
 def sent_html(languages: tuple[str, ...] = LANGUAGES) -> tuple[Campaign, dict[str, str]]:
     """Build each language's message as the send path does; return the HTML parts."""
     partners = make_list("partners", "Partner collectives")
-    campaign = campaigns.create_campaign("Week of action", lists=[partners], archive=True)
+    campaign = drafts.create_campaign("Week of action", lists=[partners], archive=True)
     for language, (subject, body) in variants().items():
         if language in languages:
-            campaigns.save_variant(campaign.id, language, subject=subject, body=body)
+            drafts.save_variant(campaign.id, language, subject=subject, body=body)
     factory = factory_for(db.session.get(Campaign, campaign.id))
     parts = {}
     for language in languages:
@@ -268,7 +268,7 @@ def test_every_text_of_the_email_is_readable_in_dark_mode(app, dark: Page, light
 def test_the_public_archive_page_fits_every_width(app, light: Page, live_server: LiveServer):
     """The archived message and the archive's index fit a phone in every language."""
     campaign, _parts = sent_html()
-    campaigns.start_sending(campaign.id)
+    lifecycle.start_sending(campaign.id)
     for language in LANGUAGES:
         for width in WIDTHS:
             show(light, width, url=f"{live_server.url}/archive/{campaign.uid}/{language}")

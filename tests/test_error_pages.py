@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Page, expect
 
-from app.services import accounts
+from app.accounts import users
 from tests.test_panel_access import login
 from tests.test_panel_browser import EMAIL, PASSWORD, browser, live_server, log_in, page
 
@@ -16,7 +16,7 @@ SECRET = "a detail only the traceback holds"
 
 @pytest.fixture()
 def organiser(app):
-    accounts.create_user("owner@example.org", "correct horse battery", "owner")
+    users.create_user("owner@example.org", "correct horse battery", "owner")
     client = app.test_client()
     login(client, "owner@example.org")
     return client
@@ -105,7 +105,7 @@ def test_the_favicon_is_served_and_linked_from_panel_and_public_pages(app, organ
 
 @pytest.mark.slow
 def test_in_the_browser_a_missing_page_leads_back_and_the_icon_loads(page: Page):
-    accounts.create_user(EMAIL, PASSWORD, "owner")
+    users.create_user(EMAIL, PASSWORD, "owner")
     log_in(page)
     icons = []
     page.on("response", lambda r: icons.append(r.status) if "favicon" in r.url else None)

@@ -9,7 +9,8 @@ import logging
 
 import pytest
 
-from app.services import accounts, exports, imports
+from app.accounts import users
+from app.audience import exports, imports
 from tests.support.factories import make_list, make_subscriber
 from tests.test_imports import run_import
 from tests.test_panel_access import login
@@ -25,7 +26,7 @@ def people(app):
 
 
 def signed_in(app, role: str):
-    accounts.create_user(f"{role}@example.org", "correct horse battery", role)
+    users.create_user(f"{role}@example.org", "correct horse battery", role)
     client = app.test_client()
     login(client, f"{role}@example.org")
     return client

@@ -9,10 +9,10 @@ import re
 import pytest
 from sqlalchemy import func, select, update
 
+from app.audience import exports, imports
+from app.audience.subscribers import anonymised_values
 from app.extensions import db
 from app.models import ImportJob, ImportStatus, Subscriber
-from app.services import exports, imports
-from app.services.subscribers import anonymised_values
 from tests.support.factories import make_list, make_subscriber
 from tests.test_imports import run_import
 from tests.test_panel_composing import Client, text
@@ -28,9 +28,9 @@ def export_text(**filters: str) -> str:
 
 @pytest.fixture()
 def client(app):
-    from app.services import accounts
+    from app.accounts import users
 
-    accounts.create_user("organiser@example.org", "correct horse battery", "owner")
+    users.create_user("organiser@example.org", "correct horse battery", "owner")
     return Client(app)
 
 

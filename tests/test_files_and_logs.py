@@ -24,10 +24,10 @@ from pathlib import Path
 import pytest
 from werkzeug.serving import make_server
 
+from app.audience import imports
 from app.catcher import start_catcher
 from app.logs import redact
-from app.services import imports
-from app.services.tokens import tokens
+from app.tokens import tokens
 from tests.support.factories import make_list, make_subscriber
 from tests.support.smtp import free_port
 from tests.test_imports import run_import

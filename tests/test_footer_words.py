@@ -14,12 +14,13 @@ from flask_babel import force_locale, gettext
 from playwright.sync_api import Browser, Page
 from sqlalchemy import select
 
+from app.campaigns import campaign_files, drafts
 from app.errors import InvalidInput
 from app.extensions import db
+from app.messages import composing
+from app.messages.composing import factory_for, recipient_of
 from app.models import Campaign, Variant
 from app.models.base import utcnow
-from app.services import campaign_files, campaigns, composing
-from app.services.composing import factory_for, recipient_of
 from tests.support.factories import make_list, make_subscriber
 from tests.test_panel_browser import browser
 from tests.test_panel_composing import client
@@ -37,10 +38,10 @@ BODIES = {"ar": "مرحبا بكم في أسبوع العمل.", "he": "ברוכ
 def campaign_with(languages: dict[str, tuple[str, str, str]]) -> Campaign:
     """A campaign to LIST_NAME with a variant per language and the footer words given."""
     partners = make_list("partners", LIST_NAME)
-    campaign = campaigns.create_campaign("Week of action", lists=[partners])
+    campaign = drafts.create_campaign("Week of action", lists=[partners])
     for language, footer in languages.items():
         body = BODIES.get(language, f"Body in {language}")
-        campaigns.save_variant(campaign.id, language, subject="S", body=body, footer=footer)
+        drafts.save_variant(campaign.id, language, subject="S", body=body, footer=footer)
     return campaign
 
 
@@ -180,7 +181,7 @@ def test_footer_words_that_cannot_work_are_refused_and_nothing_changes(app, foot
     """Half-written or broken footer words get a clear error; the variant stays as it was."""
     campaign = campaign_with({"ar": WRITTEN["ar"]})
     with pytest.raises(InvalidInput, match=message):
-        campaigns.save_variant(campaign.id, "ar", subject="Other", body="x", footer=footer)
+        drafts.save_variant(campaign.id, "ar", subject="Other", body="x", footer=footer)
     db.session.rollback()
     variant = db.session.scalars(select(Variant).where(Variant.campaign_id == campaign.id)).one()
     assert (variant.subject, variant.footer_reason) == ("S", WRITTEN["ar"][0])

@@ -5,11 +5,12 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
+from app.audience import groups
+from app.audience.groups import GroupFields
+from app.campaigns import drafts
 from app.errors import Conflict, InvalidInput
 from app.extensions import db
 from app.models import Group, Report, Subscriber
-from app.services import campaigns, groups
-from app.services.groups import GroupFields
 from tests.support.factories import make_campaign, make_list, make_subscriber
 
 
@@ -70,7 +71,7 @@ def test_merge_moves_subscribers_and_reports_and_joins_languages_and_notes(app):
     make_subscriber("a@example.org", group=keep, lists=[partners])
     b = make_subscriber("b@example.org", group=absorb, lists=[partners])
     campaign = make_campaign({"en": "Hi"}, lists=[partners])
-    campaigns.update_campaign(
+    drafts.update_campaign(
         campaign.id, campaign.name, lists=[partners], filters={"groups": [absorb.id]}
     )
     db.session.add(
@@ -88,7 +89,7 @@ def test_merge_moves_subscribers_and_reports_and_joins_languages_and_notes(app):
     with pytest.raises(Conflict, match=r"would reach Kyiv aid's members too.*change them first"):
         groups.merge_groups(keep.id, absorb_id)
     assert db.session.get(Group, absorb_id) is not None
-    campaigns.update_campaign(
+    drafts.update_campaign(
         campaign.id, campaign.name, lists=[partners], filters={"groups": [keep.id, absorb_id]}
     )
     groups.merge_groups(keep.id, absorb_id)
@@ -99,7 +100,7 @@ def test_merge_moves_subscribers_and_reports_and_joins_languages_and_notes(app):
     assert kept.notes == "First.\n\nFrom Kyiv aid (old):\nSecond."
     assert set(db.session.scalars(select(Subscriber.group_id))) == {keep.id}
     assert db.session.scalar(select(Report.group_id)) == keep.id
-    assert campaigns.get(campaign.id).filters["groups"] == [keep.id]
+    assert drafts.get(campaign.id).filters["groups"] == [keep.id]
 
 
 def test_merging_a_group_into_itself_is_refused(app):
@@ -121,7 +122,7 @@ def test_a_group_in_an_unsent_campaigns_filter_cannot_be_deleted(app):
     partners = make_list()
     group = groups.create_group(GroupFields(name="Kyiv aid"))
     campaign = make_campaign({"en": "Hi"}, lists=[partners])
-    campaigns.update_campaign(
+    drafts.update_campaign(
         campaign.id, campaign.name, lists=[partners], filters={"groups": [group.id]}
     )
     with pytest.raises(Conflict, match=f"in the filters of {campaign.name}"):

@@ -18,8 +18,9 @@ import pytest
 import tomli_w
 from sqlalchemy import select
 
+from app.campaigns import drafts, lifecycle
 from app.extensions import db
-from app.services import campaigns, outbox
+from app.messages import outbox
 from emails.mime import build_message, encode_header_value, format_address
 from tests.support.factories import make_campaign, make_list, make_subscriber
 from tests.test_signup import post, signup  # noqa: F401  (signup: a fixture, used by name)
@@ -102,7 +103,7 @@ def test_a_real_send_delivers_the_typed_name(app, run_worker, smtp):
     people = make_list()
     make_subscriber("ann@example.org", lists=[people], name=ATTACK)
     campaign = make_campaign({"en": "Week of action"}, lists=[people])
-    assert campaigns.start_sending(campaign.id) == 1
+    assert lifecycle.start_sending(campaign.id) == 1
     run_worker.until_sent(campaign.id)
     [received] = smtp.handler.received
     assert_only_the_typed_name(received.message, "To", ATTACK, "ann@example.org")
@@ -148,11 +149,11 @@ EVIL_SENDERS = [
 
 @pytest.mark.parametrize("sender", EVIL_SENDERS)
 def test_the_campaign_form_refuses_a_from_with_control_characters(app, sender):
+    from app.accounts import users
     from app.models import Campaign
-    from app.services import accounts
     from tests.test_panel_composing import Client
 
-    accounts.create_user("organiser@example.org", "correct horse battery", "owner")
+    users.create_user("organiser@example.org", "correct horse battery", "owner")
     people = make_list()
     campaign = make_campaign({"en": "Hello"}, lists=[people], from_address="News <n@example.org>")
     client = Client(app)
@@ -175,13 +176,13 @@ def test_the_campaign_form_refuses_a_from_with_control_characters(app, sender):
 
 @pytest.mark.parametrize("sender", EVIL_SENDERS)
 def test_the_settings_service_and_a_campaign_file_refuse_it_too(app, sender):
+    from app.campaigns import campaign_files
     from app.errors import InvalidInput
     from app.models import Campaign
-    from app.services import campaign_files
 
     people = make_list("people")
     with pytest.raises(InvalidInput, match="From: a sender may not hold control characters") as e:
-        campaigns.create_campaign("Spring", lists=[people], from_address=sender)
+        drafts.create_campaign("Spring", lists=[people], from_address=sender)
     assert e.value.field == "from_address"
     text = tomli_w.dumps({"name": "Spring", "lists": ["people"], "from": sender})
     with pytest.raises(InvalidInput, match="From: a sender may not hold control characters"):
@@ -196,7 +197,7 @@ def test_a_from_name_is_stored_and_shown_as_typed(app):
         (f'"{ATTACK}" <news@example.org>', f'"{ATTACK}" <news@example.org>'),
         ("=?utf-8?b?0J7Qu9C10L3QsA==?= <news@example.org>", "Олена <news@example.org>"),
     ]:
-        campaign = campaigns.create_campaign("Spring", lists=[people], from_address=typed)
+        campaign = drafts.create_campaign("Spring", lists=[people], from_address=typed)
         assert campaign.from_address == stored
 
 
@@ -226,9 +227,9 @@ def test_the_app_does_not_start_with_such_a_tocsin_from(monkeypatch):
     "address", ["=?utf-8?q?=0A?=@example.org", "a=?b@example.org", "x.=?UTF-8?Q?Bcc?=@example.org"]
 )
 def test_an_address_holding_an_encoded_word_is_refused_wherever_it_enters(app, address):
+    from app.addresses import normalize_email
+    from app.audience import import_rows
     from app.errors import InvalidInput
-    from app.services import import_rows
-    from app.services.subscribers import normalize_email
 
     for normalize in (normalize_email, import_rows.normalize_address):
         with pytest.raises(InvalidInput, match="may not hold '=\\?'"):

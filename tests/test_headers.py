@@ -15,9 +15,11 @@ from werkzeug.datastructures import FileStorage
 from werkzeug.test import encode_multipart
 
 from app import security
+from app.accounts import users
+from app.audience import lists
+from app.campaigns import lifecycle
 from app.extensions import limiter
-from app.services import accounts, campaigns, lists
-from app.services.tokens import tokens
+from app.tokens import tokens
 from tests.support.factories import make_campaign, make_list, make_subscriber
 from tests.test_panel_access import csrf_token
 from tests.test_panel_composing import Client
@@ -29,7 +31,7 @@ MB = 1 << 20
 @pytest.fixture()
 def owner(app):
     limiter.reset()
-    accounts.create_user("organiser@example.org", "correct horse battery", "owner")
+    users.create_user("organiser@example.org", "correct horse battery", "owner")
     yield Client(app)
     limiter.reset()
 
@@ -101,7 +103,7 @@ def test_the_archive_keeps_its_own_policy_and_cannot_be_framed(app):
     partners = make_list()
     make_subscriber("ann@example.org", lists=[partners])
     campaign = make_campaign({"en": "Week of action"}, lists=[partners], archive=True)
-    campaigns.start_sending(campaign.id)
+    lifecycle.start_sending(campaign.id)
     response = app.test_client().get(f"/archive/{campaign.uid}/en")
     assert response.status_code == 200
     csp = policy(response)
@@ -122,7 +124,7 @@ def test_a_page_with_a_script_names_its_nonce_and_others_none(app, owner):
     partners = make_list()
     make_subscriber("ann@example.org", lists=[partners])
     campaign = make_campaign({"en": "Week of action"}, lists=[partners], smtp_server="dead")
-    campaigns.start_sending(campaign.id)
+    lifecycle.start_sending(campaign.id)
     nonces = []
     for _ in range(2):
         response = owner.get(f"/campaigns/{campaign.id}")
@@ -134,7 +136,7 @@ def test_a_page_with_a_script_names_its_nonce_and_others_none(app, owner):
 
 
 def test_the_session_cookie_is_httponly_samesite_lax_and_secure_over_https(app):
-    accounts.create_user("organiser@example.org", "correct horse battery", "owner")
+    users.create_user("organiser@example.org", "correct horse battery", "owner")
     client = app.test_client()
     token = csrf_token(client, "/login")
     response = client.post(

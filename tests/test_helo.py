@@ -18,17 +18,17 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from sqlalchemy import select
 
 from app import config
+from app.campaigns import lifecycle
+from app.delivery import ledger, smtp
 from app.errors import ConfigError
 from app.extensions import db
 from app.mailservers import parse_smtp_url
 from app.models import Delivery, DeliveryStatus
-from app.services import campaigns, ledger
 from tests.support.factories import make_campaign, make_list, make_subscriber
 from tests.support.smtp import RecordingHandler, free_port
 from tests.test_dkim import DOMAIN, ed_record, rsa_record
 from tests.test_dkim_dual import dkimpy_results, opendkim_results
 from tests.test_sending_paths import send_everything, settings
-from worker import smtp
 
 BASE_URL = "https://news.partner-collectives-network.example.org/tocsin-public-pages"
 SUBJECT = "Заклик до тижня дій: 24 лютого – 3 березня, зустрічі в кожному місті мережі"
@@ -73,7 +73,7 @@ def send_campaign(slug: str, name: str = NAME) -> list[Delivery]:
     members = make_list(slug, slug.title())
     make_subscriber(f"{slug}@example.net", name=name, language="uk", lists=[members])
     campaign = make_campaign({"uk": SUBJECT}, lists=[members], default_language="uk")
-    campaigns.start_sending(campaign.id)
+    lifecycle.start_sending(campaign.id)
     ids = db.session.scalars(select(Delivery.id).where(Delivery.campaign_id == campaign.id)).all()
     send_everything(campaign, ledger.claim(ledger.Batch(campaign.id, min(ids), max(ids))))
     db.session.expire_all()

@@ -13,8 +13,8 @@ from babel.support import Translations
 from flask_babel import force_locale, gettext
 
 from app.i18n import PUBLIC_LANGUAGES
-from app.services import archive
-from app.services.tokens import tokens
+from app.readers import archive
+from app.tokens import tokens
 from tests.support.factories import make_campaign, make_list, make_subscriber
 from tests.test_unsubscribe import unsubscribe_path
 
@@ -151,10 +151,10 @@ def test_public_error_pages_are_translated_and_keep_their_status(app, monkeypatc
 
 
 def test_the_panels_error_pages_are_its_own_in_english(app):
-    from app.services import accounts
+    from app.accounts import users
     from tests.test_panel_composing import Client
 
-    accounts.create_user("organiser@example.org", "correct horse battery", "owner")
+    users.create_user("organiser@example.org", "correct horse battery", "owner")
     missing = Client(app).get("/lists/999999/sign-up", headers={"Accept-Language": "uk"})
     assert missing.status_code == 404 and title_of(missing) == "Page not found · Tocsin"
     unknown = app.test_client().get("/no-such-page", headers={"Accept-Language": "uk"})

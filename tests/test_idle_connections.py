@@ -13,15 +13,16 @@ import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
+from app.campaigns import lifecycle
+from app.delivery import ledger, smtp
+from app.delivery.outbox_sending import send_outbox
 from app.extensions import db
 from app.mailservers import SmtpSettings
+from app.messages import outbox
 from app.models import Campaign, Delivery, DeliveryStatus, OutboxMessage
-from app.services import campaigns, ledger, outbox
 from tests.support.factories import make_campaign, make_list, make_subscribers
 from tests.support.smtp import RecordingHandler, free_port
 from tests.test_sending_paths import send_everything, settings
-from worker import smtp
-from worker.outbox import send_outbox
 
 # The relay closes a session left idle this long (aiosmtpd's timeout: it just hangs up).
 IDLE_LIMIT = 0.6
@@ -102,7 +103,7 @@ def campaign_for(slug: str, count: int) -> tuple[Campaign, list[str], list[ledge
     members = make_list(slug, slug.title())
     emails = make_subscribers(count, lists=[members], prefix=slug)
     campaign = make_campaign({"en": "Week of action"}, lists=[members])
-    campaigns.start_sending(campaign.id)
+    lifecycle.start_sending(campaign.id)
     ids = db.session.scalars(select(Delivery.id).where(Delivery.campaign_id == campaign.id)).all()
     return campaign, emails, ledger.claim(ledger.Batch(campaign.id, min(ids), max(ids)))
 

@@ -7,9 +7,9 @@ import io
 import pytest
 from playwright.sync_api import Page, expect
 
+from app.audience import imports
 from app.extensions import db
 from app.models import ImportStatus
-from app.services import imports
 from tests.support.factories import make_list
 from tests.test_panel_browser import browser, live_server  # noqa: F401
 from tests.test_panel_phone_browser import owner_page  # noqa: F401

@@ -13,6 +13,8 @@ import pytest
 from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
+from app.addresses import normalize_email
+from app.audience import import_chunks, import_rows, imports, suppressions
 from app.errors import InvalidInput
 from app.extensions import db
 from app.models import (
@@ -27,9 +29,7 @@ from app.models import (
     SuppressionReason,
 )
 from app.models.base import utcnow
-from app.services import import_chunks, import_rows, imports, suppressions
-from app.services.subscribers import normalize_email
-from app.services.tokens import hasher
+from app.tokens import hasher
 from tests.support.factories import make_group, make_list, make_subscriber
 from tests.test_signup import wait_for_mail
 

@@ -11,8 +11,13 @@ import pytest
 from sqlalchemy import event, select, text
 
 from app import config
+from app.audience import lists, subscriptions, suppressions
+from app.campaigns import drafts, lifecycle
+from app.delivery.sending import send_range
 from app.errors import ConfigError
 from app.extensions import db
+from app.messages import outbox
+from app.messages.composing import MessageFactory, recipient_of
 from app.models import (
     CampaignStatus,
     Delivery,
@@ -24,9 +29,8 @@ from app.models import (
     SubscriptionStatus,
 )
 from app.models.base import utcnow
-from app.services import campaigns, lists, outbox, preferences, subscriptions, suppressions
-from app.services.composing import MessageFactory, recipient_of
-from app.services.tokens import (
+from app.readers import preferences
+from app.tokens import (
     HASH_KEY_SETTING,
     HashKeyMismatch,
     InvalidToken,
@@ -36,7 +40,6 @@ from app.services.tokens import (
     tokens,
 )
 from tests.support.factories import make_campaign, make_list, make_subscriber
-from worker.sending import send_range
 
 OLD = "test-secret-key-that-is-long-enough"  # what tests/conftest.py sets
 NEW = "a-new-secret-key-after-the-breach-0123456789"
@@ -127,7 +130,7 @@ def test_erased_and_suppressed_addresses_stay_unmailed_after_a_rotation(app, mon
         subscriptions.request_sign_up(partners, address, "", "en")
     subscriptions.process_sign_ups()  # (or the session's worker, if it runs, with the same key)
     assert db.session.scalars(select(SignupRequest)).all() == []
-    campaigns.start_sending(campaign.id)
+    lifecycle.start_sending(campaign.id)
     mailed = db.session.scalars(
         select(Subscriber.email).join(Delivery, Delivery.subscriber_id == Subscriber.id)
     ).all()
@@ -145,14 +148,14 @@ def test_rotating_the_secret_without_a_hash_key_refuses_to_hash(app, monkeypatch
     campaign = make_campaign({"en": "Hello"}, lists=[partners])
     # One campaign already sending (paused, so that no worker of this session takes it).
     earlier = make_campaign({"en": "Before"}, lists=[partners])
-    campaigns.start_sending(earlier.id)
-    campaigns.pause(earlier.id)
+    lifecycle.start_sending(earlier.id)
+    lifecycle.pause(earlier.id)
     subscriptions.queue_goodbye(db.session.scalars(select(Subscriber)).one(), ["Open list"], "en")
     db.session.commit()
 
     rotate(app, monkeypatch, hash_key=None)
     with pytest.raises(HashKeyMismatch, match="TOCSIN_HASH_KEY to the previous TOCSIN_SECRET_KEY"):
-        campaigns.start_sending(campaign.id)
+        lifecycle.start_sending(campaign.id)
     db.session.rollback()
     assert db.session.scalars(select(Delivery.campaign_id)).all() == [earlier.id]
     with pytest.raises(HashKeyMismatch):
@@ -166,11 +169,11 @@ def test_rotating_the_secret_without_a_hash_key_refuses_to_hash(app, monkeypatch
     ]
     assert outbox.claim_due() == []  # system emails wait too
     later = make_campaign({"en": "Later"}, lists=[partners])
-    campaigns.schedule(
+    lifecycle.schedule(
         later.id, datetime(2020, 1, 1, 9), "UTC", now=datetime(2019, 1, 1, tzinfo=UTC)
     )
-    assert campaigns.start_due() == []  # a scheduled campaign waits, still scheduled
-    assert campaigns.get(later.id).status is CampaignStatus.SCHEDULED
+    assert lifecycle.start_due() == []  # a scheduled campaign waits, still scheduled
+    assert drafts.get(later.id).status is CampaignStatus.SCHEDULED
     # Sign-ups wait, untouched, instead of being applied with the wrong hashes.
     subscriptions.request_sign_up(partners, "waits@example.org", "", "en")
     statements: list[str] = []
@@ -192,7 +195,7 @@ def test_rotating_the_secret_without_a_hash_key_refuses_to_hash(app, monkeypatch
     # Following the message fixes it: the hash key is the previous secret key.
     rotate(app, monkeypatch, hash_key=OLD)
     subscriptions.process_sign_ups()
-    assert campaigns.start_sending(campaign.id) == 2  # first@ and waits@
+    assert lifecycle.start_sending(campaign.id) == 2  # first@ and waits@
 
 
 def test_a_new_database_adopts_the_configured_hash_key(app):

@@ -12,12 +12,14 @@ import langcodes
 import pytest
 from sqlalchemy import select
 
+from app.accounts import users
+from app.audience import import_rows, subscribers
+from app.audience.groups import GroupFields, create_group
+from app.campaigns import campaign_files, drafts
 from app.errors import InvalidInput
 from app.extensions import db
 from app.languages import check_tag, confusion, is_registered, normalize_tag
 from app.models import Campaign, Group, MailingList, Subscriber
-from app.services import accounts, campaign_files, campaigns, import_rows, subscribers
-from app.services.groups import GroupFields, create_group
 from tests.support.factories import make_campaign, make_list, make_subscriber
 from tests.test_imports import report_of, run_import
 from tests.test_panel_composing import Client, flashed, text
@@ -38,7 +40,7 @@ COUNTRY_CODES = [
 
 @pytest.fixture()
 def client(app):
-    accounts.create_user("organiser@example.org", "correct horse battery", "owner")
+    users.create_user("organiser@example.org", "correct horse battery", "owner")
     return Client(app)
 
 
@@ -255,7 +257,7 @@ def test_a_variant_in_an_unknown_language_is_refused(client):
         "uk",
     ]
     with pytest.raises(InvalidInput, match="is not a known language tag"):
-        campaigns.save_variant(campaign.id, "zz-notalang-999999", subject="S", body="B")
+        drafts.save_variant(campaign.id, "zz-notalang-999999", subject="S", body="B")
 
 
 def test_a_campaign_file_with_an_unknown_variant_language_is_refused(app):
@@ -285,7 +287,7 @@ def test_campaign_settings_refuse_unknown_default_fallback_and_filter_languages(
     db.session.expire_all()
     assert db.session.get(Campaign, campaign.id).name != "Renamed"
     with pytest.raises(InvalidInput, match="did you mean uk"):
-        campaigns.update_campaign(campaign.id, "X", lists=[partners], fallbacks=["ua"])
+        drafts.update_campaign(campaign.id, "X", lists=[partners], fallbacks=["ua"])
 
 
 def test_a_lists_default_language_is_checked(client):

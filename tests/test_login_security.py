@@ -14,8 +14,8 @@ from limits import parse_many
 from limits.storage import storage_from_string
 from limits.strategies import FixedWindowRateLimiter
 
+from app.accounts import logins, users
 from app.extensions import limiter
-from app.services import accounts, logins
 from tests.test_panel_access import csrf_token
 
 EMAIL = "organiser@example.org"
@@ -26,7 +26,7 @@ PASSWORD = "correct horse battery"
 def owner(app):
     limiter.reset()
     saved = {k: app.config[k] for k in ("LOGIN_ACCOUNT_LIMIT", "LOGIN_CLIENT_LIMIT")}
-    yield accounts.create_user(EMAIL, PASSWORD, "owner")
+    yield users.create_user(EMAIL, PASSWORD, "owner")
     app.config.update(saved)
     limiter.reset()
 
@@ -129,14 +129,14 @@ def test_an_attempt_takes_its_place_before_the_password_is_checked(app, owner, m
     """Parallel guesses cannot all pass the test before any is counted: a second attempt
     made while the first is being checked finds the only place taken."""
     app.config["LOGIN_ACCOUNT_LIMIT"] = "1 per minute"
-    real = accounts.authenticate
+    real = users.authenticate
     during = []
 
     def checking(email: str, password: str):
         during.append(logins.attempt(email, "another guess", "203.0.113.9"))
         return real(email, password)
 
-    monkeypatch.setattr(accounts, "authenticate", checking)
+    monkeypatch.setattr(users, "authenticate", checking)
     outcome = logins.attempt(EMAIL, "a guess", "198.51.100.7")
     assert outcome.user is None and outcome.retry_after == 0
     assert during[0].retry_after > 0

@@ -7,9 +7,9 @@ import re
 import pytest
 from sqlalchemy import func, select
 
+from app.accounts import users
 from app.extensions import db
 from app.models import MailingList
-from app.services import accounts
 
 
 def csrf_token(client, path: str) -> str:
@@ -57,14 +57,14 @@ def test_every_panel_page_requires_login(app):
 
 
 def test_login_with_the_right_password_opens_the_panel(csrf_app):
-    accounts.create_user("organiser@example.org", "correct horse battery", "owner")
+    users.create_user("organiser@example.org", "correct horse battery", "owner")
     client = csrf_app.test_client()
     assert login(client).headers["Location"] == "/campaigns"
     assert client.get("/campaigns").status_code == 200
 
 
 def test_wrong_password_is_refused(csrf_app):
-    accounts.create_user("organiser@example.org", "correct horse battery", "owner")
+    users.create_user("organiser@example.org", "correct horse battery", "owner")
     client = csrf_app.test_client()
     response = login(client, password="wrong password!")
     assert response.status_code == 401
@@ -73,7 +73,7 @@ def test_wrong_password_is_refused(csrf_app):
 
 
 def test_post_without_csrf_token_is_rejected(csrf_app):
-    accounts.create_user("organiser@example.org", "correct horse battery", "owner")
+    users.create_user("organiser@example.org", "correct horse battery", "owner")
     client = csrf_app.test_client()
     login(client)
     response = client.post(
@@ -85,7 +85,7 @@ def test_post_without_csrf_token_is_rejected(csrf_app):
 
 
 def test_login_form_without_csrf_token_is_rejected(csrf_app):
-    accounts.create_user("organiser@example.org", "correct horse battery", "owner")
+    users.create_user("organiser@example.org", "correct horse battery", "owner")
     response = csrf_app.test_client().post(
         "/login", data={"email": "organiser@example.org", "password": "correct horse battery"}
     )
@@ -93,7 +93,7 @@ def test_login_form_without_csrf_token_is_rejected(csrf_app):
 
 
 def test_viewer_can_look_but_not_change(csrf_app):
-    accounts.create_user("viewer@example.org", "correct horse battery", "viewer")
+    users.create_user("viewer@example.org", "correct horse battery", "viewer")
     client = csrf_app.test_client()
     login(client, "viewer@example.org")
     assert client.get("/lists").status_code == 200
@@ -104,18 +104,19 @@ def test_viewer_can_look_but_not_change(csrf_app):
 def test_campaign_page_pauses_resumes_and_cancels(csrf_app):
     from datetime import timedelta
 
+    from app.campaigns import drafts, lifecycle
+    from app.delivery import ledger
     from app.models import Campaign, CampaignStatus
     from app.models.base import utcnow
-    from app.services import campaigns, ledger
     from tests.support.factories import make_list, make_subscriber
 
-    accounts.create_user("organiser@example.org", "correct horse battery", "owner")
+    users.create_user("organiser@example.org", "correct horse battery", "owner")
     partners = make_list("partners", "Partners")
     make_subscriber("ann@example.org", lists=[partners])
     # Pinned to a server nobody answers: a running worker cannot finish it under the test.
-    campaign_id = campaigns.create_campaign("Call", lists=[partners], smtp_server="dead").id
-    campaigns.save_variant(campaign_id, "en", subject="Week of action", body="Join us")
-    campaigns.start_sending(campaign_id)
+    campaign_id = drafts.create_campaign("Call", lists=[partners], smtp_server="dead").id
+    drafts.save_variant(campaign_id, "en", subject="Week of action", body="Join us")
+    lifecycle.start_sending(campaign_id)
     client = csrf_app.test_client()
     login(client)
     page = f"/campaigns/{campaign_id}"

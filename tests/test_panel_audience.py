@@ -8,6 +8,9 @@ import re
 import pytest
 from sqlalchemy import func, select
 
+from app.accounts import users
+from app.audience import subscribers, suppressions
+from app.audience.groups import GroupFields, create_group
 from app.extensions import db
 from app.models import (
     Group,
@@ -18,8 +21,6 @@ from app.models import (
     Subscription,
     Suppression,
 )
-from app.services import accounts, subscribers, suppressions
-from app.services.groups import GroupFields, create_group
 from tests.support.factories import (
     make_campaign,
     make_group,
@@ -32,7 +33,7 @@ from tests.test_panel_composing import Client, flashed, text
 
 @pytest.fixture()
 def client(app):
-    accounts.create_user("organiser@example.org", "correct horse battery", "owner")
+    users.create_user("organiser@example.org", "correct horse battery", "owner")
     return Client(app)
 
 
@@ -278,7 +279,7 @@ def test_blocked_domains_are_added_and_removed_with_a_reason(client):
 def test_viewers_see_the_audience_pages_but_cannot_change_them(app):
     from tests.test_panel_access import csrf_token, login
 
-    accounts.create_user("viewer@example.org", "correct horse battery", "viewer")
+    users.create_user("viewer@example.org", "correct horse battery", "viewer")
     group = make_group("Kyiv aid")
     http = app.test_client()
     login(http, "viewer@example.org")

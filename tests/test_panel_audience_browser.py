@@ -7,7 +7,8 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from app.services import accounts, suppressions
+from app.accounts import users
+from app.audience import suppressions
 from tests.support.factories import make_list, make_subscriber
 from tests.test_panel_browser import EMAIL, PASSWORD, browser, live_server, log_in, page
 
@@ -16,7 +17,7 @@ __all__ = ["browser", "live_server", "page"]  # fixtures shared with the panel's
 
 
 def test_blocklisting_two_checked_subscribers_after_a_confirmation(app, page: Page):
-    accounts.create_user(EMAIL, PASSWORD, "owner")
+    users.create_user(EMAIL, PASSWORD, "owner")
     partners = make_list()
     for address, language in [
         ("a@example.org", "uk"),

@@ -11,7 +11,7 @@ import pytest
 from flask import Flask
 from playwright.sync_api import Browser, Frame, Page, expect, sync_playwright
 
-from app.services import accounts
+from app.accounts import users
 from tests.support.live_server import LiveServer
 from tests.support.smtp import SmtpServer
 from tests.support.worker import WorkerProcess
@@ -262,7 +262,7 @@ def test_organiser_sends_a_multilingual_campaign(
     tmp_path: Path,
 ) -> None:
     """Log in, make a list and subscribers, write three languages, preview, send, read."""
-    accounts.create_user(EMAIL, PASSWORD, "owner")
+    users.create_user(EMAIL, PASSWORD, "owner")
     mailbox.Maildir(app.config["CATCHER_MAILDIR"], create=True).clear()  # earlier tests' mail
 
     log_in(page)

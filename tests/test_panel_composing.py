@@ -9,9 +9,10 @@ import re
 import pytest
 from sqlalchemy import select
 
+from app.accounts import users
+from app.campaigns import drafts
 from app.extensions import db
 from app.models import Campaign, CampaignStatus, OutboxMessage, Template, User
-from app.services import accounts, campaigns
 from tests.support.factories import make_campaign, make_group, make_list, make_subscriber
 from tests.test_panel_access import csrf_token
 
@@ -50,7 +51,7 @@ class Client:
 
 @pytest.fixture()
 def client(app):
-    accounts.create_user("organiser@example.org", "correct horse battery", "owner")
+    users.create_user("organiser@example.org", "correct horse battery", "owner")
     return Client(app)
 
 
@@ -72,7 +73,7 @@ def test_the_campaign_page_shows_who_gets_what_and_asks_about_variants_not_ready
     for n, language in enumerate(["uk", "uk", "pl", "en"]):
         make_subscriber(f"p{n}@example.org", language=language, lists=[partners])
     campaign = make_campaign({"en": "Hello"}, lists=[partners])
-    campaigns.save_variant(campaign.id, "uk", subject="Привіт", body="Текст", ready=False)
+    drafts.save_variant(campaign.id, "uk", subject="Привіт", body="Текст", ready=False)
     page = text(client.get(f"/campaigns/{campaign.id}"))
     plan = page[page.index('id="plan"') : page.index("</table>", page.index('id="plan"'))]
     assert re.search(
@@ -139,7 +140,7 @@ def test_settings_change_filters_layout_and_archive(client):
 
 def test_schedule_from_the_panel_is_shown_in_the_organisers_zone(client):
     user = db.session.scalars(select(User)).one()
-    accounts.set_timezone(user, "America/Argentina/Buenos_Aires")
+    users.set_timezone(user, "America/Argentina/Buenos_Aires")
     campaign = make_campaign({"en": "Hello"})
     summary = client.post(
         f"/campaigns/{campaign.id}/schedule",

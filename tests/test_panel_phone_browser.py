@@ -13,9 +13,11 @@ import pytest
 from flask import Flask
 from playwright.sync_api import Browser, Page, expect
 
+from app.accounts import users
+from app.audience import imports
 from app.catcher import list_caught
-from app.services import accounts, imports, templates
-from app.services.system_emails import Kind
+from app.messages import layouts
+from app.messages.system_emails import Kind
 from tests.support.factories import make_campaign, make_group, make_list, make_subscriber
 from tests.support.live_server import LiveServer
 from tests.test_panel_browser import EMAIL, PASSWORD, browser, live_server  # noqa: F401
@@ -44,7 +46,7 @@ def _panel_pages(
     person = make_subscriber("olena@example.org", lists=[partners], language="uk", name="Olena")
     group = make_group("Kyiv mutual aid", "UA")
     campaign = make_campaign({"en": "Week of action", "uk": "Тиждень дій"}, lists=[partners])
-    layout = templates.save_template("Plain", templates.default_layout())
+    layout = layouts.save_template("Plain", layouts.default_layout())
     csv = io.BytesIO(b"email,name\nann@example.org,Ann\n")
     job = imports.upload(csv, "people.csv", partners.id, "subscribe")
     maildir = tmp_path / "maildir"
@@ -81,7 +83,7 @@ def _panel_pages(
 @pytest.fixture()
 def owner_page(browser: Browser, live_server: LiveServer) -> Iterator[Page]:  # noqa: F811
     """A fresh browser context at phone width, logged in as an owner."""
-    accounts.create_user(EMAIL, PASSWORD, "owner")
+    users.create_user(EMAIL, PASSWORD, "owner")
     context = browser.new_context(base_url=live_server.url, locale="en-GB", viewport=PHONE)
     page = context.new_page()
     page.goto("/login")

@@ -16,7 +16,10 @@ from email.parser import BytesParser
 import pytest
 from sqlalchemy import event, func, select
 
+from app.audience import subscriptions, suppressions
 from app.extensions import db
+from app.messages import outbox
+from app.messages.composing import MessageFactory, recipient_of
 from app.models import (
     LinkRequest,
     OutboxKind,
@@ -27,9 +30,8 @@ from app.models import (
     SubscriptionStatus,
 )
 from app.models.base import utcnow
-from app.services import fresh_links, outbox, subscriptions, suppressions
-from app.services.composing import MessageFactory, recipient_of
-from app.services.tokens import LINK_LIFETIME_DAYS, issue_day, tokens
+from app.readers import fresh_links
+from app.tokens import LINK_LIFETIME_DAYS, issue_day, tokens
 from tests.support.factories import make_campaign, make_list, make_subscriber
 
 SECRET = "test-secret-key-that-is-long-enough"  # what tests/conftest.py sets

@@ -8,6 +8,11 @@ import re
 
 from sqlalchemy import select
 
+from app.audience import lists, subscriptions
+from app.audience.suppressions import is_suppressed
+from app.campaigns import lifecycle
+from app.delivery.outbox_sending import send_outbox
+from app.delivery.smtp import close_all
 from app.extensions import db
 from app.models import (
     Delivery,
@@ -17,8 +22,6 @@ from app.models import (
     Subscription,
     Suppression,
 )
-from app.services import campaigns, lists, subscriptions
-from app.services.suppressions import is_suppressed
 from tests.support.factories import (
     claim_queued_mail,
     make_campaign,
@@ -26,8 +29,6 @@ from tests.support.factories import (
     make_subscriber,
 )
 from tests.test_composing import build_for
-from worker.outbox import send_outbox
-from worker.smtp import close_all
 
 
 def setup():
@@ -112,7 +113,7 @@ def test_leaving_everything_queues_one_goodbye(app):
 
 def test_they_can_download_everything_kept_about_them(app):
     path, _olena, found = setup()
-    campaigns.start_sending(make_campaign({"en": "Call"}, lists=[found["partners"]]).id)
+    lifecycle.start_sending(make_campaign({"en": "Call"}, lists=[found["partners"]]).id)
     response = app.test_client().get(f"{path}/data.json")
     assert response.headers["Cache-Control"] == "no-store"
     assert "attachment" in response.headers["Content-Disposition"]
@@ -141,7 +142,7 @@ def test_erasure_removes_their_data_and_keeps_the_address_suppressed_for_good(ap
     # Added again by hand (or by an import): still never mailed.
     make_subscriber("Olena@example.org", lists=[found["partners"]])
     campaign = make_campaign({"en": "Next call"}, lists=[found["partners"]])
-    assert campaigns.start_sending(campaign.id) == 0
+    assert lifecycle.start_sending(campaign.id) == 0
     assert (
         db.session.scalars(select(Delivery).where(Delivery.campaign_id == campaign.id)).all() == []
     )

@@ -12,9 +12,10 @@ import time
 import pytest
 from sqlalchemy import select
 
+from app.accounts import users
 from app.extensions import db
+from app.messages import outbox, previews
 from app.models import OutboxMessage, OutboxStatus, Report, Subscriber, Subscription, Suppression
-from app.services import accounts, outbox, previews
 from tests.support.factories import make_campaign, make_list, make_subscriber
 from tests.test_panel_access import csrf_token
 
@@ -102,7 +103,7 @@ def audience(app):
 @pytest.mark.parametrize("role", ["owner", "editor", "viewer"])
 def test_a_preview_as_a_real_reader_holds_no_token_that_works(app, audience, role):
     campaign, olena = audience
-    accounts.create_user(f"{role}@example.org", "correct horse battery", role)
+    users.create_user(f"{role}@example.org", "correct horse battery", role)
     panel = app.test_client()
     panel.post(
         "/login",

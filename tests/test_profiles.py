@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
+from app.audience import records
+from app.campaigns import lifecycle
 from app.errors import InvalidInput
 from app.extensions import db
 from app.models import Subscriber, Subscription, SubscriptionStatus
-from app.services import campaigns, profiles
 from tests.support.factories import make_campaign, make_group, make_list, make_subscriber
 
 
@@ -23,7 +24,7 @@ def edit(subscriber_id: int, **changes):
         attributes="",
         list_ids=[],
     )
-    return profiles.update_subscriber(subscriber_id, **{**fields, **changes})
+    return records.update_subscriber(subscriber_id, **{**fields, **changes})
 
 
 def test_every_field_and_the_lists_change_together(app):
@@ -94,8 +95,8 @@ def test_history_counts_deliveries_by_status(app):
     partners = make_list()
     ann = make_subscriber("ann@example.org", lists=[partners])
     campaign = make_campaign({"en": "Hello"}, lists=[partners])
-    campaigns.start_sending(campaign.id)
-    seen = profiles.history(ann.id)
+    lifecycle.start_sending(campaign.id)
+    seen = records.history(ann.id)
     assert seen["counts"] == {"queued": 1}
     assert [row.name for row in seen["latest"]] == [campaign.name]
     assert seen["reports"] == []

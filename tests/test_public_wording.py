@@ -6,10 +6,13 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from app.accounts import users
+from app.audience import lists, subscriptions
+from app.campaigns import lifecycle
 from app.extensions import db
 from app.models import MailingList, OutboxKind, OutboxMessage
-from app.services import accounts, campaigns, lists, preferences, subscriptions
-from app.services.tokens import tokens
+from app.readers import preferences
+from app.tokens import tokens
 from tests.support.factories import make_campaign, make_list, make_subscriber
 from tests.test_composing import build_for
 from tests.test_panel_composing import Client, text
@@ -46,7 +49,7 @@ def test_the_archive_drops_the_sentence_whose_personal_link_is_gone(app):
         "[Visit the website](https://www.solidaritycollectives.org/en/)"
     )
     campaign = make_campaign({"en": ("Week of action", body)}, lists=[partners], archive=True)
-    campaigns.start_sending(campaign.id)
+    lifecycle.start_sending(campaign.id)
     page = app.test_client().get(f"/archive/{campaign.uid}/en").get_data(as_text=True)
     assert "Simply reply to this email" in page and "Visit the website" in page
     assert "own form" not in page and "tell us about your action" not in page
@@ -60,7 +63,7 @@ def test_other_sentences_of_the_paragraph_stay_in_the_archive(app):
         "- [Settings]({{ preferences_url }})\n- Kept item"
     )
     campaign = make_campaign({"en": ("Week", body)}, lists=[partners], archive=True)
-    campaigns.start_sending(campaign.id)
+    lifecycle.start_sending(campaign.id)
     page = app.test_client().get(f"/archive/{campaign.uid}/en").get_data(as_text=True)
     assert "Send us photos. Thank you!" in page
     assert "the form" not in page and "Settings" not in page and "Kept item" in page
@@ -142,7 +145,7 @@ def test_confirmation_goodbye_and_footer_name_the_list_in_the_readers_language(a
 
 
 def test_the_list_settings_page_edits_names_per_language_and_keeps_bad_input(app):
-    accounts.create_user("organiser@example.org", "correct horse battery", "owner")
+    users.create_user("organiser@example.org", "correct horse battery", "owner")
     client = Client(app)
     partners = named_list()
     page = text(client.get(f"/lists/{partners.id}"))

@@ -7,7 +7,7 @@ import pytest
 from flask import Flask
 from playwright.sync_api import Page
 
-from app.services.tokens import tokens
+from app.tokens import tokens
 from tests.support.factories import make_list, make_subscriber
 from tests.test_panel_browser import browser, live_server, page
 

@@ -13,11 +13,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from sqlalchemy import select
 
+from app.campaigns import drafts, lifecycle
 from app.errors import InvalidInput
 from app.extensions import db
+from app.messages import layouts
+from app.messages.composing import DEFAULT_LAYOUT, sample_context, text_footer
 from app.models import Template
-from app.services import campaigns, templates
-from app.services.composing import DEFAULT_LAYOUT, sample_context, text_footer
 from emails.errors import RenderError
 from emails.rendering import CompiledVariant, VariantSource, css_plain
 from tests.support.factories import make_campaign, make_list, make_subscriber
@@ -171,7 +172,7 @@ def _save_within(seconds: float, html: str) -> Template | BaseException:
     def save() -> None:
         with app.app_context():
             try:
-                template = templates.save_template("Fetching", html)
+                template = layouts.save_template("Fetching", html)
                 outcome.append(db.session.get(Template, template.id))
             except BaseException as exc:  # noqa: BLE001 - handed to the test
                 outcome.append(exc)
@@ -203,7 +204,7 @@ def test_sending_with_such_a_layout_fetches_nothing_and_takes_the_usual_time(
         make_subscriber(f"reader{n}@example.org", lists=[partners])
     campaign = make_campaign({"en": ("Hello", "Hi {{ name }}")}, lists=[partners], template=layout)
     started = time.monotonic()
-    campaigns.start_sending(campaign.id)
+    lifecycle.start_sending(campaign.id)
     run_worker.until_sent(campaign.id, timeout=30)
     assert time.monotonic() - started < 30
     assert len(smtp.messages) == 3
@@ -366,7 +367,7 @@ def test_no_body_and_no_value_puts_active_content_in_the_html(body_format, body,
 @pytest.mark.parametrize("fragment", HOSTILE_LAYOUTS)
 def test_a_layout_with_active_content_is_refused_or_inert(app, fragment):
     try:
-        layout = templates.save_template("Hostile", layout_with(fragment))
+        layout = layouts.save_template("Hostile", layout_with(fragment))
     except InvalidInput as refused:
         assert refused.field == "html" and str(refused)
         assert db.session.scalars(select(Template)).all() == []
@@ -380,7 +381,7 @@ def test_the_reasons_say_what_is_wrong(app):
     reasons = {}
     for fragment in HOSTILE_LAYOUTS[:4] + HOSTILE_LAYOUTS[18:26]:
         with pytest.raises(InvalidInput) as refused:
-            templates.check_layout(layout_with(fragment))
+            layouts.check_layout(layout_with(fragment))
         reasons[fragment] = str(refused.value)
     assert "<script> is not allowed in an email" in reasons[HOSTILE_LAYOUTS[0]]
     assert "has onerror: event handlers are not allowed" in reasons[HOSTILE_LAYOUTS[1]]
@@ -467,7 +468,7 @@ HOSTILE_ARCHIVE_BODY = (
 
 def hostile_campaign(lists, **options):
     campaign = make_campaign({"en": "Hostile"}, lists=lists, **options)
-    campaigns.save_variant(
+    drafts.save_variant(
         campaign.id, "en", subject="Hostile", body=HOSTILE_ARCHIVE_BODY, body_format="html"
     )
     return campaign
@@ -477,7 +478,7 @@ def test_the_public_archive_shows_no_active_content(app):
     partners = make_list()
     make_subscriber("olena@example.org", lists=[partners])
     campaign = hostile_campaign([partners], archive=True)
-    campaigns.start_sending(campaign.id)
+    lifecycle.start_sending(campaign.id)
     page = app.test_client().get(f"/archive/{campaign.uid}/en")
     assert page.status_code == 200
     html = page.get_data(as_text=True)
@@ -486,14 +487,14 @@ def test_the_public_archive_shows_no_active_content(app):
 
 
 def test_a_sent_message_has_no_active_content(app, run_worker, smtp):
-    layout = templates.save_template("Values", VALUE_LAYOUT)
+    layout = layouts.save_template("Values", VALUE_LAYOUT)
     partners = make_list()
     for n, value in enumerate(HOSTILE_VALUES):
         subscriber = make_subscriber(f"reader{n}@example.org", lists=[partners], name=value)
         subscriber.attributes = {"site": value, "photo": value, "colour": value}
     db.session.commit()
     campaign = hostile_campaign([partners], template=layout)
-    campaigns.start_sending(campaign.id)
+    lifecycle.start_sending(campaign.id)
     run_worker.until_sent(campaign.id)
     assert len(smtp.messages) == len(HOSTILE_VALUES)
     for message in smtp.messages:
@@ -502,10 +503,10 @@ def test_a_sent_message_has_no_active_content(app, run_worker, smtp):
 
 
 def test_the_panel_refuses_such_a_layout_and_keeps_what_was_typed(app):
-    from app.services import accounts
+    from app.accounts import users
     from tests.test_panel_composing import Client, flashed, text
 
-    accounts.create_user("organiser@example.org", "correct horse battery", "owner")
+    users.create_user("organiser@example.org", "correct horse battery", "owner")
     client = Client(app)
     html = layout_with('<a href="https://example.org" onclick="steal()">x</a>')
     refused = client.post("/templates/new", data={"name": "Hostile", "html": html})

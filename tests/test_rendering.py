@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from markupsafe import escape
 
-from app.services.composing import DEFAULT_LAYOUT, sample_context, text_footer
+from app.messages.composing import DEFAULT_LAYOUT, sample_context, text_footer
 from emails.errors import RenderError
 from emails.rendering import CompiledVariant, VariantSource
 

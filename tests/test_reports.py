@@ -9,9 +9,9 @@ from datetime import date
 import pytest
 from sqlalchemy import select
 
+from app.accounts import users
 from app.extensions import db
 from app.models import Report, ReportStatus
-from app.services import accounts
 from tests.support.factories import make_campaign, make_group, make_list, make_subscriber
 from tests.test_composing import build_for
 from tests.test_panel_composing import Client
@@ -90,7 +90,7 @@ def test_a_forged_or_cut_link_is_refused(app):
 def test_organisers_read_and_moderate_reports(app):
     path, campaign, _group = report_path()
     app.test_client().post(path, data=GOOD)
-    accounts.create_user("organiser@example.org", "correct horse battery", "owner")
+    users.create_user("organiser@example.org", "correct horse battery", "owner")
     client = Client(app)
     page = client.get(f"/campaigns/{campaign.id}/reports").get_data(as_text=True)
     assert "Вечір солідарності" in page and "Kyiv mutual aid" in page

@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from app.services.composing import DEFAULT_LAYOUT, sample_context, text_footer
+from app.messages.composing import DEFAULT_LAYOUT, sample_context, text_footer
 from emails.errors import RenderError
 from emails.rendering import CompiledVariant, VariantSource
 

@@ -13,12 +13,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from app.campaigns import drafts, lifecycle
 from app.errors import InvalidInput
 from app.extensions import db
+from app.messages import layouts, system_emails
+from app.messages.composing import DEFAULT_LAYOUT, sample_context, text_footer
+from app.messages.system_emails import Kind
 from app.models import Delivery, DeliveryStatus, Subscriber, Variant
-from app.services import campaigns, system_emails, templates
-from app.services.composing import DEFAULT_LAYOUT, sample_context, text_footer
-from app.services.system_emails import Kind
 from emails.errors import RenderError
 from emails.rendering import CompiledVariant, VariantSource
 from emails.sandbox import SafeTemplate
@@ -120,7 +121,7 @@ def test_a_template_that_would_grow_without_bound_is_refused_at_save_naming_its_
     campaign = make_campaign({"en": ("Hello", "The text before")})
     started = time.monotonic()
     with pytest.raises(InvalidInput) as refused:
-        campaigns.save_variant(campaign.id, "en", subject="Hello", body=body_with(payload))
+        drafts.save_variant(campaign.id, "en", subject="Hello", body=body_with(payload))
     elapsed = time.monotonic() - started
     message = str(refused.value)
     assert elapsed < 2.0, f"took {elapsed:.1f}s"
@@ -135,7 +136,7 @@ def test_a_template_that_would_grow_without_bound_is_refused_at_save_naming_its_
 def test_printing_a_function_is_refused_like_an_unavailable_name(app, payload):
     campaign = make_campaign({"en": "Hello"})
     with pytest.raises(InvalidInput) as refused:
-        campaigns.save_variant(campaign.id, "en", subject="Hello", body=body_with(payload))
+        drafts.save_variant(campaign.id, "en", subject="Hello", body=body_with(payload))
     message = str(refused.value)
     assert "cannot be printed" in message and message.endswith("(line 3)"), message
     assert "0x" not in message and "<" not in message
@@ -181,16 +182,16 @@ def test_a_layout_and_a_system_email_are_refused_at_their_own_lines(app):
     layout = DEFAULT_LAYOUT.replace("{{ content }}", "{{ content }}\n{{ 'a'.zfill(10 ** 9) }}")
     content_line = DEFAULT_LAYOUT[: DEFAULT_LAYOUT.index("{{ content }}")].count("\n") + 1
     with pytest.raises(InvalidInput, match=rf"^layout: .*zfill.*\(line {content_line + 1}\)$"):
-        templates.save_template("Padded", layout)
+        layouts.save_template("Padded", layout)
     with pytest.raises(InvalidInput, match=r"^body: .*format width.*\(line 2\)$"):
         system_emails.save(Kind.GOODBYE, "en", "Bye", "Bye {{ name }}\n{{ '{:>99999}'.format(1) }}")
-    assert templates.all_templates() == []
+    assert layouts.all_templates() == []
 
 
 # The table, rendered as a save renders it, in a fresh process: its peak memory is its own.
 _MEMORY_SCRIPT = """
 import json, resource, sys
-from app.services.composing import DEFAULT_LAYOUT, sample_context, text_footer
+from app.messages.composing import DEFAULT_LAYOUT, sample_context, text_footer
 from emails.errors import RenderError
 from emails.rendering import CompiledVariant, VariantSource
 from emails.sandbox import where_written
@@ -252,7 +253,7 @@ def test_a_recipient_whose_values_blow_the_limit_fails_alone_and_the_worker_live
     # Fine for the sample recipient (no width: 0) and for every real one but one.
     body = "Hello,\n\n[{{ 'a'.ljust(attributes.width | default(0) | int) }}]"
     campaign = make_campaign({"en": ("Padded", body)}, lists=[partners])
-    campaigns.start_sending(campaign.id)
+    lifecycle.start_sending(campaign.id)
     run_worker.until_sent(campaign.id)
 
     db.session.expire_all()

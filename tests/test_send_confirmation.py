@@ -8,9 +8,10 @@ import re
 import pytest
 from sqlalchemy import func, select
 
+from app.accounts import users
+from app.campaigns import drafts
 from app.extensions import db
 from app.models import Campaign, CampaignStatus, Delivery, DeliveryStatus
-from app.services import accounts, campaigns
 from tests.support.factories import make_campaign, make_list, make_subscriber
 from tests.test_panel_access import csrf_token, login
 from tests.test_panel_composing import Client, flashed, text
@@ -18,7 +19,7 @@ from tests.test_panel_composing import Client, flashed, text
 
 @pytest.fixture()
 def client(app):
-    accounts.create_user("organiser@example.org", "correct horse battery", "owner")
+    users.create_user("organiser@example.org", "correct horse battery", "owner")
     return Client(app)
 
 
@@ -52,7 +53,7 @@ def campaign(app, monkeypatch):
         lists=[partners, press],
         from_address="Solidarity Desk <desk@example.org>",
     )
-    campaigns.save_variant(found.id, "es", subject="Semana", body="Hola", ready=False)
+    drafts.save_variant(found.id, "es", subject="Semana", body="Hola", ready=False)
     return found
 
 
@@ -130,9 +131,9 @@ def test_a_stale_confirmation_after_a_new_subscriber_shows_the_new_summary_and_s
 @pytest.mark.parametrize(
     "change",
     [
-        lambda c: campaigns.save_variant(c.id, "pl", subject="Tydzień akcji", body="Tekst"),
-        lambda c: campaigns.save_variant(c.id, "uk", subject="Інша тема", body="Інший текст"),
-        lambda c: campaigns.save_variant(c.id, "es", subject="Semana", body="Hola"),  # ready now
+        lambda c: drafts.save_variant(c.id, "pl", subject="Tydzień akcji", body="Tekst"),
+        lambda c: drafts.save_variant(c.id, "uk", subject="Інша тема", body="Інший текст"),
+        lambda c: drafts.save_variant(c.id, "es", subject="Semana", body="Hola"),  # ready now
     ],
     ids=["a new variant", "a changed variant", "a variant made ready"],
 )
@@ -181,7 +182,7 @@ def test_schedule_asks_first_and_a_stale_confirmation_schedules_nothing(client, 
 
 def test_a_viewer_cannot_reach_the_confirmation(app, campaign, monkeypatch):
     monkeypatch.setitem(app.config, "WTF_CSRF_ENABLED", True)
-    accounts.create_user("viewer@example.org", "correct horse battery", "viewer")
+    users.create_user("viewer@example.org", "correct horse battery", "viewer")
     viewer = app.test_client()
     login(viewer, "viewer@example.org")
     token = csrf_token(viewer, f"/campaigns/{campaign.id}")

@@ -9,9 +9,9 @@ from flask import Flask
 from playwright.sync_api import Page, expect
 from sqlalchemy import func, select
 
+from app.accounts import users
 from app.extensions import db
 from app.models import Campaign, CampaignStatus, Delivery, Subscriber
-from app.services import accounts
 from tests.support.factories import make_campaign, make_list, make_subscriber
 from tests.test_panel_browser import EMAIL, PASSWORD, browser, live_server, log_in, page
 
@@ -20,7 +20,7 @@ __all__ = ["browser", "live_server", "page"]  # fixtures shared with the panel's
 
 
 def test_organiser_sees_who_gets_what_and_confirms_the_send(app: Flask, page: Page) -> None:
-    accounts.create_user(EMAIL, PASSWORD, "owner")
+    users.create_user(EMAIL, PASSWORD, "owner")
     partners = make_list("partners", "Partner collectives")
     press = make_list("press", "Press contacts")
     for address, language, where in [
@@ -79,7 +79,7 @@ def test_organiser_sees_who_gets_what_and_confirms_the_send(app: Flask, page: Pa
 
 
 def test_a_summary_gone_stale_shows_the_new_one_and_sends_nothing(app: Flask, page: Page) -> None:
-    accounts.create_user(EMAIL, PASSWORD, "owner")
+    users.create_user(EMAIL, PASSWORD, "owner")
     partners = make_list("partners", "Partner collectives")
     make_subscriber("ann@example.org", language="en", lists=[partners])
     campaign = make_campaign({"en": "Week of action"}, lists=[partners], smtp_server="dead")

@@ -17,18 +17,19 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from flask import current_app
 from sqlalchemy import select, update
 
+from app.campaigns import drafts, lifecycle, results
+from app.delivery import ledger
+from app.delivery.recording import BatchLedger, Outcome
+from app.delivery.sending import BatchSender
+from app.delivery.smtp import close_all
+from app.delivery.throttle import DatabaseThrottle, RedisThrottle, wait_for_slot
 from app.extensions import db
 from app.mailservers import SmtpSettings
 from app.models import Campaign, Delivery, DeliveryStatus
 from app.models.base import utcnow
-from app.services import campaigns, ledger
-from app.services.batches import BatchLedger, Outcome
 from tests.support.factories import make_campaign, make_list, make_subscribers
 from tests.support.smtp import recipients
 from tests.test_dkim import ed_record
-from worker.sending import BatchSender
-from worker.smtp import close_all
-from worker.throttle import DatabaseThrottle, RedisThrottle, wait_for_slot
 
 
 @pytest.fixture(autouse=True)
@@ -61,7 +62,7 @@ def campaign_for(
             update(Campaign).where(Campaign.id == campaign.id).values(smtp_server=smtp_server)
         )
         db.session.commit()
-    campaigns.start_sending(campaign.id)
+    lifecycle.start_sending(campaign.id)
     ids = db.session.scalars(select(Delivery.id).where(Delivery.campaign_id == campaign.id)).all()
     claimed = ledger.claim(ledger.Batch(campaign.id, min(ids), max(ids)))
     assert len(claimed) == count
@@ -177,15 +178,15 @@ def test_a_retry_waits_with_a_growing_backoff(app):
 
 def test_a_campaign_can_only_name_a_configured_server(app):
     partners = make_list("partners", "Partners")
-    with pytest.raises(campaigns.InvalidInput, match="no SMTP server is named 'nope'"):
-        campaigns.create_campaign("X", lists=[partners], smtp_server="nope")
-    named = campaigns.create_campaign("Y", lists=[partners], smtp_server="slow")
+    with pytest.raises(drafts.InvalidInput, match="no SMTP server is named 'nope'"):
+        drafts.create_campaign("X", lists=[partners], smtp_server="nope")
+    named = drafts.create_campaign("Y", lists=[partners], smtp_server="slow")
     assert named.smtp_server == "slow"
 
 
 def test_a_lapsed_lease_writes_nothing_over_the_next_claim(app):
     campaign, _emails, [first] = campaign_for(1)
-    campaigns.pause(campaign.id)  # so a running worker's dispatcher leaves the row to us
+    lifecycle.pause(campaign.id)  # so a running worker's dispatcher leaves the row to us
     delivery_id = first.delivery_id
     db.session.execute(update(Delivery).values(status=DeliveryStatus.QUEUED))  # swept
     db.session.commit()
@@ -202,20 +203,20 @@ def test_a_lapsed_lease_writes_nothing_over_the_next_claim(app):
 
 def test_rows_of_a_cancelled_campaign_whose_worker_died_end_skipped(app):
     campaign, _emails, _claimed = campaign_for(3)
-    campaigns.cancel(campaign.id)
+    lifecycle.cancel(campaign.id)
     db.session.execute(update(Delivery).values(lease_until=utcnow()))  # the lease runs out
     db.session.commit()
     ledger.dispatch(utcnow() + timedelta(seconds=1))
     statuses = db.session.scalars(select(Delivery.status)).all()
     assert statuses == [DeliveryStatus.SKIPPED] * 3
-    assert campaigns.progress(campaign.id)["remaining"] == 0
+    assert results.progress(campaign.id)["remaining"] == 0
 
 
 def test_a_sender_address_is_checked_when_the_campaign_is_made(app):
     partners = make_list("partners", "Partners")
-    with pytest.raises(campaigns.InvalidInput, match="is not a sender"):
-        campaigns.create_campaign("X", lists=[partners], from_address="Ann <not an address>")
-    with pytest.raises(campaigns.InvalidInput, match="not a valid address"):
-        campaigns.create_campaign("X", lists=[partners], from_address="Ann <ann@example..org>")
-    made = campaigns.create_campaign("Y", lists=[partners], from_address="Олена <News@Example.org>")
+    with pytest.raises(drafts.InvalidInput, match="is not a sender"):
+        drafts.create_campaign("X", lists=[partners], from_address="Ann <not an address>")
+    with pytest.raises(drafts.InvalidInput, match="not a valid address"):
+        drafts.create_campaign("X", lists=[partners], from_address="Ann <ann@example..org>")
+    made = drafts.create_campaign("Y", lists=[partners], from_address="Олена <News@Example.org>")
     assert made.from_address == "Олена <news@example.org>"  # as typed; encoded when sent

@@ -12,8 +12,8 @@ from collections import Counter
 import pytest
 from sqlalchemy.exc import OperationalError
 
+from app.campaigns import lifecycle
 from app.extensions import db
-from app.services import campaigns
 from tests.support.factories import make_campaign, make_list, make_subscribers
 from tests.support.smtp import recipients
 
@@ -72,7 +72,7 @@ def send_through(restart, run_worker, smtp) -> None:
     emails = make_subscribers(400, lists=[partners])
     smtp.handler.delay = 0.01
     campaign_id = make_campaign({"en": "Week of action"}, lists=[partners]).id
-    campaigns.start_sending(campaign_id)
+    lifecycle.start_sending(campaign_id)
     deadline = time.monotonic() + 60
     while len(smtp.messages) < 60 and time.monotonic() < deadline:
         time.sleep(0.05)

@@ -14,10 +14,10 @@ from flask.testing import FlaskClient
 from flask_login.utils import encode_cookie
 from sqlalchemy import func, select
 
+from app.accounts import users
 from app.extensions import db, limiter
 from app.models import User, UserRole, UserSession
 from app.models.base import utcnow
-from app.services import accounts
 from tests.test_panel_access import csrf_token
 
 EMAIL = "organiser@example.org"
@@ -39,7 +39,7 @@ class Browser(FlaskClient):
 def owner(app):
     limiter.reset()
     saved, app.test_client_class = app.test_client_class, Browser
-    user = accounts.create_user(EMAIL, PASSWORD, "owner")
+    user = users.create_user(EMAIL, PASSWORD, "owner")
     yield user
     app.test_client_class = saved
     limiter.reset()
@@ -129,8 +129,8 @@ def test_a_password_change_ends_the_other_sessions_and_keeps_this_one(app, owner
     assert not signed_in(elsewhere)
     assert not signed_in(thief)
     assert session_rows() == 1
-    assert accounts.authenticate(EMAIL, "a new long passphrase") is not None
-    assert accounts.authenticate(EMAIL, PASSWORD) is None
+    assert users.authenticate(EMAIL, "a new long passphrase") is not None
+    assert users.authenticate(EMAIL, PASSWORD) is None
 
 
 @pytest.mark.parametrize(
@@ -155,22 +155,22 @@ def test_a_refused_password_change_says_why_and_changes_nothing(app, owner, fiel
     assert response.status_code == 422
     assert message in response.get_data(as_text=True)
     assert signed_in(here) and signed_in(elsewhere)
-    assert accounts.authenticate(EMAIL, PASSWORD) is not None
+    assert users.authenticate(EMAIL, PASSWORD) is not None
 
 
 def test_a_viewer_may_change_their_own_password(app, owner):
-    accounts.create_user("viewer@example.org", PASSWORD, "viewer")
+    users.create_user("viewer@example.org", PASSWORD, "viewer")
     viewer = logged_in(app, "viewer@example.org")
     new = "viewer's new passphrase"
     response = post_form(
         viewer, "/account/password", {"current": PASSWORD, "new": new, "confirmation": new}
     )
     assert response.status_code == 302
-    assert accounts.authenticate("viewer@example.org", new) is not None
+    assert users.authenticate("viewer@example.org", new) is not None
 
 
 def test_a_role_change_ends_every_session_of_that_user(app, owner, cli):
-    accounts.create_user("editor@example.org", PASSWORD, "editor")
+    users.create_user("editor@example.org", PASSWORD, "editor")
     editor = logged_in(app, "editor@example.org")
     thief = copy_of(app, editor)
     mine = logged_in(app)

@@ -14,7 +14,9 @@ import pytest
 from itsdangerous import URLSafeTimedSerializer
 from sqlalchemy import event, func, select
 
+from app.audience import lists, subscriptions, suppressions
 from app.extensions import db, limiter
+from app.messages import outbox
 from app.models import (
     OutboxMessage,
     SignupRequest,
@@ -24,8 +26,7 @@ from app.models import (
     SuppressionReason,
 )
 from app.models.base import utcnow
-from app.services import lists, outbox, subscriptions, suppressions
-from app.services.tokens import tokens
+from app.tokens import tokens
 from tests.support.factories import make_subscriber
 
 
@@ -442,10 +443,10 @@ def test_confirmation_links_expire_and_forged_ones_do_nothing(app, signup, monke
 
 
 def test_the_panel_shows_the_form_address_and_a_snippet_that_works(app, signup):
-    from app.services import accounts
+    from app.accounts import users
     from tests.test_panel_composing import Client
 
-    accounts.create_user("organiser@example.org", "correct horse battery", "owner")
+    users.create_user("organiser@example.org", "correct horse battery", "owner")
     page = Client(app).get(f"/lists/{signup.id}/sign-up").get_data(as_text=True)
     assert "https://news.example.org/s/actions" in page
     snippet = re.search(r'id="snippet"[^>]*>(.*?)</textarea>', page, re.S).group(1)
@@ -460,10 +461,10 @@ def test_the_panel_shows_the_form_address_and_a_snippet_that_works(app, signup):
 
 
 def test_the_snippet_speaks_the_lists_language_and_leaves_the_readers_to_the_browser(app):
-    from app.services import accounts
+    from app.accounts import users
     from tests.test_panel_composing import Client
 
-    accounts.create_user("organiser@example.org", "correct horse battery", "owner")
+    users.create_user("organiser@example.org", "correct horse battery", "owner")
     ukrainian = lists.create_list("akcje", "Akcje", visibility="public", default_language="uk")
     page = Client(app).get(f"/lists/{ukrainian.id}/sign-up").get_data(as_text=True)
     snippet = html.unescape(re.search(r'id="snippet"[^>]*>(.*?)</textarea>', page, re.S).group(1))

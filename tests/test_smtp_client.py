@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 
+from app.delivery.smtp import Connection, Outcome
 from app.mailservers import SmtpSettings
 from tests.support.smtp import free_port
-from worker.smtp import Connection, Outcome
 
 MESSAGE = b"From: a@example.org\r\nTo: b@example.org\r\nSubject: t\r\n\r\n.leading dot\r\nbody\r\n"
 

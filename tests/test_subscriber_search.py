@@ -5,12 +5,13 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import update
 
+from app.audience import counts, groups, subscribers
+from app.audience.groups import GroupFields
+from app.audience.subscribers import SubscriberFilter, search
 from app.errors import InvalidInput
 from app.extensions import db
 from app.models import Subscriber, SubscriberStatus, Subscription, SubscriptionStatus
-from app.services import counts, groups, preferences, subscribers
-from app.services.groups import GroupFields
-from app.services.subscribers import SubscriberFilter, search
+from app.readers import preferences
 from tests.support.factories import make_group, make_list, make_subscriber, make_subscribers
 
 
@@ -103,7 +104,7 @@ def test_erased_people_are_never_found(app):
     partners = make_list()
     gone = make_subscriber("gone@example.org", lists=[partners])
     make_subscriber("here@example.org", lists=[partners])
-    from app.services.tokens import tokens
+    from app.tokens import tokens
 
     preferences.erase(tokens().preferences(gone.uid))
     assert emails(SubscriberFilter()) == ["here@example.org"]

@@ -8,6 +8,10 @@ import logging
 import pytest
 from sqlalchemy import func, select
 
+from app.audience import records, subscribers, subscriptions, suppressions
+from app.campaigns import lifecycle
+from app.delivery.outbox_sending import DROPPED, send_outbox
+from app.delivery.smtp import close_all
 from app.errors import InvalidInput, NotFound
 from app.extensions import db
 from app.models import (
@@ -18,11 +22,7 @@ from app.models import (
     SubscriberStatus,
     Suppression,
 )
-from app.services import campaigns, profiles, subscribers, subscriptions, suppressions
-from app.services.outbox import DROPPED
 from tests.support.factories import claim_queued_mail, make_campaign, make_list, make_subscriber
-from worker.outbox import send_outbox
-from worker.smtp import close_all
 
 
 def test_suppressing_an_address_keeps_only_its_hash_and_blocklists_the_subscriber(app):
@@ -72,7 +72,7 @@ def test_blocked_and_suppressed_subscribers_are_not_in_a_new_campaigns_ledger(ap
     suppressions.suppress_address("gone@example.org", "complained by phone")
     assert suppressions.block_domain("spam.example", "disposable addresses") == 2
     campaign = make_campaign({"en": "Hello"}, lists=[partners])
-    assert campaigns.start_sending(campaign.id) == 1
+    assert lifecycle.start_sending(campaign.id) == 1
 
 
 def test_blocked_domains_refuse_new_subscribers_and_unblocking_needs_a_reason(app):
@@ -135,9 +135,9 @@ def test_a_suppressed_subscriber_cannot_be_made_active_until_the_suppression_goe
         list_ids=[partners.id],
     )
     with pytest.raises(InvalidInput, match="is on the suppression list"):
-        profiles.update_subscriber(ann.id, **fields)
+        records.update_subscriber(ann.id, **fields)
     suppressions.unsuppress_address("ann@example.org", "came back")
-    profiles.update_subscriber(ann.id, **fields)
+    records.update_subscriber(ann.id, **fields)
     assert subscribers.find("ann@example.org").status == SubscriberStatus.ACTIVE
 
 

@@ -11,12 +11,13 @@ import pytest
 from flask import current_app
 from sqlalchemy import select
 
+from app.audience import subscriptions
 from app.errors import InvalidInput
 from app.extensions import db
+from app.messages import outbox, system_emails
+from app.messages.system_emails import Kind
 from app.models import OutboxMessage
-from app.services import outbox, subscriptions, system_emails
-from app.services.system_emails import Kind
-from app.services.tokens import tokens
+from app.tokens import tokens
 from tests.support.factories import make_campaign, make_list, make_subscriber
 from tests.test_panel_composing import Client
 from tests.test_unsubscribe import unsubscribe_path
@@ -100,9 +101,9 @@ def test_broken_wording_is_refused_and_nothing_saved(app, kind, subject, body, m
 
 
 def test_the_panel_edits_previews_and_resets_a_wording(app):
-    from app.services import accounts
+    from app.accounts import users
 
-    accounts.create_user("organiser@example.org", "correct horse battery", "owner")
+    users.create_user("organiser@example.org", "correct horse battery", "owner")
     client = Client(app)
     listing = client.get("/system-emails").get_data(as_text=True)
     assert "Підтвердіть підписку" in listing and "built-in" in listing

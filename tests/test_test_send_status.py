@@ -8,9 +8,9 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
+from app.accounts import users
 from app.extensions import db
 from app.models import OutboxKind, OutboxMessage, OutboxStatus
-from app.services import accounts
 from tests.support.factories import make_campaign
 from tests.test_panel_access import login
 from tests.test_panel_browser import EMAIL, PASSWORD, browser, live_server, log_in, page
@@ -37,7 +37,7 @@ def refused_test_send():
 
 def client_for(app, role: str):
     email = f"{role}@example.org"
-    accounts.create_user(email, "correct horse battery", role)
+    users.create_user(email, "correct horse battery", role)
     client = app.test_client()
     login(client, email)
     return client
@@ -84,7 +84,7 @@ def test_the_page_loads_its_script_from_a_file_not_inline(app):
 @pytest.mark.slow
 def test_a_test_sends_row_turns_from_queued_to_sent_without_a_reload(page: Page, smtp, run_worker):
     campaign = make_campaign({"en": "Week of action"})
-    accounts.create_user(EMAIL, PASSWORD, "owner")
+    users.create_user(EMAIL, PASSWORD, "owner")
     smtp.delay = 3  # the server answers the message late: the page sees it waiting first
     log_in(page)
     page.goto(f"/campaigns/{campaign.id}")
@@ -95,7 +95,5 @@ def test_a_test_sends_row_turns_from_queued_to_sent_without_a_reload(page: Page,
     expect(status).to_have_text(re.compile("^(queued|claimed)$"))
     page.evaluate("window.stillTheSamePage = true")
     expect(status).to_have_text("sent", timeout=60_000)
-    expect(reply).to_have_text(
-        re.compile(r"^250 2\.0\.0 Message accepted")
-    )
+    expect(reply).to_have_text(re.compile(r"^250 2\.0\.0 Message accepted"))
     assert page.evaluate("window.stillTheSamePage") is True

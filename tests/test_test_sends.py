@@ -8,10 +8,11 @@ import time
 import pytest
 from sqlalchemy import select
 
+from app.campaigns import drafts
 from app.errors import InvalidInput
 from app.extensions import db
+from app.messages import outbox
 from app.models import OutboxMessage, OutboxStatus
-from app.services import campaigns, outbox
 from tests.support.factories import make_campaign
 
 pytestmark = pytest.mark.slow
@@ -33,7 +34,7 @@ def test_every_language_goes_to_every_address_marked_as_a_test(app, run_worker, 
     campaign = make_campaign(
         {"en": ("Week of action", "Hi {{ name | default('friends') }}"), "uk": "Тиждень дій"}
     )
-    campaigns.save_variant(campaign.id, "es", subject="Semana", body="Hola", ready=False)
+    drafts.save_variant(campaign.id, "es", subject="Semana", body="Hola", ready=False)
     count = outbox.queue_test_sends(
         campaign, ["Editor@Example.org", "translator@example.org", "editor@example.org"], []
     )

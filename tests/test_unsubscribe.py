@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from app.campaigns import lifecycle
 from app.extensions import db
+from app.messages.composing import Recipient, factory_for
 from app.models import Delivery, OutboxKind, OutboxMessage, Subscription, SubscriptionStatus
-from app.services import campaigns
-from app.services.composing import Recipient, factory_for
 from tests.support.factories import make_campaign, make_list, make_subscriber
 
 
@@ -58,7 +58,7 @@ def test_next_campaign_to_the_list_skips_the_unsubscribed(app):
         unsubscribe_path(campaign, olena), data={"List-Unsubscribe": "One-Click"}
     )
     following = make_campaign({"en": "Next call"}, lists=[partners])
-    assert campaigns.start_sending(following.id) == 1
+    assert lifecycle.start_sending(following.id) == 1
     ledger_rows = db.session.scalars(
         select(Delivery.subscriber_id).where(Delivery.campaign_id == following.id)
     ).all()
@@ -102,7 +102,7 @@ def test_unsubscribe_tokens_are_the_ones_itsdangerous_writes_and_read_back():
     from itsdangerous import URLSafeSerializer
 
     from app.models.base import new_uid
-    from app.services.tokens import Tokens
+    from app.tokens import Tokens
 
     secret = "a-test-secret-key-a-test-secret-key"
     maker = Tokens(secret)

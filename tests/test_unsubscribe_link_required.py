@@ -10,8 +10,12 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
+from app.accounts import users
+from app.campaigns import campaign_files, drafts, lifecycle
 from app.errors import InvalidInput
 from app.extensions import db
+from app.messages import layouts, system_emails
+from app.messages.composing import DEFAULT_LAYOUT
 from app.models import (
     BodyFormat,
     Campaign,
@@ -21,8 +25,6 @@ from app.models import (
     Variant,
 )
 from app.models.base import utcnow
-from app.services import accounts, campaign_files, campaigns, system_emails, templates
-from app.services.composing import DEFAULT_LAYOUT
 from tests.support.factories import make_campaign, make_list, make_subscriber
 from tests.test_panel_browser import browser, live_server, page
 from tests.test_panel_composing import Client, flashed, text
@@ -52,7 +54,7 @@ def count(model) -> int:
 
 @pytest.fixture()
 def client(app):
-    accounts.create_user("organiser@example.org", "correct horse battery", "owner")
+    users.create_user("organiser@example.org", "correct horse battery", "owner")
     return Client(app)
 
 
@@ -83,7 +85,7 @@ def client(app):
 )
 def test_a_layout_without_an_unsubscribe_link_is_refused(app, footer):
     with pytest.raises(InvalidInput, match=MUST_LINK) as refused:
-        templates.save_template("No way out", layout(footer))
+        layouts.save_template("No way out", layout(footer))
     assert '<a href="{{ unsubscribe_url }}">' in str(refused.value)  # says what to write
     assert count(Template) == 0
 
@@ -97,8 +99,8 @@ def test_a_layout_without_an_unsubscribe_link_is_refused(app, footer):
     ],
 )
 def test_a_layout_with_the_link_is_saved(app, footer):
-    assert templates.save_template("Fine", layout(footer)).html == layout(footer)
-    assert templates.save_template("Built-in copy", DEFAULT_LAYOUT).id
+    assert layouts.save_template("Fine", layout(footer)).html == layout(footer)
+    assert layouts.save_template("Built-in copy", DEFAULT_LAYOUT).id
 
 
 def test_the_layout_editor_shows_the_error_and_keeps_what_was_typed(client):
@@ -110,7 +112,7 @@ def test_the_layout_editor_shows_the_error_and_keeps_what_was_typed(client):
     assert 'value="No way out"' in text(refused)
     assert count(Template) == 0
 
-    saved = templates.save_template("Fine", layout(LINK))
+    saved = layouts.save_template("Fine", layout(LINK))
     changed = client.post(f"/templates/{saved.id}", data={"name": "Fine", "html": typed})
     assert any(MUST_LINK in html.unescape(m) for m in flashed(changed))
     db.session.expire_all()
@@ -122,14 +124,14 @@ OVERRIDE = '{% set unsubscribe_url = "https://example.org/" %}<p>Hello</p>'
 
 @pytest.mark.parametrize("with_layout", [False, True], ids=["built-in layout", "own layout"])
 def test_an_html_body_that_replaces_the_link_is_refused(app, with_layout):
-    own = templates.save_template("Fine", layout(LINK)) if with_layout else None
+    own = layouts.save_template("Fine", layout(LINK)) if with_layout else None
     campaign = make_campaign({}, template=own)
     with pytest.raises(InvalidInput, match=WITHOUT_LINK):
-        campaigns.save_variant(campaign.id, "en", subject="Hi", body=OVERRIDE, body_format="html")
+        drafts.save_variant(campaign.id, "en", subject="Hi", body=OVERRIDE, body_format="html")
     with pytest.raises(InvalidInput, match=WITHOUT_LINK):
-        campaigns.save_variant(campaign.id, "en", subject="Hi", body=OVERRIDE)  # Markdown too
+        drafts.save_variant(campaign.id, "en", subject="Hi", body=OVERRIDE)  # Markdown too
     assert count(Variant) == 0
-    fine = campaigns.save_variant(
+    fine = drafts.save_variant(
         campaign.id, "en", subject="Hi", body="<p>Hello</p>", body_format="html"
     )
     assert fine.body_format == BodyFormat.HTML
@@ -183,11 +185,11 @@ def campaign_with_an_old_layout() -> Campaign:
 def test_a_campaign_whose_layout_lacks_the_link_cannot_start(app):
     campaign = campaign_with_an_old_layout()
     with pytest.raises(InvalidInput) as refused:
-        campaigns.start_sending(campaign.id)
+        lifecycle.start_sending(campaign.id)
     assert str(refused.value).startswith(f"the layout 'Old' cannot be used: {MUST_LINK}")
     assert "change it under Layouts or choose another layout" in str(refused.value)
     with pytest.raises(InvalidInput, match=MUST_LINK):
-        campaigns.schedule(campaign.id, datetime(2099, 6, 1, 9), "UTC")
+        lifecycle.schedule(campaign.id, datetime(2099, 6, 1, 9), "UTC")
     db.session.expire_all()
     assert db.session.get(Campaign, campaign.id).status == CampaignStatus.DRAFT
     assert count(Delivery) == 0
@@ -200,7 +202,7 @@ def test_a_variant_stored_before_the_rule_cannot_start_either(app):
     campaign.variants.append(Variant(language="en", subject="Hi", body=OVERRIDE, ready=True))
     db.session.commit()
     with pytest.raises(InvalidInput, match=f"the en variant cannot go out: {WITHOUT_LINK}"):
-        campaigns.start_sending(campaign.id)
+        lifecycle.start_sending(campaign.id)
     assert count(Delivery) == 0
 
 
@@ -220,7 +222,7 @@ def test_a_scheduled_campaign_whose_layout_lacks_the_link_returns_to_draft(app):
     campaign.status = CampaignStatus.SCHEDULED
     campaign.scheduled_at = utcnow() - timedelta(seconds=1)
     db.session.commit()
-    assert campaigns.start_due() == []
+    assert lifecycle.start_due() == []
     stored = db.session.get(Campaign, campaign.id)
     assert stored.status == CampaignStatus.DRAFT
     assert "could not start on schedule" in stored.status_reason
@@ -242,7 +244,7 @@ def test_the_layout_editor_in_a_browser_keeps_what_was_typed(app, page):
 
     from tests.test_panel_browser import EMAIL, PASSWORD, log_in
 
-    accounts.create_user(EMAIL, PASSWORD, "owner")
+    users.create_user(EMAIL, PASSWORD, "owner")
     log_in(page)
     page.goto("/templates/new")
     typed = layout(f"{{% if false %}}{LINK}{{% endif %}}<p>Thanks for reading.</p>")

@@ -11,9 +11,12 @@ from dataclasses import dataclass
 import pytest
 from sqlalchemy import update
 
+from app.accounts import users
+from app.audience import imports, suppressions
+from app.campaigns import lifecycle
 from app.extensions import db
+from app.messages import outbox
 from app.models import Delivery, ImportStatus, MailingList, Report
-from app.services import accounts, campaigns, imports, outbox, suppressions
 from tests.support.factories import make_campaign, make_group, make_list, make_subscriber
 from tests.test_imports import run_import
 from tests.test_panel_access import login
@@ -38,7 +41,7 @@ class World:
 def world(app) -> World:
     """Two people in a list, a group, a report, a suppression, a paused campaign whose
     deliveries and pause reason quote an address, a draft with a test send, an import."""
-    from app.services import templates
+    from app.messages import layouts
 
     partners = make_list("partners", "Partners")
     group = make_group("Partner Collective", "UA")
@@ -48,8 +51,8 @@ def world(app) -> World:
     taras = make_subscriber(TARAS, lists=[partners], name="Taras Hiddenname")
     # Pinned to a server nobody answers, and paused: no worker sends it under the test.
     sent = make_campaign({"en": "Week of action"}, lists=[partners], smtp_server="dead")
-    campaigns.start_sending(sent.id)
-    campaigns.pause(sent.id, f"paused: the SMTP server refused by policy: 550 5.7.1 <{OLENA}>")
+    lifecycle.start_sending(sent.id)
+    lifecycle.pause(sent.id, f"paused: the SMTP server refused by policy: 550 5.7.1 <{OLENA}>")
     db.session.execute(
         update(Delivery)
         .where(Delivery.campaign_id == sent.id)
@@ -71,7 +74,7 @@ def world(app) -> World:
     )
     broken.status, broken.error = ImportStatus.FAILED, f"duplicate key (email)=({OLENA})"
     db.session.commit()
-    layout = templates.save_template("Plain", templates.default_layout())
+    layout = layouts.save_template("Plain", layouts.default_layout())
     return World(
         list_id=partners.id,
         group_id=group.id,
@@ -83,7 +86,7 @@ def world(app) -> World:
 
 
 def signed_in(app, role: str):
-    accounts.create_user(f"{role}@example.org", "correct horse battery", role)
+    users.create_user(f"{role}@example.org", "correct horse battery", role)
     client = app.test_client()
     login(client, f"{role}@example.org")
     return client

@@ -96,6 +96,6 @@ def _fresh_connections(**_: Any) -> None:
 @worker_process_shutdown.connect  # prefork pool: each child
 def _close_smtp(**_: Any) -> None:
     """Say QUIT to the SMTP servers when a worker ends cleanly."""
-    from worker.smtp import close_all
+    from app.delivery.smtp import close_all
 
     close_all()

@@ -1,11 +1,15 @@
-"""Celery tasks: thin, carrying ids only; the work is in services and ``worker.sending``."""
+"""Celery tasks: thin, carrying ids only; the work is in services and ``app.delivery.sending``."""
 
 from __future__ import annotations
 
-from app.services import campaigns, fresh_links, imports, ledger, outbox, subscriptions
+from app.audience import imports, subscriptions
+from app.campaigns import lifecycle
+from app.delivery import ledger
+from app.delivery.outbox_sending import send_outbox
+from app.delivery.sending import send_range
+from app.messages import outbox
+from app.readers import fresh_links
 from worker import celery
-from worker.outbox import send_outbox
-from worker.sending import send_range
 
 
 @celery.task(acks_late=True, reject_on_worker_lost=True)
@@ -34,7 +38,7 @@ def dispatch_deliveries() -> None:
     (which queue their confirmation mails) and requests for fresh links, then turn the
     ledger's, the outbox's and the imports' intent into tasks (runs on beat every few
     seconds)."""
-    campaigns.start_due()
+    lifecycle.start_due()
     imports.forget_old()
     subscriptions.process_sign_ups()
     fresh_links.process_requests()

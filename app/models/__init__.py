@@ -9,6 +9,7 @@ from app.models.audience import (
     ImportStatus,
     LinkRequest,
     ListVisibility,
+    ListWording,
     MailingList,
     OptIn,
     SignupRequest,
@@ -18,6 +19,7 @@ from app.models.audience import (
     SubscriptionStatus,
     Suppression,
     SuppressionReason,
+    list_names,
 )
 from app.models.campaigns import (
     OPEN_DELIVERY_STATES,
@@ -37,6 +39,8 @@ from app.models.reports import Report, ReportStatus
 from app.models.settings import InstanceSetting
 
 __all__ = [
+    "ListWording",
+    "list_names",
     "BlockedDomain",
     "ImportJob",
     "InstanceSetting",

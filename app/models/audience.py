@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -110,6 +112,37 @@ class MailingList(db.Model):
     translations: Mapped[dict[str, dict[str, str]]] = mapped_column(
         JSON, default=dict, server_default="{}"
     )
+
+    def wording(self, language: str | None) -> ListWording:
+        """The list's name and description for readers of ``language``.
+
+        Each falls back on its own: the reader's language, its primary subtag, the list's
+        default language (and its primary subtag), then the list's own name and description.
+        """
+        written = self.translations or {}
+        candidates = []
+        for tag in (language, self.default_language):
+            if tag:
+                candidates += [tag, tag.split("-")[0]]
+        entries = [written[tag] for tag in dict.fromkeys(candidates) if tag in written]
+        name = next((e["name"] for e in entries if e.get("name")), self.name)
+        description = next(
+            (e["description"] for e in entries if e.get("description")), self.description
+        )
+        return ListWording(name, description)
+
+
+@dataclass(frozen=True)
+class ListWording:
+    """What readers of one language see of a list."""
+
+    name: str
+    description: str
+
+
+def list_names(lists: Iterable[MailingList], language: str | None) -> list[str]:
+    """The names of ``lists`` for readers of ``language``, in alphabetical order."""
+    return sorted(m.wording(language).name for m in lists)
 
 
 class Subscription(db.Model):

@@ -40,12 +40,12 @@ login_manager.login_message = "Please log in."
 @login_manager.user_loader
 def _load_user(session_id: str) -> User | None:
     """The session cookie holds a server-side session's random id, never a user id: a
-    request is signed in only while that session exists (``accounts.user_for_session``).
+    request is signed in only while that session exists (``users.user_for_session``).
     Flask-Login's remember-me cookie is never set; one forged from a user id finds no
     session."""
-    from app.services import accounts
+    from app.accounts import users
 
-    return accounts.user_for_session(session_id)
+    return users.user_for_session(session_id)
 
 
 @blueprint.before_request
@@ -68,7 +68,7 @@ def login() -> ResponseReturnValue:
     """Show the login form and log the organiser in. Every refusal is the same page, status
     and headers whoever the address is; too many failures lock the login for a while
     (``logins.attempt``)."""
-    from app.services import accounts, logins
+    from app.accounts import logins, users
 
     form = LoginForm()
     if not form.validate_on_submit():
@@ -90,7 +90,7 @@ def login() -> ResponseReturnValue:
     # Nothing from before the login carries over, the CSRF token included.
     session.clear()
     g.pop(current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token"), None)
-    token = accounts.start_session(outcome.user, request.user_agent.string)
+    token = users.start_session(outcome.user, request.user_agent.string)
     login_user(outcome.user)
     session[SESSION_KEY] = token  # instead of the user id Flask-Login put there
     return redirect(url_for("panel.campaigns"))
@@ -108,10 +108,10 @@ def _duration(seconds: int) -> str:
 @login_required
 def logout() -> ResponseReturnValue:
     """Log out: this session ends on the server too, so a copy of its cookie opens nothing."""
-    from app.services import accounts
+    from app.accounts import users
 
     if ActionForm().validate_on_submit():
-        accounts.end_session(session.get(SESSION_KEY))
+        users.end_session(session.get(SESSION_KEY))
         logout_user()
     return redirect(url_for("panel.login"))
 

@@ -6,10 +6,10 @@ from flask import flash, redirect, render_template, session, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
+from app.accounts import users
 from app.errors import InvalidInput, TocsinError
 from app.panel import SESSION_KEY, blueprint
 from app.panel.forms import AccountForm, PasswordForm
-from app.services import accounts
 
 
 def _page(form: AccountForm, password_form: PasswordForm, status: int = 200) -> ResponseReturnValue:
@@ -17,8 +17,8 @@ def _page(form: AccountForm, password_form: PasswordForm, status: int = 200) -> 
         "panel/account.html",
         form=form,
         password_form=password_form,
-        sessions=accounts.sessions_of(current_user),
-        this_session=accounts.session_hash(session.get(SESSION_KEY, "")),
+        sessions=users.sessions_of(current_user),
+        this_session=users.session_hash(session.get(SESSION_KEY, "")),
     ), status
 
 
@@ -28,7 +28,7 @@ def account() -> ResponseReturnValue:
     form = AccountForm(timezone=current_user.timezone)
     if form.validate_on_submit():
         try:
-            accounts.set_timezone(current_user, form.timezone.data or "")
+            users.set_timezone(current_user, form.timezone.data or "")
         except TocsinError as exc:
             flash(str(exc), "error")
         else:
@@ -43,7 +43,7 @@ def account_password() -> ResponseReturnValue:
     form = PasswordForm()
     if form.validate_on_submit():
         try:
-            ended = accounts.change_password(
+            ended = users.change_password(
                 current_user,
                 form.current.data or "",
                 form.new.data or "",

@@ -8,6 +8,11 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from werkzeug.datastructures import MultiDict
 
+from app.audience import bulk, counts, groups, records, suppressions
+from app.audience import lists as list_service
+from app.audience import subscribers as subscriber_service
+from app.audience.bulk import DESTRUCTIVE, BulkAction, BulkTarget, Deleted, Selection
+from app.audience.subscribers import NO_GROUP, STATUSES, SubscriberFilter
 from app.errors import InvalidInput, NotFound, TocsinError
 from app.extensions import db
 from app.languages import NAMES, confusion, is_registered, unknown_tag_message
@@ -23,11 +28,6 @@ from app.panel.forms import (
     choices,
     flash_language_notes,
 )
-from app.services import counts, groups, profiles, selections, suppressions
-from app.services import lists as list_service
-from app.services import subscribers as subscriber_service
-from app.services.selections import DESTRUCTIVE, BulkAction, BulkTarget, Deleted, Selection
-from app.services.subscribers import NO_GROUP, STATUSES, SubscriberFilter
 
 
 @blueprint.route("/lists", methods=["GET", "POST"])
@@ -211,7 +211,7 @@ def subscribers_bulk() -> ResponseReturnValue:
         selection = Selection(filter=found) if whole else Selection(_ids(request.form))
         if (whole or target.action in DESTRUCTIVE) and not form.confirmed.data:
             return _confirm_bulk(target, selection, found)
-        done = selections.apply(target, selection)
+        done = bulk.apply(target, selection)
     except TocsinError as exc:
         flash(str(exc), "error")
         return redirect(back)
@@ -325,13 +325,13 @@ def _bulk_message(target: BulkTarget, done: int | Deleted) -> str:
 def subscriber(subscriber_id: int) -> ResponseReturnValue:
     """One subscriber: edit every field and their lists; what they received and reported."""
     try:
-        found = profiles.get(subscriber_id)
+        found = records.get(subscriber_id)
     except NotFound:
         abort(404)
     form = _edit_form(found)
     if form.validate_on_submit():
         try:
-            profiles.update_subscriber(subscriber_id, **_edit_values(form))
+            records.update_subscriber(subscriber_id, **_edit_values(form))
         except TocsinError as exc:
             db.session.rollback()
             flash(str(exc), "error")
@@ -343,7 +343,7 @@ def subscriber(subscriber_id: int) -> ResponseReturnValue:
         "panel/subscriber.html",
         s=found,
         form=form,
-        history=profiles.history(subscriber_id),
+        history=records.history(subscriber_id),
         check=suppressions.check_address(found.email),
     )
 
@@ -355,8 +355,8 @@ def _edit_form(found: Subscriber) -> SubscriberEditForm:
     if request.method == "GET":
         form.group.data = found.group_id or 0
         form.status.data = found.status.value
-        form.attributes.data = profiles.attributes_text(found)
-        form.lists.data = profiles.current_list_ids(found.id)
+        form.attributes.data = records.attributes_text(found)
+        form.lists.data = records.current_list_ids(found.id)
     return form
 
 

@@ -11,8 +11,12 @@ from flask import Response, abort, flash, jsonify, redirect, render_template, re
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
+from app.audience import groups, lists
+from app.campaigns import campaign_files, drafts, lifecycle, readiness, results, send_plans
+from app.campaigns.send_plans import PlanChanged
 from app.errors import TocsinError
 from app.languages import NAMES
+from app.messages import composing, layouts, outbox, previews
 from app.models import Campaign
 from app.panel import blueprint, privacy
 from app.panel.forms import (
@@ -28,24 +32,12 @@ from app.panel.forms import (
     choices,
     flash_language_notes,
 )
-from app.services import (
-    campaign_files,
-    composing,
-    groups,
-    lists,
-    outbox,
-    previews,
-    send_plans,
-    templates,
-)
-from app.services import campaigns as service
-from app.services.send_plans import PlanChanged
 
 
 @blueprint.get("/campaigns")
 def campaigns() -> ResponseReturnValue:
     """All campaigns with their progress."""
-    rows = [(c, service.counts(c.id)) for c in service.all_campaigns()]
+    rows = [(c, results.counts(c.id)) for c in drafts.all_campaigns()]
     return render_template("panel/campaigns.html", rows=rows, import_form=ImportForm())
 
 
@@ -53,7 +45,7 @@ def _settings_form(campaign: Campaign | None = None) -> tuple[CampaignForm, dict
     """The settings form with its choices filled; and the lookups to read it back."""
     form = CampaignForm(obj=campaign) if campaign and request.method == "GET" else CampaignForm()
     all_lists = [mailing_list for mailing_list, _n in lists.lists_with_counts()]
-    all_templates = templates.all_templates()
+    all_templates = layouts.all_templates()
     form.lists.choices = choices([(m.id, m.name) for m in all_lists])
     form.template.choices = choices(
         [(0, "Built-in layout"), *((t.id, t.name) for t in all_templates)]
@@ -94,9 +86,7 @@ def campaign_new() -> ResponseReturnValue:
     form, lookups = _settings_form()
     if form.validate_on_submit():
         try:
-            campaign = service.create_campaign(
-                form.name.data or "", **_settings_from(form, lookups)
-            )
+            campaign = drafts.create_campaign(form.name.data or "", **_settings_from(form, lookups))
         except TocsinError as exc:
             flash(str(exc), "error")
         else:
@@ -120,7 +110,7 @@ def campaign_settings(campaign_id: int) -> ResponseReturnValue:
     form, lookups = _settings_form(found)
     if form.validate_on_submit():
         try:
-            service.update_campaign(
+            drafts.update_campaign(
                 campaign_id, form.name.data or "", **_settings_from(form, lookups)
             )
         except TocsinError as exc:
@@ -136,15 +126,15 @@ def campaign_settings(campaign_id: int) -> ResponseReturnValue:
 def campaign(campaign_id: int) -> ResponseReturnValue:
     """One campaign: its variants, who gets which language, test sends, and progress."""
     found = _get_or_404(campaign_id)
-    editable = found.status in service.EDITABLE
-    plan = service.language_plan(found) if editable else []
+    editable = found.status in drafts.EDITABLE
+    plan = readiness.language_plan(found) if editable else []
     test_form = TestSendForm()
     test_form.languages.choices = choices([(v.language, v.language) for v in found.variants])
     schedule_form = ScheduleForm(timezone=current_user.timezone)
     return render_template(
         "panel/campaign.html",
         campaign=found,
-        progress=service.progress(campaign_id),
+        progress=results.progress(campaign_id),
         form_token=ActionForm(),
         send_form=SendForm(),
         schedule_form=schedule_form,
@@ -164,7 +154,7 @@ def campaign_progress(campaign_id: int) -> ResponseReturnValue:
     """Progress as JSON, polled by the campaign page (a server's reply in the reason may quote
     an address: masked for viewers)."""
     _get_or_404(campaign_id)
-    answer = service.progress(campaign_id)
+    answer = results.progress(campaign_id)
     answer["reason"] = privacy.addresses_masked(answer["reason"])
     return jsonify(answer)
 
@@ -231,7 +221,7 @@ def campaign_schedule(campaign_id: int) -> ResponseReturnValue:
         return redirect(url_for("panel.campaign", campaign_id=campaign_id))
     try:
         assert form.when.data is not None
-        when = service.start_time(form.when.data, form.timezone.data or "")
+        when = lifecycle.start_time(form.when.data, form.timezone.data or "")
         plan = send_plans.summarise(campaign_id, form.not_ready.data or None)
     except TocsinError as exc:
         flash(str(exc), "error")
@@ -253,7 +243,7 @@ def campaign_schedule_confirm(campaign_id: int) -> ResponseReturnValue:
             campaign_id, form.when.data, timezone, not_ready, form.plan.data or ""
         )
     except PlanChanged as exc:
-        start = service.start_time(form.when.data, timezone)
+        start = lifecycle.start_time(form.when.data, timezone)
         return _confirmation(exc.plan, schedule=form, when=start, changed=True), 409
     except TocsinError as exc:
         flash(str(exc), "error")
@@ -300,11 +290,11 @@ def campaign_test_send(campaign_id: int) -> ResponseReturnValue:
 
 
 ACTIONS = {
-    "pause": (service.pause, "Paused."),
-    "resume": (service.resume, "Sending again."),
-    "cancel": (service.cancel, "Cancelled."),
-    "resend": (service.resend, "Sending again to failed and unknown deliveries."),
-    "unschedule": (service.unschedule, "Unscheduled: back to draft."),
+    "pause": (lifecycle.pause, "Paused."),
+    "resume": (lifecycle.resume, "Sending again."),
+    "cancel": (lifecycle.cancel, "Cancelled."),
+    "resend": (lifecycle.resend, "Sending again to failed and unknown deliveries."),
+    "unschedule": (lifecycle.unschedule, "Unscheduled: back to draft."),
 }
 
 
@@ -365,7 +355,7 @@ def variant_edit(campaign_id: int) -> ResponseReturnValue:
     form = VariantForm(obj=existing, language=language or None)
     if form.validate_on_submit():
         try:
-            saved = service.save_variant(
+            saved = drafts.save_variant(
                 campaign_id,
                 form.language.data or "",
                 subject=form.subject.data or "",
@@ -421,6 +411,6 @@ def variant_preview(campaign_id: int, language: str) -> ResponseReturnValue:
 
 def _get_or_404(campaign_id: int) -> Campaign:
     try:
-        return service.get(campaign_id)
+        return drafts.get(campaign_id)
     except TocsinError:
         abort(404)

@@ -27,9 +27,9 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, StopValidation, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
+from app.audience.bulk import BulkAction
 from app.errors import InvalidInput
 from app.languages import confusion, normalize_tag
-from app.services.selections import BulkAction
 from emails.mime import sender_control_characters
 
 
@@ -125,6 +125,8 @@ class ListSettingsForm(ListForm):
     """A list's settings, with its name and description per language (one blank row more)."""
 
     wordings = FieldList(FormField(ListWordingForm))
+
+
 class CheckboxesField(SelectMultipleField):
     """A multiple choice shown as a row of checkboxes."""
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 from flask import abort, flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 
+from app.audience import counts
+from app.audience import groups as service
+from app.audience.groups import GroupFields
+from app.audience.subscribers import SubscriberFilter
 from app.errors import NotFound, TocsinError
 from app.models import Group
 from app.panel import blueprint, privacy
 from app.panel.forms import ActionForm, GroupForm, MergeForm, choices
-from app.services import counts
-from app.services import groups as service
-from app.services.groups import GroupFields
-from app.services.subscribers import SubscriberFilter
 
 
 def _fields(form: GroupForm) -> GroupFields:

@@ -25,15 +25,15 @@ from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import SelectField
 
+from app.audience import exports, import_rows, imports
+from app.audience import lists as list_service
+from app.audience.subscribers import SubscriberFilter
 from app.errors import NotFound, TocsinError
 from app.languages import NAMES
 from app.models import ImportJob, ImportMode, ImportStatus, SubscriberStatus
 from app.panel import blueprint, privacy
 from app.panel.forms import ActionForm, choices
 from app.panel.roles import editors_only
-from app.services import exports, import_rows, imports
-from app.services import lists as list_service
-from app.services.subscribers import SubscriberFilter
 
 MODES = [
     (ImportMode.SUBSCRIBE.value, "Subscribe, confirmed (they gave consent already)"),

@@ -8,17 +8,18 @@ from flask.typing import ResponseReturnValue
 
 from app.errors import TocsinError
 from app.languages import normalize_tag
+from app.messages import layouts as saved_layouts
+from app.messages import system_emails
 from app.models import Template
 from app.panel import blueprint
 from app.panel.forms import ActionForm, SystemEmailForm, TemplateForm
-from app.services import system_emails, templates
 
 
 @blueprint.get("/templates")
 def layouts() -> ResponseReturnValue:
     """Every layout, and the built-in one."""
     return render_template(
-        "panel/layouts.html", layouts=templates.all_templates(), form_token=ActionForm()
+        "panel/layouts.html", layouts=saved_layouts.all_templates(), form_token=ActionForm()
     )
 
 
@@ -29,10 +30,12 @@ def layout_edit(template_id: int | None = None) -> ResponseReturnValue:
     found: Template | None = _get_or_404(template_id) if template_id is not None else None
     form = TemplateForm(obj=found)
     if found is None and not form.is_submitted():
-        form.html.data = templates.default_layout()
+        form.html.data = saved_layouts.default_layout()
     if form.validate_on_submit():
         try:
-            saved = templates.save_template(form.name.data or "", form.html.data or "", template_id)
+            saved = saved_layouts.save_template(
+                form.name.data or "", form.html.data or "", template_id
+            )
         except TocsinError as exc:
             flash(str(exc), "error")
         else:
@@ -46,7 +49,7 @@ def layout_delete(template_id: int) -> ResponseReturnValue:
     """Delete a layout that no sent or sending campaign uses."""
     _get_or_404(template_id)
     try:
-        templates.delete_template(template_id)
+        saved_layouts.delete_template(template_id)
     except TocsinError as exc:
         flash(str(exc), "error")
     else:
@@ -56,7 +59,7 @@ def layout_delete(template_id: int) -> ResponseReturnValue:
 
 def _get_or_404(template_id: int) -> Template:
     try:
-        return templates.get(template_id)
+        return saved_layouts.get(template_id)
     except TocsinError:
         abort(404)
 

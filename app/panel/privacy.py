@@ -14,8 +14,8 @@ import re
 
 from flask_login import current_user
 
-from app.services import subscribers
-from app.services.subscribers import Page, SubscriberFilter
+from app.audience import subscribers
+from app.audience.subscribers import Page, SubscriberFilter
 
 MASK = "•••"
 # Anything shaped like an address inside free text (an SMTP reply often quotes the recipient).

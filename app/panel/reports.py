@@ -5,17 +5,18 @@ from __future__ import annotations
 from flask import abort, flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 
+from app.campaigns import drafts
 from app.errors import TocsinError
 from app.panel import blueprint
 from app.panel.forms import ActionForm
-from app.services import campaigns, reports
+from app.readers import reports
 
 
 @blueprint.get("/campaigns/<int:campaign_id>/reports")
 def campaign_reports(campaign_id: int) -> ResponseReturnValue:
     """Every report on a campaign, newest first, to approve or reject."""
     try:
-        campaign = campaigns.get(campaign_id)
+        campaign = drafts.get(campaign_id)
     except TocsinError:
         abort(404)
     return render_template(

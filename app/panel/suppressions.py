@@ -6,10 +6,10 @@ from flask import flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
+from app.audience import suppressions as service
 from app.errors import InvalidInput, TocsinError
 from app.panel import blueprint, privacy
 from app.panel.forms import DomainForm, ReasonForm, SuppressForm, UnsuppressForm
-from app.services import suppressions as service
 
 
 @blueprint.get("/suppressions")

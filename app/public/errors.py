@@ -2,7 +2,8 @@
 
 A view that has already chosen a language (from the subscriber or the list) keeps it; an
 error before that, or one raised while routing, speaks the browser's language. Anywhere
-else the panel's own page answers (``app.panel.error_page``), in English.
+else the panel's own page answers (``app.panel.error_page``), in English: ``app.error_pages``
+chooses between the two.
 """
 
 from __future__ import annotations
@@ -12,9 +13,7 @@ from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 
 from app.i18n import forget_language, speak
-from app.public import blueprint
-
-PANEL_CODES = (404, 405, 500)  # the panel's own pages; 400 and 413 keep theirs
+from app.public.common import blueprint
 
 
 def _public_prefixes() -> tuple[str, ...]:
@@ -35,18 +34,8 @@ def is_public_request() -> bool:
     return request.path.startswith(_public_prefixes())
 
 
-@blueprint.app_errorhandler(400)
-@blueprint.app_errorhandler(404)
-@blueprint.app_errorhandler(405)
-@blueprint.app_errorhandler(413)
-@blueprint.app_errorhandler(500)
 def error_page(error: HTTPException) -> ResponseReturnValue:
-    """A small translated page with the error's status on public routes; the panel's own
-    page elsewhere (also for an address that matches no route)."""
-    if not is_public_request():
-        from app.panel import error_page as panel_page
-
-        return panel_page(error) if error.code in PANEL_CODES else error
+    """A small translated page with the error's status, for a public route."""
     if request.blueprint != blueprint.name:
         forget_language()  # no view ran: whatever ``g`` holds is another request's choice
     if "page_language" not in g:

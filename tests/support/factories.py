@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import itertools
 
+from app.audience import lists, subscribers
+from app.campaigns import drafts
 from app.models import Campaign, Group, MailingList, Subscriber
-from app.services import campaigns, lists, subscribers
 
 _numbers = itertools.count(1)
 
@@ -48,7 +49,7 @@ def make_campaign(
 ) -> Campaign:
     """Create a campaign; a variant is a subject, or a (subject, Markdown body) pair."""
     targets = lists or [make_list()]
-    campaign = campaigns.create_campaign(
+    campaign = drafts.create_campaign(
         f"Campaign {next(_numbers)}",
         lists=targets,
         default_language=default_language,
@@ -57,7 +58,7 @@ def make_campaign(
     )
     for language, content in variants.items():
         subject, body = content if isinstance(content, tuple) else (content, f"Body in {language}")
-        campaigns.save_variant(campaign.id, language, subject=subject, body=body)
+        drafts.save_variant(campaign.id, language, subject=subject, body=body)
     return campaign
 
 
@@ -70,7 +71,7 @@ def make_subscribers(
     from app.extensions import db
     from app.models import Subscription, SubscriptionStatus
     from app.models.base import new_uid, utcnow
-    from app.services.tokens import hasher as keyed_hasher
+    from app.tokens import hasher as keyed_hasher
 
     now, hasher = utcnow(), keyed_hasher()
     emails = [f"{prefix}{n:06d}@example.org" for n in range(count)]

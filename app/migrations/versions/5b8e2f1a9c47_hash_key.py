@@ -20,7 +20,7 @@ branch_labels = None
 depends_on = None
 
 
-# Spelled out here as the app had them at this revision (app.services.tokens).
+# Spelled out here as the app had them at this revision (app.tokens).
 def _fingerprint(key):
     return hmac.new(key.encode(), b"tocsin hash key fingerprint", hashlib.sha256).hexdigest()[:32]
 

@@ -1,0 +1,387 @@
+"""Subscribers and their subscriptions, as organisers manage them by hand."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Select, and_, exists, or_, select, true, union_all
+from sqlalchemy.orm import selectinload
+from sqlalchemy.sql.elements import ColumnElement
+
+from app.addresses import normalize_email
+from app.audience import suppressions
+from app.delivery.ledger import matches_filters
+from app.errors import Conflict, InvalidInput, NotFound
+from app.extensions import db
+from app.languages import normalize_tag
+from app.models import (
+    Group,
+    MailingList,
+    Subscriber,
+    SubscriberStatus,
+    Subscription,
+    SubscriptionStatus,
+)
+from app.models.base import utcnow
+from app.tokens import hasher
+
+MAX_NAME = 200
+# Deleted subscribers who had been mailed keep an anonymous row at this domain, as erased
+# ones do (see ``preferences.erase``); no search shows them.
+ERASED_DOMAIN = "erased.invalid"
+
+
+def clean_name(name: str) -> str:
+    """Return a one-line name: no control characters, at most 200 characters."""
+    cleaned = " ".join("".join(c if c.isprintable() else " " for c in name).split())
+    if len(cleaned) > MAX_NAME:
+        raise InvalidInput(f"the name is longer than {MAX_NAME} characters", "name")
+    return cleaned
+
+
+def is_country_code(code: str) -> bool:
+    """Whether ``code`` (already in capitals) is an ISO 3166 alpha-2 shaped code."""
+    return len(code) == 2 and code.isascii() and code.isalpha()
+
+
+def anonymised_values(email_hash: Any) -> dict[str, Any]:
+    """Column values that strip a subscriber's row of personal data (an erasure, or a
+    delete that must keep the ledger whole): the address becomes ``<uid>@erased.invalid``."""
+    return {
+        "email": Subscriber.uid + f"@{ERASED_DOMAIN}",
+        "email_hash": email_hash,
+        "name": "",
+        "country": None,
+        "group_id": None,
+        "attributes": {},
+        "consent_source": "",
+        "status": SubscriberStatus.BLOCKLISTED,
+    }
+
+
+def clean_country(country: str) -> str:
+    """Return an ISO 3166 alpha-2 code in capitals, or raise a clear error."""
+    code = country.strip().upper()
+    if not is_country_code(code):
+        raise InvalidInput(f"{country!r} is not a two-letter country code such as UA", "country")
+    return code
+
+
+def refuse_blocked_domain(address: str) -> None:
+    """Raise a clear error when the address's domain is on the blocked list."""
+    if suppressions.is_blocked_domain(address):
+        raise InvalidInput(
+            f"{address} is at a blocked domain ({suppressions.domain_of(address)})", "email"
+        )
+
+
+def find(email: str) -> Subscriber | None:
+    """Return the subscriber with this address, if any."""
+    return db.session.scalar(select(Subscriber).where(Subscriber.email == normalize_email(email)))
+
+
+def add_subscriber(
+    email: str,
+    *,
+    lists: list[MailingList],
+    language: str = "en",
+    name: str = "",
+    group: Group | None = None,
+    country: str | None = None,
+    source: str = "added by an organiser",
+) -> Subscriber:
+    """Add (or update) a subscriber and subscribe them, confirmed, to the given lists.
+
+    Organisers vouch for consent when they add someone by hand; public sign-ups go through
+    double opt-in instead. An unsubscribed subscription is not revived by a re-add.
+    """
+    address = normalize_email(email)
+    language = normalize_tag(language)
+    name = clean_name(name)
+    refuse_blocked_domain(address)
+    now = utcnow()
+    subscriber = db.session.scalar(select(Subscriber).where(Subscriber.email == address))
+    if subscriber is None:
+        subscriber = Subscriber(
+            email=address,
+            email_hash=hasher().email_hash(address),
+            consent_source=source,
+            consent_at=now,
+            confirmed_at=now,
+        )
+        db.session.add(subscriber)
+    subscriber.language = language
+    if name:
+        subscriber.name = name
+    if group is not None:
+        subscriber.group = group
+    if country:
+        subscriber.country = clean_country(country)
+    db.session.flush()
+    existing = {
+        s.list_id
+        for s in db.session.scalars(
+            select(Subscription).where(Subscription.subscriber_id == subscriber.id)
+        )
+    }
+    for mailing_list in lists:
+        if mailing_list.id not in existing:
+            db.session.add(
+                Subscription(
+                    subscriber_id=subscriber.id,
+                    list_id=mailing_list.id,
+                    status=SubscriptionStatus.CONFIRMED,
+                    confirmed_at=now,
+                )
+            )
+    db.session.commit()
+    return subscriber
+
+
+class AlreadySubscriber(Conflict):
+    """The address is a subscriber already; ``subscriber`` is who it is."""
+
+    def __init__(self, subscriber: Subscriber) -> None:
+        super().__init__(f"{subscriber.email} is already a subscriber")
+        self.subscriber = subscriber
+
+
+def add_new_subscriber(email: str, **details: Any) -> Subscriber:
+    """Add someone by hand who is not a subscriber yet (``details`` as for ``add_subscriber``).
+
+    An address that is already there is refused with ``AlreadySubscriber`` and nothing is
+    changed: the organiser opens that subscriber's page to edit them."""
+    existing = find(email)
+    if existing is not None:
+        raise AlreadySubscriber(existing)
+    return add_subscriber(email, **details)
+
+
+def describe(email: str) -> dict[str, Any]:
+    """Return a subscriber as plain data, with every subscription's status."""
+    subscriber = find(email)
+    if subscriber is None:
+        raise NotFound(f"no subscriber with address {email!r}")
+    rows = db.session.execute(
+        select(MailingList.slug, Subscription.status)
+        .join(Subscription, Subscription.list_id == MailingList.id)
+        .where(Subscription.subscriber_id == subscriber.id)
+        .order_by(MailingList.slug)
+    )
+    return {
+        "email": subscriber.email,
+        "name": subscriber.name,
+        "language": subscriber.language,
+        "group": subscriber.group.name if subscriber.group else None,
+        "status": subscriber.status.value,
+        "created_at": subscriber.created_at.isoformat(),
+        "subscriptions": [{"list": slug, "status": status.value} for slug, status in rows],
+    }
+
+
+# --- Search: one filter shape for the page, its count and the bulk actions -------------------
+
+PAGE_SIZE = 50
+STATUSES = tuple(s.value for s in SubscriberStatus)
+NO_GROUP = 0  # the group filter's value for "in no group"
+
+
+@dataclass(frozen=True)
+class SubscriberFilter:
+    """Which subscribers a page, a count or a bulk action is about (all fields optional).
+
+    ``query`` is a prefix of the address (``by="email"``) or of the name (``by="name"``, as
+    typed or with a capital first letter). ``list_id`` means currently on the list
+    (unconfirmed or confirmed); ``country`` is the subscriber's own, else their group's;
+    ``language`` ``pt`` also takes ``pt-BR``; ``group_id`` 0 means in no group.
+    """
+
+    query: str = ""
+    by: str = "email"
+    list_id: int | None = None
+    language: str = ""
+    country: str = ""
+    group_id: int | None = None
+    status: str = ""
+
+    @classmethod
+    def from_args(cls, args: Mapping[str, str]) -> SubscriberFilter:
+        """Read and check a filter from URL or form fields; raise ``InvalidInput`` clearly."""
+        by = args.get("by") or "email"
+        if by not in ("email", "name"):
+            raise InvalidInput(f"search by 'email' or 'name', not {by!r}", "by")
+        status = (args.get("status") or "").strip()
+        if status and status not in STATUSES:
+            raise InvalidInput(f"{status!r} is not one of {', '.join(STATUSES)}", "status")
+        language = (args.get("language") or "").strip()
+        country = (args.get("country") or "").strip()
+        query = " ".join((args.get("q") or "").split())[:MAX_NAME]
+        return cls(
+            query=query.lower() if by == "email" else query,
+            by=by,
+            list_id=_optional_id(args.get("list"), "list", MailingList),
+            # Any well-formed tag: what was stored before tags were checked must stay findable.
+            language=normalize_tag(language, registered=False) if language else "",
+            country=clean_country(country) if country else "",
+            group_id=_optional_id(args.get("group"), "group", Group, allow_zero=True),
+            status=status,
+        )
+
+    def to_args(self) -> dict[str, str | int]:
+        """The filter as URL or hidden form fields (empty ones left out)."""
+        args: dict[str, str | int | None] = {
+            "q": self.query,
+            "by": self.by if self.query and self.by != "email" else None,
+            "list": self.list_id,
+            "language": self.language,
+            "country": self.country,
+            "group": self.group_id,
+            "status": self.status,
+        }
+        return {k: v for k, v in args.items() if v not in (None, "")}
+
+    def is_empty(self) -> bool:
+        """Whether the filter lets everyone through."""
+        return not self.to_args()
+
+
+def _optional_id(
+    value: str | None, field: str, model: type, *, allow_zero: bool = False
+) -> int | None:
+    if value in (None, ""):
+        return None
+    try:
+        number = int(value)
+    except ValueError:
+        raise InvalidInput(f"{value!r} is not a {field} id", field) from None
+    if allow_zero and number == NO_GROUP:
+        return number
+    if db.session.get(model, number) is None:
+        raise InvalidInput(f"there is no {field} with id {number}", field)
+    return number
+
+
+def matching(f: SubscriberFilter) -> ColumnElement[bool]:
+    """SQL condition on ``subscribers``: the subscriber passes the filter (erased rows never)."""
+    if f.query:
+        return and_(_prefix(f.query, f.by), _fields_match(f))
+    return _fields_match(f)
+
+
+def _fields_match(f: SubscriberFilter) -> ColumnElement[bool]:
+    """The filter's condition without the search prefix."""
+    conditions: list[ColumnElement[bool]] = [~Subscriber.email.endswith(f"@{ERASED_DOMAIN}")]
+    campaign_like = {
+        "languages": [f.language] if f.language else [],
+        "countries": [f.country] if f.country else [],
+        "groups": [f.group_id] if f.group_id else [],
+    }
+    conditions.append(matches_filters(campaign_like))
+    if f.group_id == NO_GROUP:
+        conditions.append(Subscriber.group_id.is_(None))
+    if f.status:
+        conditions.append(Subscriber.status == SubscriberStatus(f.status))
+    if f.list_id is not None:
+        conditions.append(
+            exists().where(
+                Subscription.subscriber_id == Subscriber.id,
+                Subscription.list_id == f.list_id,
+                Subscription.status != SubscriptionStatus.UNSUBSCRIBED,
+            )
+        )
+    return and_(*conditions)
+
+
+def _prefix(query: str, by: str) -> ColumnElement[bool]:
+    """A prefix as an index range (byte order: SQLite, and PostgreSQL with C collation)."""
+    if by == "email":
+        return _range(Subscriber.email, query)
+    return or_(*(_range(Subscriber.name, v) for v in _name_spellings(query)))
+
+
+def _name_spellings(query: str) -> list[str]:
+    """A name prefix as typed, and with a capital first letter."""
+    return sorted({query, query[:1].upper() + query[1:]})
+
+
+def _range(column: Any, prefix: str) -> ColumnElement[bool]:
+    upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+    return and_(column >= prefix, column < upper)
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a search and the cursor of the next (``None`` on the last page)."""
+
+    rows: list[Subscriber]
+    after: str | None
+
+
+def search(f: SubscriberFilter, after: str | None = None, limit: int = PAGE_SIZE) -> Page:
+    """Return a page of subscribers passing the filter, after a keyset cursor; never OFFSET.
+
+    By address: ORDER BY email, the cursor is the last address. By name: ORDER BY (name,
+    id), the cursor is ``id:name``. Rows added meanwhile never shift the next page.
+    """
+    if f.by == "name":
+        statement = _by_name(f, after, limit)
+    else:
+        statement = select(Subscriber).where(matching(f)).order_by(Subscriber.email).limit(limit)
+        if after:
+            statement = statement.where(Subscriber.email > after)
+    rows = list(db.session.scalars(statement.options(selectinload(Subscriber.group))))
+    if len(rows) < limit:
+        return Page(rows, None)
+    last = rows[-1]
+    return Page(rows, f"{last.id}:{last.name}" if f.by == "name" else last.email)
+
+
+def search_by_id(f: SubscriberFilter, after: str | None = None, limit: int = PAGE_SIZE) -> Page:
+    """Return a page of subscribers passing the filter in the order they were added; the
+    cursor is the last id. For organisers who may not see addresses: a cursor that is an
+    address (or a name) would show one, and an order by address would tell where a chosen
+    address falls among them."""
+    statement = select(Subscriber).where(matching(f)).order_by(Subscriber.id).limit(limit)
+    if after:
+        if not after.isdigit():
+            raise InvalidInput(f"{after!r} is not a page cursor", "after")
+        statement = statement.where(Subscriber.id > int(after))
+    rows = list(db.session.scalars(statement.options(selectinload(Subscriber.group))))
+    return Page(rows, str(rows[-1].id) if len(rows) == limit else None)
+
+
+def _by_name(f: SubscriberFilter, after: str | None, limit: int) -> Select[tuple[Subscriber]]:
+    """By name, each spelling of the prefix is its own ordered index range, merged after:
+    one OR of two ranges makes PostgreSQL walk the whole name index (seconds at 1M rows)."""
+    keyset = true()
+    if after:
+        last_id, last_name = _name_cursor(after)
+        keyset = or_(
+            Subscriber.name > last_name,
+            and_(Subscriber.name == last_name, Subscriber.id > last_id),
+        )
+    ranges = [_range(Subscriber.name, v) for v in _name_spellings(f.query)] if f.query else [true()]
+    branches = [
+        select(Subscriber.id)
+        .where(name_range, _fields_match(f), keyset)
+        .order_by(Subscriber.name, Subscriber.id)
+        .limit(limit)
+        .subquery()
+        for name_range in ranges
+    ]
+    ids = union_all(*(select(b.c.id) for b in branches)).subquery()
+    return (
+        select(Subscriber)
+        .where(Subscriber.id.in_(select(ids.c.id)))
+        .order_by(Subscriber.name, Subscriber.id)
+        .limit(limit)
+    )
+
+
+def _name_cursor(after: str) -> tuple[int, str]:
+    number, _, name = after.partition(":")
+    if not number.isdigit():
+        raise InvalidInput(f"{after!r} is not a page cursor", "after")
+    return int(number), name

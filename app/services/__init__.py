@@ -1,1 +1,0 @@
-"""Use cases: one module per noun; each public function is one use case and one commit."""
