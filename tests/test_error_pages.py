@@ -46,7 +46,7 @@ def test_a_panel_view_that_raises_shows_the_panels_500_without_a_traceback(
     def broken() -> list:
         raise RuntimeError(SECRET)
 
-    monkeypatch.setattr("app.panel.campaigns.service.all_campaigns", broken)
+    monkeypatch.setattr("app.panel.campaigns.drafts.all_campaigns", broken)
     monkeypatch.setitem(app.config, "PROPAGATE_EXCEPTIONS", False)
     response = organiser.get("/campaigns")
     body = response.get_data(as_text=True)
