@@ -1,6 +1,8 @@
 """The Celery app: ``celery -A worker worker`` and ``celery -A worker beat``.
 
-Tasks run inside a Flask app context so they can use the same services as the panel.
+Tasks run inside a Flask app context and are thin: they carry ids and call the domain
+packages (``app.delivery`` above all). ``worker`` may import anything in ``app``; nothing in
+``app`` imports ``worker``.
 """
 
 from __future__ import annotations

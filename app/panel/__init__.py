@@ -1,4 +1,9 @@
-"""The organisers' panel: every page needs a login; changes need an editor or owner."""
+"""The organisers' panel: every page needs a login; changes need an editor or owner.
+
+One module per area (campaigns, audience, groups, imports, layouts, suppressions, reports,
+account, catcher); views are thin over the domain packages, which they may all import,
+with the platform modules. Never imports ``app.public`` or ``worker``.
+"""
 
 from __future__ import annotations
 
