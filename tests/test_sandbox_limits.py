@@ -119,12 +119,14 @@ def body_with(payload: str) -> str:
 @pytest.mark.parametrize("payload", PAYLOADS.values(), ids=PAYLOADS.keys())
 def test_a_template_that_would_grow_without_bound_is_refused_at_save_naming_its_line(app, payload):
     campaign = make_campaign({"en": ("Hello", "The text before")})
-    started = time.monotonic()
+    # The processor time this process spent: refused before the work could grow, however
+    # busy the machine is (the wall clock also counts other processes' turns).
+    started = time.process_time()
     with pytest.raises(InvalidInput) as refused:
         drafts.save_variant(campaign.id, "en", subject="Hello", body=body_with(payload))
-    elapsed = time.monotonic() - started
+    elapsed = time.process_time() - started
     message = str(refused.value)
-    assert elapsed < 2.0, f"took {elapsed:.1f}s"
+    assert elapsed < 2.0, f"took {elapsed:.1f}s of processor time"
     assert message.startswith("body: ") and message.endswith("(line 3)"), message
     assert "0x" not in message and "Traceback" not in message
     db.session.expire_all()
