@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Connection, Row, Table, delete, event, select
+from sqlalchemy import Connection, CursorResult, Executable, Row, Table, delete, event, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
@@ -45,6 +45,15 @@ def insert_or_increment(table: Table, values: dict[str, object], column: str):  
     ).returning(table.c[column])
 
 
+def run_counted(statement: Executable) -> int:
+    """Run an UPDATE or DELETE through the session; return how many rows it matched. The
+    session types every result as a plain ``Result``; for these statements it is a
+    ``CursorResult``, which has the count."""
+    from app.extensions import db
+
+    return cast("CursorResult[Any]", db.session.execute(statement)).rowcount
+
+
 def claim_each(table: Table, limit: int) -> Iterator[Row[Any]]:
     """Yield up to ``limit`` waiting rows of a request table, oldest first, each claimed by
     deleting it in a transaction the caller then commits (applied) or rolls back (the row
@@ -55,7 +64,7 @@ def claim_each(table: Table, limit: int) -> Iterator[Row[Any]]:
     waiting = db.session.execute(select(table).order_by(table.c.id).limit(limit)).all()
     db.session.commit()  # each row below is its own transaction, begun by its claim
     for row in waiting:
-        if not db.session.execute(delete(table).where(table.c.id == row.id)).rowcount:
+        if not run_counted(delete(table).where(table.c.id == row.id)):
             db.session.rollback()  # another worker has it
             continue
         yield row
