@@ -9,6 +9,7 @@ from typing import Any, cast
 from sqlalchemy import Connection, CursorResult, Executable, Row, Table, delete, event, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
+from sqlalchemy.sql.dml import ReturningInsert
 
 
 @event.listens_for(Engine, "connect")
@@ -23,7 +24,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
         cursor.close()
 
 
-def insert_or_ignore(table: Table, connection: Connection | None = None):  # noqa: ANN201
+def insert_or_ignore(
+    table: Table, connection: Connection | None = None
+) -> postgresql.Insert | sqlite.Insert:
     """Return an INSERT for ``table`` that skips rows which would break a unique constraint."""
     from app.extensions import db
 
@@ -33,7 +36,9 @@ def insert_or_ignore(table: Table, connection: Connection | None = None):  # noq
     return sqlite.insert(table).on_conflict_do_nothing()
 
 
-def insert_or_increment(table: Table, values: dict[str, object], column: str):  # noqa: ANN201
+def insert_or_increment(
+    table: Table, values: dict[str, object], column: str
+) -> ReturningInsert[int]:
     """Return an INSERT of ``values`` that adds 1 to ``column`` when the row exists."""
     from app.extensions import db
 

@@ -72,7 +72,7 @@ class Selection:
         if len(self.ids) > MAX_IDS:
             raise InvalidInput(f"choose at most {MAX_IDS} subscribers at once", "ids")
 
-    def ids_query(self) -> Select[tuple[int]]:
+    def ids_query(self) -> Select[int]:
         """SELECT of the chosen subscribers' ids (erased rows never)."""
         if self.ids:
             return select(Subscriber.id).where(
@@ -83,7 +83,9 @@ class Selection:
 
     def count(self) -> int:
         """How many subscribers the selection holds right now."""
-        return db.session.scalar(select(func.count()).select_from(self.ids_query().subquery()))
+        return db.session.execute(
+            select(func.count()).select_from(self.ids_query().subquery())
+        ).scalar_one()
 
 
 @dataclass(frozen=True)
@@ -184,9 +186,9 @@ def add_to_list(selection: Selection, list_id: int) -> int:
 
 
 def _on_list(list_id: int) -> int:
-    return db.session.scalar(
+    return db.session.execute(
         select(func.count()).select_from(Subscription).where(Subscription.list_id == list_id)
-    )
+    ).scalar_one()
 
 
 def remove_from_list(selection: Selection, list_id: int) -> int:
