@@ -205,7 +205,7 @@ def subscribers_bulk() -> ResponseReturnValue:
     except InvalidInput as exc:
         flash(f"Nothing changed: {exc}.", "error")
         return redirect(url_for("panel.subscribers"))
-    shown: dict[str, Any] = found.to_args()  # (any key may be a url_for keyword to mypy)
+    shown: dict[str, Any] = found.to_args()  # to mypy a key might be url_for's _external
     back = url_for("panel.subscribers", **shown)
     whole = form.scope.data == "all"
     try:
