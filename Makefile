@@ -31,6 +31,7 @@ browser:
 test: $(VENV)/.installed browser
 	$(BIN)/ruff check app emails worker tests bench
 	$(BIN)/lint-imports --no-cache
+	$(BIN)/mypy
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Public pages' catalogues: extract the strings, merge them into each language, compile.

@@ -106,7 +106,7 @@ _CONTROLS = {code: "\ufffd" for code in (*range(0, 9), 11, 12, *range(14, 32), 1
 
 
 def _parse(raw: bytes) -> EmailMessage:
-    return BytesParser(policy=policy.default).parsebytes(raw)  # type: ignore[return-value]
+    return BytesParser(policy=policy.default).parsebytes(raw)
 
 
 def _header(message: EmailMessage, name: str) -> str:
@@ -132,7 +132,7 @@ def _headers(message: EmailMessage) -> list[tuple[str, str]]:
 
 def _files(folder: Path) -> list[Path]:
     """The message files of a Maildir (``new`` and ``cur``), skipping anything else."""
-    found = []
+    found: list[Path] = []
     for sub in ("new", "cur"):
         with contextlib.suppress(OSError):
             found.extend(p for p in (folder / sub).iterdir() if p.is_file() and _key(p))
@@ -194,7 +194,7 @@ def _summary(path: Path) -> Caught:
     except Exception:  # noqa: BLE001  (whatever the file holds, it is still listed)
         return Caught(key, "", "(unreadable)", "", "")
     values = [
-        _header(message, name)  # type: ignore[arg-type]
+        _header(message, name)
         for name in ("To", "Subject", "Content-Language", "Date", "Delivered-To")
     ]
     return Caught(key, *values)

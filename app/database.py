@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Connection, Row, Table, delete, event, select
+from sqlalchemy import Connection, CursorResult, Executable, Row, Table, delete, event, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
+from sqlalchemy.sql.dml import ReturningInsert
 
 
 @event.listens_for(Engine, "connect")
@@ -23,7 +24,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
         cursor.close()
 
 
-def insert_or_ignore(table: Table, connection: Connection | None = None):  # noqa: ANN201
+def insert_or_ignore(
+    table: Table, connection: Connection | None = None
+) -> postgresql.Insert | sqlite.Insert:
     """Return an INSERT for ``table`` that skips rows which would break a unique constraint."""
     from app.extensions import db
 
@@ -33,7 +36,9 @@ def insert_or_ignore(table: Table, connection: Connection | None = None):  # noq
     return sqlite.insert(table).on_conflict_do_nothing()
 
 
-def insert_or_increment(table: Table, values: dict[str, object], column: str):  # noqa: ANN201
+def insert_or_increment(
+    table: Table, values: dict[str, object], column: str
+) -> ReturningInsert[int]:
     """Return an INSERT of ``values`` that adds 1 to ``column`` when the row exists."""
     from app.extensions import db
 
@@ -43,6 +48,15 @@ def insert_or_increment(table: Table, values: dict[str, object], column: str):  
     return statement.on_conflict_do_update(
         index_elements=keys, set_={column: table.c[column] + 1}
     ).returning(table.c[column])
+
+
+def run_counted(statement: Executable) -> int:
+    """Run an UPDATE or DELETE through the session; return how many rows it matched. The
+    session types every result as a plain ``Result``; for these statements it is a
+    ``CursorResult``, which has the count."""
+    from app.extensions import db
+
+    return cast("CursorResult[Any]", db.session.execute(statement)).rowcount
 
 
 def claim_each(table: Table, limit: int) -> Iterator[Row[Any]]:
@@ -55,7 +69,7 @@ def claim_each(table: Table, limit: int) -> Iterator[Row[Any]]:
     waiting = db.session.execute(select(table).order_by(table.c.id).limit(limit)).all()
     db.session.commit()  # each row below is its own transaction, begun by its claim
     for row in waiting:
-        if not db.session.execute(delete(table).where(table.c.id == row.id)).rowcount:
+        if not run_counted(delete(table).where(table.c.id == row.id)):
             db.session.rollback()  # another worker has it
             continue
         yield row

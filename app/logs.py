@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
+from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask
@@ -72,7 +73,7 @@ def install(app: Flask) -> None:
         audit.addHandler(handler)
 
 
-class _AuditHandler(logging.StreamHandler):  # type: ignore[type-arg]
+class _AuditHandler(logging.StreamHandler):
     """Standard error, for audit lines no other handler (root's, Celery's) would write."""
 
     tocsin_audit = True
@@ -94,12 +95,16 @@ except ImportError:  # gunicorn is only in the production image and the tests
     _GunicornBase = object  # type: ignore[assignment, misc]
 
 
-class GunicornLogger(_GunicornBase):  # type: ignore[misc, valid-type]
+class GunicornLogger(_GunicornBase):
     """gunicorn's logger, whose access log never holds a token: every value a log format
     may use (request line, path, query, referrer, headers, environment) is redacted."""
 
-    def atoms(self, resp: Any, req: Any, environ: Any, request_time: Any) -> dict[str, Any]:
-        atoms: dict[str, Any] = super().atoms(resp, req, environ, request_time)
+    # gunicorn's stubs close the atoms to a TypedDict of fixed keys; the real dict also has
+    # one key per request header, response header and environment variable.
+    def atoms(  # type: ignore[override]
+        self, resp: Any, req: Any, environ: Any, request_time: Any
+    ) -> dict[str, object]:
+        atoms: Mapping[str, object] = super().atoms(resp, req, environ, request_time)
         return {k: redact(v) if isinstance(v, str) else v for k, v in atoms.items()}
 
     def setup(self, cfg: Any) -> None:

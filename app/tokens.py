@@ -238,7 +238,10 @@ def fingerprint(key: str) -> str:
 
 def secret_fallbacks(config: Mapping[str, object]) -> list[str]:
     """The old secret keys still accepted for links already sent."""
-    return [str(key) for key in config.get("SECRET_KEY_FALLBACKS") or () if key]
+    keys = config.get("SECRET_KEY_FALLBACKS") or []
+    if not isinstance(keys, list | tuple):
+        keys = [keys]  # one key set alone, never one per character of it
+    return [str(key) for key in keys if key]
 
 
 def hash_key(config: Mapping[str, object]) -> str:

@@ -449,7 +449,10 @@ class _Reader(HTMLParser):
         if self.tags_in(data):
             self.refuse(f"{PLACEMENT}, not in a declaration")
 
-    handle_decl = handle_pi = unknown_decl
+    def handle_decl(self, decl: str) -> None:
+        self.unknown_decl(decl)
+
+    handle_pi = unknown_decl
 
 
 def secure(document: str, saved: dict[str, str]) -> str:

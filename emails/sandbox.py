@@ -29,7 +29,7 @@ import decimal
 import functools
 import re
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, ItemsView, Iterable, Iterator
 from contextvars import ContextVar
 from types import TracebackType
 from typing import Any
@@ -113,7 +113,15 @@ _DATA_SCALARS = (
     decimal.Decimal,
     Undefined,
 )
-_CONTAINERS = (list, tuple, set, frozenset, type({}.keys()), type({}.values()))
+_CONTAINERS: tuple[type[Collection[Any]], ...] = (
+    list,
+    tuple,
+    set,
+    frozenset,
+    type({}.keys()),
+    type({}.values()),
+)
+_ITEMS: type[ItemsView[Any, Any]] = type({}.items())
 _NOT_PRINTABLE_HINT = {
     "generator": "a sequence that was never made a list (add |list or |join)",
 }
@@ -160,7 +168,7 @@ def measure(value: Any, *, printed: bool = False, limit: int = MAX_VALUE_SIZE) -
         elif isinstance(item, _CONTAINERS):
             size += 1 + len(item)
             stack.extend(item)
-        elif isinstance(item, type({}.items())):
+        elif isinstance(item, _ITEMS):
             size += 1 + len(item)
             for key, val in item:
                 stack.append(key)
@@ -323,9 +331,12 @@ def replaced_size(text: Any, old: Any, new: Any, count: Any = -1) -> int:
     """Estimate the length of ``text.replace(old, new, count)`` without building it."""
     if not isinstance(text, str | bytes) or type(old) is not type(new):
         return _length(text)
-    if not isinstance(old, str | bytes):
+    if isinstance(text, str) and isinstance(old, str):  # noqa: SIM114 (one branch per type)
+        found = len(text) + 1 if not old else text.count(old)
+    elif isinstance(text, bytes) and isinstance(old, bytes):
+        found = len(text) + 1 if not old else text.count(old)
+    else:  # no string to replace, or str and bytes mixed (the call itself refuses those)
         return len(text)
-    found = len(text) + 1 if not old else text.count(old)
     if isinstance(count, int) and count >= 0:
         found = min(found, count)
     return len(text) + found * max(0, len(new) - len(old))
@@ -705,7 +716,8 @@ class StrictSandbox(ImmutableSandboxedEnvironment):
             if is_map:
                 if kwargs or len(args) != 1:
                     raise TypeError("format_map() takes exactly one argument")
-                args, kwargs = (), args[0]
+                kwargs = args[0]
+                args = ()
             return type(owner)(formatter.vformat(owner, args, kwargs))
 
         return functools.update_wrapper(bounded, value)

@@ -37,6 +37,7 @@ from app.tokens import (
     Tokens,
     fingerprint,
     forget_checks,
+    secret_fallbacks,
     tokens,
 )
 from tests.support.factories import make_campaign, make_list, make_subscriber
@@ -264,3 +265,13 @@ def _old_hash(key: str, email: str) -> str:
     import hmac
 
     return hmac.new(key.encode(), f"address:{email}".encode(), hashlib.sha256).hexdigest()
+
+
+def test_a_fallback_key_set_as_text_is_one_key_not_one_per_character(app, monkeypatch):
+    monkeypatch.setitem(app.config, "SECRET_KEY", NEW)
+    monkeypatch.setitem(app.config, "SECRET_KEY_FALLBACKS", OLD)
+    assert secret_fallbacks(app.config) == [OLD]
+    forged = Tokens("t").unsubscribe("someone", "some-campaign")  # a one-letter key
+    with pytest.raises(InvalidToken):
+        tokens().read_unsubscribe(forged)
+    assert tokens().read_unsubscribe(Tokens(OLD).unsubscribe("ana", "c1")) == ("ana", "c1")

@@ -104,3 +104,18 @@ def test_a_row_whose_worker_keeps_dying_is_given_up_not_retried_forever(app):
     given_up, retried = (db.session.get(OutboxMessage, row.id) for row in rows)
     assert given_up.status == OutboxStatus.FAILED and "gave up" in given_up.reply
     assert retried.attempts >= 2  # claimed again, by us or by the dispatcher
+
+
+def test_a_test_send_whose_variant_is_gone_fails_saying_why(app):
+    from app.delivery.outbox_sending import send_outbox
+
+    campaign = make_campaign({"en": "Hello", "uk": "Привіт"})
+    outbox.queue_test_sends(campaign, ["editor@example.org"], ["uk"])
+    row = db.session.scalars(select(OutboxMessage)).one()
+    db.session.delete(next(v for v in campaign.variants if v.language == "uk"))
+    db.session.commit()
+    assert send_outbox([row.id]) == 0
+    db.session.expire_all()
+    row = db.session.get(OutboxMessage, row.id)
+    assert row.status == OutboxStatus.FAILED
+    assert row.reply == "the campaign has no uk variant"

@@ -76,12 +76,15 @@ def _declare_queue(**_: Any) -> None:
     """
     if not celery.conf.broker_url.startswith("sqla+"):
         return
+    from kombu.transport import virtual
     from sqlalchemy.exc import IntegrityError, OperationalError
 
     for attempt in range(10):
         try:
             with celery.connection_for_write() as connection:
-                connection.default_channel.queue_declare(queue=celery.conf.task_default_queue)
+                channel = connection.default_channel
+                assert isinstance(channel, virtual.Channel)  # as every "sqla+" broker's is
+                channel.queue_declare(queue=celery.conf.task_default_queue)
             return
         except (IntegrityError, OperationalError):
             time.sleep(0.1 * (attempt + 1))

@@ -22,6 +22,7 @@ from flask import current_app
 from sqlalchemy import delete, select
 
 from app.addresses import normalize_email
+from app.database import run_counted
 from app.errors import Conflict, InvalidInput, NotFound
 from app.extensions import db
 from app.models import User, UserRole, UserSession
@@ -178,7 +179,7 @@ def end_sessions(user: User, keep: str | None = None) -> int:
     statement = delete(UserSession).where(UserSession.user_id == user.id)
     if keep:
         statement = statement.where(UserSession.token_hash != session_hash(keep))
-    ended = db.session.execute(statement).rowcount
+    ended = run_counted(statement)
     db.session.commit()
     return int(ended or 0)
 

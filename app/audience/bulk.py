@@ -25,7 +25,7 @@ from app.audience.subscribers import (
     anonymised_values,
     matching,
 )
-from app.database import insert_or_ignore
+from app.database import insert_or_ignore, run_counted
 from app.errors import InvalidInput
 from app.extensions import db
 from app.languages import normalize_tag
@@ -72,7 +72,7 @@ class Selection:
         if len(self.ids) > MAX_IDS:
             raise InvalidInput(f"choose at most {MAX_IDS} subscribers at once", "ids")
 
-    def ids_query(self) -> Select[tuple[int]]:
+    def ids_query(self) -> Select[int]:
         """SELECT of the chosen subscribers' ids (erased rows never)."""
         if self.ids:
             return select(Subscriber.id).where(
@@ -83,7 +83,9 @@ class Selection:
 
     def count(self) -> int:
         """How many subscribers the selection holds right now."""
-        return db.session.scalar(select(func.count()).select_from(self.ids_query().subquery()))
+        return db.session.execute(
+            select(func.count()).select_from(self.ids_query().subquery())
+        ).scalar_one()
 
 
 @dataclass(frozen=True)
@@ -184,15 +186,15 @@ def add_to_list(selection: Selection, list_id: int) -> int:
 
 
 def _on_list(list_id: int) -> int:
-    return db.session.scalar(
+    return db.session.execute(
         select(func.count()).select_from(Subscription).where(Subscription.list_id == list_id)
-    )
+    ).scalar_one()
 
 
 def remove_from_list(selection: Selection, list_id: int) -> int:
     """Unsubscribe the selection from a list (the rows stay, with the time); return how many."""
     mailing_list = _list(list_id)
-    changed = db.session.execute(
+    changed = run_counted(
         update(Subscription)
         .where(
             Subscription.list_id == mailing_list.id,
@@ -201,7 +203,7 @@ def remove_from_list(selection: Selection, list_id: int) -> int:
         )
         .values(status=SubscriptionStatus.UNSUBSCRIBED, unsubscribed_at=utcnow())
         .execution_options(synchronize_session=False)
-    ).rowcount
+    )
     return _done(changed)
 
 
@@ -210,12 +212,12 @@ def change_language(selection: Selection, language: str) -> int:
     if not language.strip():
         raise InvalidInput("give the new language, such as 'uk' or 'pt-BR'", "language")
     tag = normalize_tag(language)
-    changed = db.session.execute(
+    changed = run_counted(
         update(Subscriber)
         .where(Subscriber.id.in_(selection.ids_query()), Subscriber.language != tag)
         .values(language=tag)
         .execution_options(synchronize_session=False)
-    ).rowcount
+    )
     return _done(changed)
 
 
@@ -235,7 +237,7 @@ def blocklist(selection: Selection, note: str = "blocklisted by an organiser") -
             ["email_hash", "reason", "note", "created_at"], hashes
         )
     )
-    changed = db.session.execute(
+    changed = run_counted(
         update(Subscriber)
         .where(
             Subscriber.id.in_(selection.ids_query()),
@@ -243,7 +245,7 @@ def blocklist(selection: Selection, note: str = "blocklisted by an organiser") -
         )
         .values(status=SubscriberStatus.BLOCKLISTED)
         .execution_options(synchronize_session=False)
-    ).rowcount
+    )
     return _done(changed)
 
 
@@ -275,12 +277,12 @@ def delete_subscribers(selection: Selection) -> Deleted:
         .values(subscriber_id=None)
         .execution_options(synchronize_session=False)
     )
-    anonymised = db.session.execute(
+    anonymised = run_counted(
         update(Subscriber)
         .where(Subscriber.id.in_(anonymous.scalar_subquery()))
         .values(**anonymised_values(DELETED_MARK + Subscriber.uid))
         .execution_options(synchronize_session=False)
-    ).rowcount
+    )
     # After the update: the filter may name a list, so its subscriptions had to stay till now.
     db.session.execute(
         delete(Subscription)
@@ -297,10 +299,10 @@ def delete_subscribers(selection: Selection) -> Deleted:
         .execution_options(synchronize_session=False)
     )
     # The anonymised rows no longer pass any filter, and they are in the ledger anyway.
-    deleted = db.session.execute(
+    deleted = run_counted(
         delete(Subscriber)
         .where(Subscriber.id.in_(selection.ids_query().scalar_subquery()), ~in_ledger)
         .execution_options(synchronize_session=False)
-    ).rowcount
+    )
     db.session.expire_all()
     return Deleted(_done(deleted), anonymised)

@@ -81,7 +81,7 @@ def group_sizes() -> dict[int, int]:
             .where(Subscriber.group_id.is_not(None))
             .group_by(Subscriber.group_id)
         )
-        return {group_id: n for group_id, n in rows}
+        return {group_id: n for group_id, n in rows if group_id is not None}
 
     return _cached("group_sizes", compute)
 

@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from app.errors import InvalidInput
 
@@ -195,6 +195,6 @@ def unneutralise(value: str) -> str:
     return value
 
 
-def writer(handle: io.TextIOBase) -> Any:  # noqa: ANN401 (csv's writer type is private)
+def writer(handle: IO[str]) -> Any:  # noqa: ANN401 (csv's writer type is private)
     """A CSV writer (comma, CRLF, minimal quoting) for files Tocsin hands out."""
     return csv.writer(handle, lineterminator="\r\n")

@@ -144,9 +144,9 @@ def delete_group(group_id: int) -> int:
         )
     for campaign in _campaigns_naming(group_id):
         _replace_in_filters(campaign, group_id, None)
-    members = db.session.scalar(
+    members = db.session.execute(
         select(func.count()).select_from(Subscriber).where(Subscriber.group_id == group_id)
-    )
+    ).scalar_one()
     # Explicit, not left to ON DELETE SET NULL: the same on every database.
     db.session.execute(
         update(Subscriber).where(Subscriber.group_id == group_id).values(group_id=None)

@@ -24,6 +24,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.orm import InstrumentedAttribute
 
 from app.audience import subscriptions, suppressions
 from app.audience.import_rows import Candidate
@@ -87,7 +88,9 @@ def write(context: Context, rows: list[Candidate]) -> Outcome:
     return _subscribe(context, rows)
 
 
-def _among(column: ColumnElement[Any], values: list[Any]) -> ColumnElement[bool]:
+def _among(
+    column: ColumnElement[Any] | InstrumentedAttribute[Any], values: list[Any]
+) -> ColumnElement[bool]:
     """``column IN values`` with the values as one JSON array parameter, which the database
     takes apart (SQLite's ``json_each``, PostgreSQL's ``json_array_elements_text``):
     thousands of values cost one ``json.dumps``, not a bound parameter each."""

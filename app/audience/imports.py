@@ -21,6 +21,7 @@ from flask import current_app
 from sqlalchemy import or_, select, text, update
 
 from app.audience import csv_files, import_chunks, import_rows
+from app.database import run_counted
 from app.errors import Conflict, InvalidInput, NotFound
 from app.extensions import db
 from app.models import Group, ImportJob, ImportMode, ImportStatus, MailingList
@@ -192,11 +193,11 @@ def retry(job_id: int) -> ImportJob:
 
 def claim(job_id: int) -> bool:
     """Move one queued job to ``running`` (atomic: exactly one caller wins)."""
-    claimed = db.session.execute(
+    claimed = run_counted(
         update(ImportJob)
         .where(ImportJob.id == job_id, ImportJob.status == ImportStatus.QUEUED)
         .values(status=ImportStatus.RUNNING, started_at=utcnow())
-    ).rowcount
+    )
     db.session.commit()
     return bool(claimed)
 

@@ -273,7 +273,7 @@ def matching(f: SubscriberFilter) -> ColumnElement[bool]:
 def _fields_match(f: SubscriberFilter) -> ColumnElement[bool]:
     """The filter's condition without the search prefix."""
     conditions: list[ColumnElement[bool]] = [~Subscriber.email.endswith(f"@{ERASED_DOMAIN}")]
-    campaign_like = {
+    campaign_like: dict[str, list[Any]] = {
         "languages": [f.language] if f.language else [],
         "countries": [f.country] if f.country else [],
         "groups": [f.group_id] if f.group_id else [],
@@ -352,10 +352,10 @@ def search_by_id(f: SubscriberFilter, after: str | None = None, limit: int = PAG
     return Page(rows, str(rows[-1].id) if len(rows) == limit else None)
 
 
-def _by_name(f: SubscriberFilter, after: str | None, limit: int) -> Select[tuple[Subscriber]]:
+def _by_name(f: SubscriberFilter, after: str | None, limit: int) -> Select[Subscriber]:
     """By name, each spelling of the prefix is its own ordered index range, merged after:
     one OR of two ranges makes PostgreSQL walk the whole name index (seconds at 1M rows)."""
-    keyset = true()
+    keyset: ColumnElement[bool] = true()
     if after:
         last_id, last_name = _name_cursor(after)
         keyset = or_(

@@ -16,7 +16,7 @@ from app.addresses import normalize_email
 from app.audience import lists as lists_service
 from app.audience import suppressions
 from app.audience.subscribers import clean_name
-from app.database import claim_each, insert_or_ignore
+from app.database import claim_each, insert_or_ignore, run_counted
 from app.errors import InvalidInput, NotFound
 from app.extensions import db
 from app.languages import normalize_tag
@@ -68,7 +68,7 @@ def unsubscribe(token: str, goodbye: bool = False) -> UnsubscribeTarget:
     one-click POST), a goodbye email is queued the first time only.
     """
     target = resolve_unsubscribe(token)
-    ended = db.session.execute(
+    ended = run_counted(
         update(Subscription)
         .where(
             Subscription.subscriber_id == target.subscriber.id,
@@ -76,7 +76,7 @@ def unsubscribe(token: str, goodbye: bool = False) -> UnsubscribeTarget:
             Subscription.status != SubscriptionStatus.UNSUBSCRIBED,
         )
         .values(status=SubscriptionStatus.UNSUBSCRIBED, unsubscribed_at=utcnow())
-    ).rowcount
+    )
     if goodbye and ended:
         queue_goodbye(
             target.subscriber,

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, delete, select, update
 
 from app.addresses import normalize_email
-from app.database import insert_or_ignore
+from app.database import insert_or_ignore, run_counted
 from app.errors import InvalidInput, NotFound
 from app.extensions import db
 from app.models import BlockedDomain, Subscriber, SubscriberStatus, Suppression, SuppressionReason
@@ -81,13 +81,13 @@ def block_domain(domain: str, reason: str = "") -> int:
             domain=domain, reason=reason[:1000], created_at=utcnow()
         )
     )
-    blocked = db.session.execute(
+    blocked = run_counted(
         update(Subscriber)
         .where(
             Subscriber.email.endswith(f"@{domain}"), Subscriber.status == SubscriberStatus.ACTIVE
         )
         .values(status=SubscriberStatus.BLOCKLISTED)
-    ).rowcount
+    )
     db.session.commit()
     _forget_counts()
     return blocked

@@ -9,6 +9,7 @@ from sqlalchemy import select, update
 
 from app.campaigns.drafts import EDITABLE, get
 from app.campaigns.readiness import NotReadyChoice, check_sendable, not_ready_choice
+from app.database import run_counted
 from app.delivery import ledger
 from app.errors import Conflict, InvalidInput
 from app.extensions import db
@@ -132,11 +133,11 @@ def transition(
 ) -> Campaign:
     """Move the campaign to ``to`` only from ``allowed``, in one conditional UPDATE."""
     campaign = get(campaign_id)
-    moved = db.session.execute(
+    moved = run_counted(
         update(Campaign)
         .where(Campaign.id == campaign_id, Campaign.status.in_(allowed))
         .values(status=to, **values)
-    ).rowcount
+    )
     if moved != 1:
         db.session.rollback()
         raise Conflict(
@@ -185,7 +186,7 @@ def resend(campaign_id: int, statuses: tuple[DeliveryStatus, ...] = RESENDABLE) 
     if not set(statuses) <= set(RESENDABLE):
         raise InvalidInput("only failed and unknown deliveries can be sent again")
     # Ledger rows before the campaign row, the order the dispatcher locks them in.
-    count = db.session.execute(
+    count = run_counted(
         update(ledger.Delivery)
         .where(ledger.Delivery.campaign_id == campaign_id, ledger.Delivery.status.in_(statuses))
         .values(
@@ -195,7 +196,7 @@ def resend(campaign_id: int, statuses: tuple[DeliveryStatus, ...] = RESENDABLE) 
             first_attempt_at=None,
             smtp_reply="",
         )
-    ).rowcount
+    )
     transition(campaign_id, (CampaignStatus.SENT,), CampaignStatus.SENDING, finished_at=None)
     db.session.commit()
     return count

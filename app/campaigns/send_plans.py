@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypedDict
 
 from flask import current_app
 from sqlalchemy import func, select
@@ -66,6 +68,15 @@ class SendPlan:
         return self.total - self.held
 
 
+class _Shown(TypedDict):
+    """The plan's fields beside its rows, which its token covers too."""
+
+    lists: list[str]
+    sender: str
+    servers: list[str]
+    not_ready: str
+
+
 class PlanChanged(Conflict):
     """The audience or the campaign changed since the plan was shown; carries the new one."""
 
@@ -90,7 +101,7 @@ def summarise(campaign_id: int, not_ready: str | None = None) -> SendPlan:
         servers = failover_order(servers, campaign.smtp_server)
     else:  # the order is drawn by weight per batch: show them by weight, then name
         servers = sorted((s for s in servers if s.weight > 0), key=lambda s: (-s.weight, s.name))
-    fields = {
+    fields: _Shown = {
         "lists": sorted(m.name for m in campaign.lists),
         "sender": campaign.from_address or str(current_app.config["MAIL_FROM"]),
         "servers": [f"{s.name} ({s.host}:{s.port})" for s in servers],
@@ -100,7 +111,7 @@ def summarise(campaign_id: int, not_ready: str | None = None) -> SendPlan:
     return SendPlan(campaign.id, campaign.name, rows, token=token, **fields)
 
 
-def _digest(campaign: Campaign, rows: list[PlanRow], fields: dict[str, object]) -> str:
+def _digest(campaign: Campaign, rows: list[PlanRow], fields: Mapping[str, object]) -> str:
     """A digest of what decides who gets what: audience, variants, layout, sender, servers."""
     count, ids = db.session.execute(
         select(func.count(), func.coalesce(func.sum(Subscriber.id), 0)).where(

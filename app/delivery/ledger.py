@@ -149,9 +149,9 @@ def insert_deliveries(campaign: Campaign, held_languages: Iterable[str] = ()) ->
     columns = ["campaign_id", "subscriber_id", "status", "attempts", "smtp_reply", "created_at"]
     db.session.execute(insert_or_ignore(Delivery.__table__).from_select(columns, audience))
     # Counted, not taken from rowcount: psycopg through SQLAlchemy reports -1 for INSERT…SELECT.
-    return db.session.scalar(
+    return db.session.execute(
         select(func.count()).select_from(Delivery).where(Delivery.campaign_id == campaign.id)
-    )
+    ).scalar_one()
 
 
 def dispatch(now: datetime | None = None) -> list[Batch]:
@@ -203,9 +203,9 @@ def _requeue_due_retries(now: datetime) -> None:
 
 def _hand_out(campaign_id: int, now: datetime, size: int, stale: datetime) -> list[Batch]:
     queued = and_(Delivery.campaign_id == campaign_id, Delivery.status == DeliveryStatus.QUEUED)
-    outstanding = db.session.scalar(
+    outstanding = db.session.execute(
         select(func.count()).select_from(Delivery).where(queued, Delivery.enqueued_at >= stale)
-    )
+    ).scalar_one()
     room = MAX_OUTSTANDING_BATCHES * size - outstanding
     if room < size:
         return []
@@ -253,11 +253,11 @@ def _sample_progress(campaign_id: int) -> None:
     samples = list(campaign.progress_samples or [])
     if samples and time.time() - samples[-1][0] < 5:
         return
-    sent = db.session.scalar(
+    sent = db.session.execute(
         select(func.count())
         .select_from(Delivery)
         .where(Delivery.campaign_id == campaign_id, Delivery.status == DeliveryStatus.SENT)
-    )
+    ).scalar_one()
     campaign.progress_samples = [*samples[-1:], [time.time(), sent]]
 
 
@@ -291,7 +291,11 @@ def claim(batch: Batch, now: datetime | None = None) -> list[Claimed]:
         )
     ).all()
     db.session.commit()
-    return sorted((Claimed(*row) for row in rows), key=lambda c: c.delivery_id)
+    claimed = []
+    for delivery_id, subscriber_id, attempts, first_attempt_at, lease_until in rows:
+        assert first_attempt_at is not None and lease_until is not None  # this UPDATE set both
+        claimed.append(Claimed(delivery_id, subscriber_id, attempts, first_attempt_at, lease_until))
+    return sorted(claimed, key=lambda c: c.delivery_id)
 
 
 def campaign_status(campaign_id: int) -> CampaignStatus | None:

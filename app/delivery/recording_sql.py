@@ -21,6 +21,7 @@ from enum import Enum
 from typing import Any
 
 from sqlalchemy import Connection, Dialect, Select, bindparam, null, update
+from sqlalchemy.engine.default import DefaultDialect
 
 from app.models import Delivery, DeliveryStatus
 
@@ -74,6 +75,7 @@ class SqliteSteps:
 
     def __init__(self, connection: Connection, check: Select[Any]) -> None:
         dialect = connection.dialect
+        assert isinstance(dialect, DefaultDialect)  # every installed dialect is one
         named = type(dialect)(paramstyle="named")  # sqlite3 takes :name, not SQLAlchemy's ?
         self.record, _ = _compile(RECORD, named)
         self.check, self.constants = _compile(check, named)
@@ -112,7 +114,9 @@ class PostgresSteps:
         }
         self.order = {name: _PLACEHOLDER.findall(sql) for name, sql in self.sql.items()}
         proxied = connection.connection
-        self.pgconn = proxied.driver_connection.pgconn
+        driver = proxied.driver_connection
+        assert driver is not None  # the connection is checked out: it has its driver's
+        self.pgconn = driver.pgconn
         # psycopg deallocates every prepared statement of a session when it sees a ROLLBACK
         # (as the pool's reset on return is), so ask the server what it still has.
         cursor = proxied.cursor()

@@ -51,7 +51,7 @@ def send_range(campaign_id: int, first_id: int, last_id: int) -> int:
     claimed = ledger.claim(ledger.Batch(campaign_id, first_id, last_id))
     if not claimed:
         return 0
-    campaign = db.session.get(Campaign, campaign_id)
+    campaign = db.session.get_one(Campaign, campaign_id)
     sender = BatchSender(campaign, current_app.config)
     db.session.remove()  # the batch's own connection does the rest
     return sender.run(claimed)
@@ -133,8 +133,11 @@ class BatchSender:
         deadline = claimed[0].lease_until - timedelta(seconds=LEASE_MARGIN_SECONDS)
         pending: Outcome | None = None
         sent = 0
-        built = self._build(recipients.get(claimed[0].subscriber_id))
+        built: tuple[composing.Outgoing | None, str] | None = self._build(
+            recipients.get(claimed[0].subscriber_id)
+        )
         for position, row in enumerate(claimed):
+            assert built is not None  # each row's message is built before its turn
             if utcnow() >= deadline:
                 book.step(pending, None)
                 book.release(claimed[position:], DeliveryStatus.QUEUED)
@@ -186,17 +189,17 @@ class BatchSender:
         """Wait for the check, then finish or drop the message; say how the row went."""
         message, problem, connection, early = started
         verdict: Check = check.result()
-        ready = connection is not None and early is None  # waiting for its final dot
+        waiting = connection if early is None else None  # for its final dot
         if verdict.campaign_status != CampaignStatus.SENDING:
-            if ready:
-                connection.abort()
+            if waiting is not None:
+                waiting.abort()
             cancelled = verdict.campaign_status == CampaignStatus.CANCELLED
             return Attempt(
                 release_to=DeliveryStatus.SKIPPED if cancelled else DeliveryStatus.QUEUED
             )
         if not verdict.mailable:
-            if ready:
-                connection.abort()
+            if waiting is not None:
+                waiting.abort()
             return Attempt(
                 Outcome(row, DeliveryStatus.SKIPPED, "no longer subscribed at send time")
             )
@@ -211,7 +214,11 @@ class BatchSender:
             if early.outcome is smtp.Outcome.THROTTLED:
                 return Attempt(release_to=DeliveryStatus.QUEUED)
             return Attempt(defer_reply=early.reply)
-        result = early if early is not None else connection.finish(self._next(connection, upcoming))
+        if early is None:
+            assert waiting is not None  # ``_start`` gives a connection whenever no answer
+            result = waiting.finish(self._next(waiting, upcoming))
+        else:
+            result = early
         return Attempt(outcome_of(row, message, result), result.outcome is smtp.Outcome.SENT)
 
     def _next(
@@ -243,7 +250,9 @@ class BatchSender:
         self, message: composing.Outgoing, deadline: datetime
     ) -> tuple[smtp.Connection | None, smtp.Result | None]:
         """Start the message on the first server that answers, within its limits."""
-        early = smtp.Result(smtp.Outcome.RETRY, "no SMTP server configured", True)
+        early: smtp.Result | None = smtp.Result(
+            smtp.Outcome.RETRY, "no SMTP server configured", True
+        )
         for server in self.servers:
             if not wait_for_slot(self.throttle, server, deadline):
                 return None, smtp.Result(smtp.Outcome.THROTTLED, "sending limit reached", True)

@@ -183,6 +183,7 @@ class Connection:
         try:
             # Dot-stuffing; our own messages never need it (base64 bodies), so look first.
             payload = _LEADING_DOT.sub(b"..", data) if b"\n." in data or data[:1] == b"." else data
+            assert self._smtp is not None  # the envelope above went out on it
             self._in_data = True
             self._smtp.send(payload if payload.endswith(b"\r\n") else payload + b"\r\n")
         except (smtplib.SMTPException, OSError) as exc:
@@ -215,8 +216,8 @@ class Connection:
         try:
             # Readable now means EOF or bytes nobody asked for: either way the session is over.
             # (Not under TLS, where a record such as a session ticket may wait unasked.)
-            plain = sock is not None and not isinstance(sock, ssl.SSLSocket)
-            if plain and select.select([sock], [], [], 0)[0]:
+            plain = sock if not isinstance(sock, ssl.SSLSocket) else None
+            if plain is not None and select.select([plain], [], [], 0)[0]:
                 return False
             code, _ = self._smtp.noop()
         except (smtplib.SMTPException, OSError):

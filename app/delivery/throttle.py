@@ -94,9 +94,9 @@ class DatabaseThrottle:
         wait = 0.0
         for limit, period in server.limits:
             name, slot = f"{server.name}:{period:g}", math.floor(now / period)
-            current = db.session.scalar(
+            current = db.session.execute(
                 insert_or_increment(table, {"name": name, "slot": slot, "count": 1}, "count")
-            )
+            ).scalar_one()
             previous = (
                 db.session.scalar(
                     select(ThrottleCounter.count).where(

@@ -9,7 +9,7 @@ from datetime import datetime
 from importlib.resources import files
 from typing import Any
 
-from babel.support import Translations
+from babel.support import NullTranslations, Translations
 from flask import current_app
 
 from app.errors import ConfigError
@@ -70,7 +70,7 @@ class FooterWords:
 
 
 @functools.lru_cache(maxsize=16)
-def catalogue(language: str) -> Translations | None:
+def catalogue(language: str) -> NullTranslations | None:
     """Return the shipped catalogue of a language (by primary subtag), read once a process."""
     found = supported(language)
     if found is None or found == "en":

@@ -197,11 +197,14 @@ def prepare(row_ids: list[int], config: dict[str, Any]) -> list[Prepared]:
             if key not in factories:
                 factories[key] = MessageFactory(campaign, config, {row.language}, test=True)
             recipient = replace(sample_recipient(row.language), email=row.to_address)
-            message = factories[key].build(recipient, utcnow())
+            test_message = factories[key].build(recipient, utcnow())
         except Exception as exc:  # noqa: BLE001 - any build problem is recorded on the row
             prepared.append(Prepared(row.id, None, f"cannot build the message: {exc}"))
             continue
-        prepared.append(Prepared(row.id, message, smtp_server=campaign.smtp_server))
+        if test_message is None:  # the variant is gone since the test send was asked for
+            prepared.append(Prepared(row.id, None, f"the campaign has no {row.language} variant"))
+            continue
+        prepared.append(Prepared(row.id, test_message, smtp_server=campaign.smtp_server))
     return prepared
 
 

@@ -9,7 +9,7 @@ from flask_login import UserMixin
 from sqlalchemy import Boolean, ForeignKey, String, true
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.extensions import db
+from app.extensions import Model
 from app.models.base import UTCDateTime, str_enum, utcnow
 
 
@@ -19,7 +19,7 @@ class UserRole(enum.StrEnum):
     VIEWER = "viewer"
 
 
-class User(UserMixin, db.Model):
+class User(UserMixin, Model):
     __tablename__ = "users"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -39,7 +39,7 @@ class User(UserMixin, db.Model):
         return self.role in (UserRole.OWNER, UserRole.EDITOR)
 
 
-class UserSession(db.Model):
+class UserSession(Model):
     """One signed-in browser. The session cookie carries a random id; only its SHA-256 is
     stored, so a copy of this table opens no panel. Deleting the row ends the session at
     its next request (``accounts.user_for_session``)."""

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint, func
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.extensions import db
+from app.extensions import Model
 from app.models.base import UTCDateTime, new_uid, str_enum, utcnow
 
 
@@ -45,7 +45,7 @@ class SuppressionReason(enum.StrEnum):
     MANUAL = "manual"
 
 
-class Group(db.Model):
+class Group(Model):
     __tablename__ = "groups"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -58,7 +58,7 @@ class Group(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
-class Subscriber(db.Model):
+class Subscriber(Model):
     __tablename__ = "subscribers"
     __table_args__ = (
         # Search by name prefix and the panel's filters stay index scans at a million rows.
@@ -93,7 +93,7 @@ class Subscriber(db.Model):
     group: Mapped[Group | None] = relationship()
 
 
-class MailingList(db.Model):
+class MailingList(Model):
     __tablename__ = "mailing_lists"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -145,7 +145,7 @@ def list_names(lists: Iterable[MailingList], language: str | None) -> list[str]:
     return sorted(m.wording(language).name for m in lists)
 
 
-class Subscription(db.Model):
+class Subscription(Model):
     __tablename__ = "subscriptions"
     __table_args__ = (UniqueConstraint("subscriber_id", "list_id"),)
 
@@ -165,7 +165,7 @@ class Subscription(db.Model):
     mailing_list: Mapped[MailingList] = relationship()
 
 
-class SignupRequest(db.Model):
+class SignupRequest(Model):
     """A public form's sign-up, waiting for the worker.
 
     The form stores what it was given, already checked (address, name, language), and
@@ -187,7 +187,7 @@ class SignupRequest(db.Model):
     )
 
 
-class LinkRequest(db.Model):
+class LinkRequest(Model):
     """A public form's "send me a fresh link", waiting for the worker.
 
     Like a sign-up request: the form stores the checked address and answers at once, the
@@ -204,7 +204,7 @@ class LinkRequest(db.Model):
     )
 
 
-class BlockedDomain(db.Model):
+class BlockedDomain(Model):
     """A domain whose addresses are never mailed nor imported (e.g. a disposable-mail host)."""
 
     __tablename__ = "blocked_domains"
@@ -235,7 +235,7 @@ class ImportStatus(enum.StrEnum):
     FAILED = "failed"
 
 
-class ImportJob(db.Model):
+class ImportJob(Model):
     """A CSV import: the file waits under the instance folder; the worker reads it in a stream."""
 
     __tablename__ = "import_jobs"
@@ -265,7 +265,7 @@ class ImportJob(db.Model):
     mailing_list: Mapped[MailingList | None] = relationship()
 
 
-class Suppression(db.Model):
+class Suppression(Model):
     """An address never to be mailed again, kept only as a keyed hash."""
 
     __tablename__ = "suppressions"

@@ -20,7 +20,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.extensions import db
+from app.extensions import Model, db
 from app.models.audience import MailingList
 from app.models.base import BigId, UTCDateTime, new_uid, str_enum, utcnow
 
@@ -64,7 +64,7 @@ campaign_lists = Table(
 )
 
 
-class Template(db.Model):
+class Template(Model):
     """A sandboxed Jinja HTML layout; ``{{ content }}`` marks where the body goes."""
 
     __tablename__ = "templates"
@@ -76,7 +76,7 @@ class Template(db.Model):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
 
-class SystemEmail(db.Model):
+class SystemEmail(Model):
     """An organiser's wording of a system email (``confirm``, ``goodbye``) in one language.
 
     Built-in wordings cover the shipped languages; a row here replaces one of them.
@@ -93,7 +93,7 @@ class SystemEmail(db.Model):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
 
-class Campaign(db.Model):
+class Campaign(Model):
     __tablename__ = "campaigns"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -130,7 +130,7 @@ class Campaign(db.Model):
     )
 
 
-class Variant(db.Model):
+class Variant(Model):
     """The campaign in one language."""
 
     __tablename__ = "variants"
@@ -155,7 +155,7 @@ class Variant(db.Model):
     campaign: Mapped[Campaign] = relationship(back_populates="variants")
 
 
-class Delivery(db.Model):
+class Delivery(Model):
     """The ledger: one row per (campaign, subscriber); the database decides what is left."""
 
     __tablename__ = "deliveries"
@@ -184,7 +184,7 @@ class Delivery(db.Model):
     updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
-class ThrottleCounter(db.Model):
+class ThrottleCounter(Model):
     """Messages sent through one SMTP server in one fixed window (the embedded throttle)."""
 
     __tablename__ = "throttle_counters"

@@ -8,7 +8,7 @@ from datetime import date, datetime
 from sqlalchemy import JSON, Date, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.extensions import db
+from app.extensions import Model
 from app.models.audience import Group, Subscriber
 from app.models.base import UTCDateTime, str_enum, utcnow
 
@@ -19,7 +19,7 @@ class ReportStatus(enum.StrEnum):
     REJECTED = "rejected"
 
 
-class Report(db.Model):
+class Report(Model):
     """One action a group reports: what, when, where, links to photos and videos, a text."""
 
     __tablename__ = "reports"

@@ -5,10 +5,10 @@ from __future__ import annotations
 from sqlalchemy import String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.extensions import db
+from app.extensions import Model
 
 
-class InstanceSetting(db.Model):
+class InstanceSetting(Model):
     """One named value, e.g. the fingerprint of the key the keyed hashes were made with."""
 
     __tablename__ = "instance_settings"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any, TypedDict
 
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
@@ -75,7 +76,11 @@ def list_settings(list_id: int) -> ResponseReturnValue:
         form.wordings.append_entry()
     if form.validate_on_submit():
         rows = [
-            tuple(row.form[key].data or "" for key in ("language", "name", "description"))
+            (
+                row.form.language.data or "",
+                row.form.name.data or "",
+                row.form.description.data or "",
+            )
             for row in form.wordings
         ]
         try:
@@ -200,7 +205,8 @@ def subscribers_bulk() -> ResponseReturnValue:
     except InvalidInput as exc:
         flash(f"Nothing changed: {exc}.", "error")
         return redirect(url_for("panel.subscribers"))
-    back = url_for("panel.subscribers", **found.to_args())
+    shown: dict[str, Any] = found.to_args()  # to mypy a key might be url_for's _external
+    back = url_for("panel.subscribers", **shown)
     whole = form.scope.data == "all"
     try:
         target = BulkTarget.of(
@@ -237,7 +243,7 @@ def _ids(form: MultiDict[str, str]) -> tuple[int, ...]:
 def _bulk_form(found: SubscriberFilter) -> BulkForm:
     """The page's bulk form: the filter shown, in its own ``filter-…`` fields."""
     form = BulkForm(formdata=None, filter=found.to_args())
-    form.action.list.choices = choices(
+    form.action.form.list.choices = choices(
         [("", "list…")] + [(str(m.id), m.name) for m in list_service.all_lists()]
     )
     return form
@@ -360,7 +366,18 @@ def _edit_form(found: Subscriber) -> SubscriberEditForm:
     return form
 
 
-def _edit_values(form: SubscriberEditForm) -> dict[str, object]:
+class _SubscriberEdit(TypedDict):
+    email: str
+    name: str
+    language: str
+    country: str
+    group_id: int | None
+    status: str
+    attributes: str
+    list_ids: list[int]
+
+
+def _edit_values(form: SubscriberEditForm) -> _SubscriberEdit:
     return {
         "email": form.email.data or "",
         "name": form.name.data or "",

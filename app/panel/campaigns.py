@@ -4,6 +4,7 @@ schedules, sending and live progress, and campaign files."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -289,7 +290,7 @@ def campaign_test_send(campaign_id: int) -> ResponseReturnValue:
     return redirect(url_for("panel.campaign", campaign_id=campaign_id, _anchor="tests"))
 
 
-ACTIONS = {
+ACTIONS: dict[str, tuple[Callable[[int], object], str]] = {
     "pause": (lifecycle.pause, "Paused."),
     "resume": (lifecycle.resume, "Sending again."),
     "cancel": (lifecycle.cancel, "Cancelled."),

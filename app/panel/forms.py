@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 from flask import flash
 from flask_wtf import FlaskForm
@@ -23,7 +24,9 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
-from wtforms.fields.choices import SelectChoice
+
+# types-WTForms describes WTForms 3.2, before SelectChoice (3.3).
+from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]
 from wtforms.validators import DataRequired, Length, Optional, StopValidation, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
@@ -33,9 +36,9 @@ from app.languages import confusion, normalize_tag
 from emails.mime import sender_control_characters
 
 
-def choices(pairs: list[tuple[object, str]]) -> list[SelectChoice]:
+def choices(pairs: Sequence[tuple[object, str]]) -> list[SelectChoice]:
     """Return select options from (value, label) pairs."""
-    return [SelectChoice(value, label) for value, label in pairs]  # type: ignore[arg-type]
+    return [SelectChoice(value, label) for value, label in pairs]
 
 
 class Chosen:
@@ -199,7 +202,7 @@ NOT_READY_CHOICES = [
 class SendForm(FlaskForm):
     not_ready = RadioField(
         "Recipients whose variant is not ready",
-        choices=choices(NOT_READY_CHOICES),  # type: ignore[arg-type]
+        choices=choices(NOT_READY_CHOICES),
         default="",
         validators=[Optional()],
     )

@@ -46,8 +46,8 @@ def suppression_list() -> ResponseReturnValue:
     )
 
 
-def _back(**args: str) -> ResponseReturnValue:
-    return redirect(url_for("panel.suppression_list", **args))
+def _back(address: str | None = None) -> ResponseReturnValue:
+    return redirect(url_for("panel.suppression_list", address=address))
 
 
 @blueprint.post("/suppressions")

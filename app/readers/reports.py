@@ -60,11 +60,11 @@ def submit(token: str, *, title: str, event_date: str, place: str, links: str, t
         raise InvalidInput(_("The place is longer than 200 characters."), "place")
     if len(text) > MAX_TEXT:
         raise InvalidInput(_("The text is longer than %(n)s characters.", n=MAX_TEXT), "text")
-    sent_before = db.session.scalar(
+    sent_before = db.session.execute(
         select(func.count())
         .select_from(Report)
         .where(Report.campaign_id == campaign.id, Report.subscriber_id == subscriber.id)
-    )
+    ).scalar_one()
     if sent_before >= MAX_REPORTS_PER_LINK:
         raise InvalidInput(_("This link has sent as many reports as it can."), "title")
     report = Report(
