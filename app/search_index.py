@@ -13,8 +13,11 @@ through ``include_name``.
 
 from __future__ import annotations
 
-from sqlalchemy import column, func, literal_column, select, table
+from sqlalchemy import Select, column, func, literal_column, select, table
 from sqlalchemy.sql.elements import ColumnElement
+
+from app.extensions import db
+from app.models import Subscriber
 
 FTS_TABLE = "subscriber_names"
 TRIGRAM_INDEX = "ix_subscribers_name_trgm"
@@ -39,11 +42,43 @@ def escape_like(text: str) -> str:
 def name_contains(text: str) -> ColumnElement[bool]:
     """SQL condition on ``subscribers``: the name holds ``text`` (``SHORTEST`` characters
     or more) anywhere, whatever the case, every character taken literally."""
-    from app.extensions import db
-    from app.models import Subscriber
+    if _dialect() == "postgresql":
+        return _lower_name_like(text)
+    return Subscriber.id.in_(select(_fts.c.rowid).where(_fts_match(text)))
 
-    if db.session.get_bind().dialect.name == "postgresql":
-        return func.lower(Subscriber.name).like(f"%{escape_like(text.lower())}%", escape="\\")
+
+def first_ids_containing(
+    text: str, where: ColumnElement[bool], after: int, limit: int
+) -> Select[tuple[int]]:
+    """SELECT of the first ``limit`` ids after ``after``, in id order, of subscribers whose
+    name holds ``text`` (as ``name_contains``) and who pass ``where``. On SQLite the FTS5
+    table drives, in its own rowid order, so a page stops at ``limit`` matches; an ``IN``
+    of its matches would read every one first (50 ms for 90,000 at a million rows)."""
+    if _dialect() == "postgresql":
+        return (
+            select(Subscriber.id)
+            .where(_lower_name_like(text), where, Subscriber.id > after)
+            .order_by(Subscriber.id)
+            .limit(limit)
+        )
+    return (
+        select(Subscriber.id)
+        .select_from(_fts.join(Subscriber, Subscriber.id == _fts.c.rowid))
+        .where(_fts_match(text), where, _fts.c.rowid > after)
+        .order_by(_fts.c.rowid)
+        .limit(limit)
+    )
+
+
+def _dialect() -> str:
+    return db.session.get_bind().dialect.name
+
+
+def _lower_name_like(text: str) -> ColumnElement[bool]:
+    return func.lower(Subscriber.name).like(f"%{escape_like(text.lower())}%", escape="\\")
+
+
+def _fts_match(text: str) -> ColumnElement[bool]:
+    """A quoted phrase: the trigram tokenizer matches it anywhere, in any case."""
     phrase = '"' + text.replace('"', '""') + '"'
-    names = select(_fts.c.rowid).where(literal_column(FTS_TABLE).op("MATCH")(phrase))
-    return Subscriber.id.in_(names)
+    return literal_column(FTS_TABLE).op("MATCH")(phrase)

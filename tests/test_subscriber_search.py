@@ -236,6 +236,8 @@ def test_bad_filters_are_refused_clearly(app, args, problem):
 def test_a_bad_cursor_is_refused(app):
     with pytest.raises(InvalidInput, match="is not a page cursor"):
         search(SubscriberFilter(by="name"), after="nonsense")
+    with pytest.raises(InvalidInput, match="is not a page cursor"):
+        search(SubscriberFilter(query="kyiv", by="name"), after="12:Olena")
 
 
 def test_totals_are_capped_cached_and_dropped_by_our_own_writes(app, monkeypatch):

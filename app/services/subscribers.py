@@ -358,13 +358,13 @@ def search(f: SubscriberFilter, after: str | None = None, limit: int = PAGE_SIZE
 
     By address: ORDER BY email, the cursor is the last address. By name or group, with one
     or two letters (or none): ORDER BY (name, id), the cursor is ``id:name``. With three or
-    more, found anywhere in names: in the order they were added, as ``search_by_id`` (such
-    matches are spread over the whole name order, and walking it for 50 of them takes
-    seconds at a million rows; in id order the index or the primary key finds them at
-    once). Rows added meanwhile never shift the next page.
+    more, found anywhere in names: in the order they were added, the cursor is the last id
+    (such matches are spread over the whole name order, and walking it for 50 of them
+    takes seconds at a million rows; in id order the index stops at a page). Rows added
+    meanwhile never shift the next page.
     """
     if f.by == "name" and len(f.query) >= search_index.SHORTEST:
-        return search_by_id(f, after, limit)
+        return _inside_names(f, after, limit)
     if f.by == "name":
         statement = _by_name(f, after, limit)
     else:
@@ -380,15 +380,44 @@ def search(f: SubscriberFilter, after: str | None = None, limit: int = PAGE_SIZE
 
 def search_by_id(f: SubscriberFilter, after: str | None = None, limit: int = PAGE_SIZE) -> Page:
     """Return a page of subscribers passing the filter in the order they were added; the
-    cursor is the last id. For a search by name or group, and for organisers who may not
-    see addresses: a cursor that is an address would show one, and an order by address
-    would tell where a chosen address falls among them."""
+    cursor is the last id. For organisers who may not see addresses: a cursor that is an
+    address (or a name) would show one, and an order by address would tell where a chosen
+    address falls among them."""
     statement = select(Subscriber).where(matching(f)).order_by(Subscriber.id).limit(limit)
     if after:
         if not after.isdigit():
             raise InvalidInput(f"{after!r} is not a page cursor", "after")
         statement = statement.where(Subscriber.id > int(after))
     rows = list(db.session.scalars(statement.options(selectinload(Subscriber.group))))
+    return Page(rows, str(rows[-1].id) if len(rows) == limit else None)
+
+
+def _inside_names(f: SubscriberFilter, after: str | None, limit: int) -> Page:
+    """A page of subscribers whose name, or whose group's name, holds the query, in id order;
+    the cursor is the last id. The name matches and the groups' members are each their own
+    ordered branch, merged after: an OR of the two would keep either index from stopping at
+    a page."""
+    if after and not after.isdigit():
+        raise InvalidInput(f"{after!r} is not a page cursor", "after")
+    last = int(after or 0)
+    fields = _fields_match(f)
+    branches = [search_index.first_ids_containing(f.query, fields, last, limit)]
+    if groups := _groups_named(f.query):
+        branches.append(
+            select(Subscriber.id)
+            .where(Subscriber.group_id.in_(groups), fields, Subscriber.id > last)
+            .order_by(Subscriber.id)
+            .limit(limit)
+        )
+    ids = union_all(*(select(b.subquery().c.id) for b in branches)).subquery()
+    statement = (
+        select(Subscriber)
+        .where(Subscriber.id.in_(select(ids.c.id)))
+        .order_by(Subscriber.id)
+        .limit(limit)
+        .options(selectinload(Subscriber.group))
+    )
+    rows = list(db.session.scalars(statement))
     return Page(rows, str(rows[-1].id) if len(rows) == limit else None)
 
 
