@@ -169,3 +169,12 @@ def test_the_edit_page_shows_each_list_as_a_box_beside_its_label_without_bullets
     page.get_by_role("button", name="Save").click()
     expect(page.locator(".flash").first).to_have_text("Saved.")
     assert sorted(profiles.current_list_ids(olena.id)) == sorted([partners.id, press.id])
+
+
+def test_a_subscribers_own_page_says_when_their_country_is_their_groups(app):
+    client = logged_in_client(app)
+    kyiv = make_group("Kyiv Solidarity Collective", "UA")
+    member = make_subscriber("member@example.org", group=kyiv, lists=[make_list()])
+    page = _page(client, f"/subscribers/{member.id}")
+    assert page.cssselect("#edit input[name=country]")[0].get("value") in (None, "")
+    assert "their group's, UA, applies" in page.get_element_by_id("group-country").text_content()
