@@ -178,3 +178,23 @@ def test_a_subscribers_own_page_says_when_their_country_is_their_groups(app):
     page = _page(client, f"/subscribers/{member.id}")
     assert page.cssselect("#edit input[name=country]")[0].get("value") in (None, "")
     assert "their group's, UA, applies" in page.get_element_by_id("group-country").text_content()
+
+
+@pytest.mark.slow
+def test_a_group_country_reads_as_one_line_in_the_browser(owner_page: Page) -> None:
+    page = owner_page
+    kyiv = make_group("Kyiv Solidarity Collective", "UA")
+    make_subscriber("member@example.org", group=kyiv, lists=[make_list()])
+    page.goto("/subscribers?country=UA")
+    row = page.locator("#bulk tbody tr", has_text="member@example.org")
+    cell = row.locator("td").nth(4)
+    assert " ".join(cell.inner_text().split()) == "UA (group)"
+    code_top, marker_top = cell.evaluate(
+        """c => { const r = document.createRange(); r.selectNodeContents(c.firstChild);
+                  return [r.getBoundingClientRect().top,
+                          c.querySelector('.source').getBoundingClientRect().top]; }"""
+    )
+    assert abs(code_top - marker_top) < 8  # the marker sits beside the code, not under it
+    assert cell.locator(".source").get_attribute("title") == (
+        "from the group Kyiv Solidarity Collective"
+    )
