@@ -6,11 +6,14 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from app.extensions import db
+from app.search_index import include_name
 
 
 def test_migrated_schema_matches_the_models(app):
     with db.engine.connect() as connection:
-        context = MigrationContext.configure(connection, opts={"render_as_batch": True})
+        context = MigrationContext.configure(
+            connection, opts={"render_as_batch": True, "include_name": include_name}
+        )
         differences = compare_metadata(context, db.metadata)
     assert differences == []
 

@@ -11,6 +11,8 @@ from app.audience.subscribers import SubscriberFilter, search
 from app.errors import InvalidInput
 from app.extensions import db
 from app.models import Subscriber, SubscriberStatus, Subscription, SubscriptionStatus
+from app.audience import counts, groups, records, subscribers
+from app.audience.groups import GroupFields
 from app.readers import preferences
 from tests.support.factories import make_group, make_list, make_subscriber, make_subscribers
 
@@ -33,16 +35,123 @@ def test_address_prefix_finds_only_addresses_that_start_with_it(app):
     assert emails(SubscriberFilter(query="zed")) == []
 
 
-def test_name_prefix_matches_as_typed_or_capitalised_and_orders_by_name(app):
+def names(f: SubscriberFilter) -> list[str]:
+    return [s.name for s in search(f).rows]
+
+
+def test_one_or_two_letters_find_names_that_start_with_them_in_name_order(app):
     partners = make_list()
     make_subscriber("c@example.org", name="Olena Kovalenko", lists=[partners])
     make_subscriber("a@example.org", name="Oleksandr", lists=[partners])
     make_subscriber("b@example.org", name="olga", lists=[partners])
-    make_subscriber("d@example.org", name="Petro", lists=[partners])
-    found = search(SubscriberFilter(query="ole", by="name")).rows
-    assert [s.name for s in found] == ["Oleksandr", "Olena Kovalenko"]
-    found = search(SubscriberFilter(query="ol", by="name")).rows
-    assert [s.name for s in found] == ["Oleksandr", "Olena Kovalenko", "olga"]
+    make_subscriber("d@example.org", name="Petro Sokol", lists=[partners])
+    # By name.
+    assert names(SubscriberFilter(query="ol", by="name")) == [
+        "Oleksandr",
+        "Olena Kovalenko",
+        "olga",
+    ]
+    assert names(SubscriberFilter(query="O", by="name")) == ["Oleksandr", "Olena Kovalenko"]
+    # And the members of groups whose name starts with them.
+    kyiv = make_group("Kyiv Solidarity Collective", "UA")
+    make_subscriber("e@example.org", name="Anna", group=kyiv, lists=[partners])
+    assert names(SubscriberFilter(query="ky", by="name")) == ["Anna"]
+    assert names(SubscriberFilter(query="An", by="name")) == ["Anna"]
+
+
+def test_pages_of_a_search_inside_names_have_no_overlap_or_gap(app):
+    partners = make_list()
+    kyiv = make_group("Kyiv Solidarity Collective", "UA")
+    for n in range(12):
+        make_subscriber(f"k{n:02}@example.org", name=f"Olena Kyivska {n}", lists=[partners])
+        make_subscriber(f"g{n:02}@example.org", name=f"Member {n}", group=kyiv, lists=[partners])
+        make_subscriber(f"x{n:02}@example.org", name=f"Petro {n}", lists=[partners])
+    f = SubscriberFilter(query="kyiv", by="name")
+    seen: list[str] = []
+    page = search(f, limit=5)
+    seen += [s.email for s in page.rows]
+    while page.after:
+        page = search(f, after=page.after, limit=5)
+        seen += [s.email for s in page.rows]
+    assert len(seen) == len(set(seen)) == 24
+    assert not [e for e in seen if e.startswith("x")]
+
+
+def test_three_letters_or_more_find_any_part_of_a_name_or_of_a_group_name_in_any_case(app):
+    partners = make_list()
+    kyiv = make_group("Kyiv Solidarity Collective", "UA")
+    make_subscriber("olena@example.org", name="Olena Kyivska", lists=[partners])
+    make_subscriber("member@example.org", name="Petro", group=kyiv, lists=[partners])
+    make_subscriber("ivan@example.org", name="Ivan Kovalenko", lists=[partners])
+    make_subscriber("kyiv@example.org", name="", lists=[partners])  # the address is not a name
+    make_subscriber("taras@example.org", name="ТАРАС Київський", lists=[partners])
+    kyiv_people = ["olena@example.org", "member@example.org"]
+    assert emails(SubscriberFilter(query="kyiv", by="name")) == kyiv_people
+    assert emails(SubscriberFilter.from_args({"q": " KYIV ", "by": "name"})) == kyiv_people
+    assert emails(SubscriberFilter(query="solidarity", by="name")) == ["member@example.org"]
+    assert emails(SubscriberFilter(query="valen", by="name")) == ["ivan@example.org"]
+    assert emails(SubscriberFilter(query="a Kyi", by="name")) == ["olena@example.org"]
+    assert emails(SubscriberFilter(query="київ", by="name")) == ["taras@example.org"]
+    assert emails(SubscriberFilter(query="тарас", by="name")) == ["taras@example.org"]
+    # The address prefix still works, and only on addresses.
+    assert emails(SubscriberFilter(query="kyiv")) == ["kyiv@example.org"]
+    assert emails(SubscriberFilter(query="ol")) == ["olena@example.org"]
+    # The count, the bulk actions and the export read the same filter.
+    assert counts.exact(SubscriberFilter(query="kyiv", by="name")) == 2
+
+
+@pytest.mark.parametrize(
+    ("typed", "found"),
+    [
+        ("50%", ["50% Club"]),
+        ("0% C", ["50% Club"]),
+        ("a_b", ["a_b Team"]),
+        ("k\\n", ["back\\nslash"]),
+        ('"qu', ['"quoted" Name']),
+        ("%", []),  # one character: names that start with it
+        ("_", []),
+    ],
+)
+def test_search_characters_are_taken_literally(app, typed, found):
+    partners = make_list()
+    for n, name in enumerate(
+        [
+            "50% Club",
+            "500 Club",
+            "a_b Team",
+            "axb Team",
+            "back\\nslash",
+            "backxnslash",
+            '"quoted" Name',
+        ]
+    ):
+        make_subscriber(f"p{n}@example.org", name=name, lists=[partners])
+    assert sorted(names(SubscriberFilter(query=typed, by="name"))) == found
+
+
+def test_the_name_index_follows_renames_and_deletes(app):
+    partners = make_list()
+    olena = make_subscriber("olena@example.org", name="Olena Kyivska", lists=[partners])
+    records.update_subscriber(olena.id, **_profile(olena, name="Olena Lvivska"))
+    assert emails(SubscriberFilter(query="kyiv", by="name")) == []
+    assert emails(SubscriberFilter(query="lviv", by="name")) == ["olena@example.org"]
+    db.session.delete(db.session.get(Subscriber, olena.id))
+    db.session.commit()
+    assert emails(SubscriberFilter(query="lviv", by="name")) == []
+
+
+def _profile(subscriber: Subscriber, **changes: object) -> dict[str, object]:
+    values: dict[str, object] = {
+        "email": subscriber.email,
+        "name": subscriber.name,
+        "language": subscriber.language,
+        "country": subscriber.country or "",
+        "group_id": subscriber.group_id,
+        "status": subscriber.status.value,
+        "attributes": "",
+        "list_ids": [],
+    }
+    return {**values, **changes}
 
 
 def test_each_filter_narrows_the_search(app):
@@ -130,6 +239,8 @@ def test_bad_filters_are_refused_clearly(app, args, problem):
 def test_a_bad_cursor_is_refused(app):
     with pytest.raises(InvalidInput, match="is not a page cursor"):
         search(SubscriberFilter(by="name"), after="nonsense")
+    with pytest.raises(InvalidInput, match="is not a page cursor"):
+        search(SubscriberFilter(query="kyiv", by="name"), after="12:Olena")
 
 
 def test_totals_are_capped_cached_and_dropped_by_our_own_writes(app, monkeypatch):

@@ -10,6 +10,7 @@ from sqlalchemy import Select, and_, exists, or_, select, true, union_all
 from sqlalchemy.orm import selectinload
 from sqlalchemy.sql.elements import ColumnElement
 
+from app import search_index
 from app.addresses import normalize_email
 from app.audience import suppressions
 from app.delivery.ledger import matches_filters
@@ -192,10 +193,13 @@ NO_GROUP = 0  # the group filter's value for "in no group"
 class SubscriberFilter:
     """Which subscribers a page, a count or a bulk action is about (all fields optional).
 
-    ``query`` is a prefix of the address (``by="email"``) or of the name (``by="name"``, as
-    typed or with a capital first letter). ``list_id`` means currently on the list
-    (unconfirmed or confirmed); ``country`` is the subscriber's own, else their group's;
-    ``language`` ``pt`` also takes ``pt-BR``; ``group_id`` 0 means in no group.
+    ``query`` is a prefix of the address (``by="email"``), or (``by="name"``) part of the
+    subscriber's name or of their group's name, in any case: anywhere in it from three
+    characters on, at the start for one or two (as typed or with a capital first letter),
+    since no index finds one or two characters inside names (see ``app.search_index``).
+    ``list_id`` means currently on the list (unconfirmed or confirmed); ``country`` is the
+    subscriber's own, else their group's (``ledger.country_of``); ``language`` ``pt`` also
+    takes ``pt-BR``; ``group_id`` 0 means in no group.
     """
 
     query: str = ""
@@ -266,7 +270,7 @@ def _optional_id(
 def matching(f: SubscriberFilter) -> ColumnElement[bool]:
     """SQL condition on ``subscribers``: the subscriber passes the filter (erased rows never)."""
     if f.query:
-        return and_(_prefix(f.query, f.by), _fields_match(f))
+        return and_(_searched(f.query, f.by), _fields_match(f))
     return _fields_match(f)
 
 
@@ -294,11 +298,28 @@ def _fields_match(f: SubscriberFilter) -> ColumnElement[bool]:
     return and_(*conditions)
 
 
-def _prefix(query: str, by: str) -> ColumnElement[bool]:
-    """A prefix as an index range (byte order: SQLite, and PostgreSQL with C collation)."""
+def _searched(query: str, by: str) -> ColumnElement[bool]:
+    """The search box: an address prefix as an index range (byte order: SQLite, and
+    PostgreSQL with C collation), or part of the name or of the group's name."""
     if by == "email":
         return _range(Subscriber.email, query)
-    return or_(*(_range(Subscriber.name, v) for v in _name_spellings(query)))
+    if len(query) >= search_index.SHORTEST:
+        in_name = search_index.name_contains(query)
+    else:
+        in_name = or_(*(_range(Subscriber.name, v) for v in _name_spellings(query)))
+    groups = _groups_named(query)
+    return or_(in_name, Subscriber.group_id.in_(groups)) if groups else in_name
+
+
+def _groups_named(query: str) -> list[int]:
+    """Ids of the groups whose name holds ``query`` as the search box means it (anywhere
+    from three characters, else at the start), in any case. Groups are organisations, a few
+    hundred: their ids go into the query, so the subscribers' side stays an index lookup."""
+    wanted = query.lower()
+    rows = db.session.execute(select(Group.id, Group.name)).all()
+    if len(query) >= search_index.SHORTEST:
+        return [i for i, name in rows if wanted in name.lower()]
+    return [i for i, name in rows if name.lower().startswith(wanted)]
 
 
 def _name_spellings(query: str) -> list[str]:
@@ -322,9 +343,15 @@ class Page:
 def search(f: SubscriberFilter, after: str | None = None, limit: int = PAGE_SIZE) -> Page:
     """Return a page of subscribers passing the filter, after a keyset cursor; never OFFSET.
 
-    By address: ORDER BY email, the cursor is the last address. By name: ORDER BY (name,
-    id), the cursor is ``id:name``. Rows added meanwhile never shift the next page.
+    By address: ORDER BY email, the cursor is the last address. By name or group, with one
+    or two letters (or none): ORDER BY (name, id), the cursor is ``id:name``. With three or
+    more, found anywhere in names: in the order they were added, the cursor is the last id
+    (such matches are spread over the whole name order, and walking it for 50 of them
+    takes seconds at a million rows; in id order the index stops at a page). Rows added
+    meanwhile never shift the next page.
     """
+    if f.by == "name" and len(f.query) >= search_index.SHORTEST:
+        return _inside_names(f, after, limit)
     if f.by == "name":
         statement = _by_name(f, after, limit)
     else:
@@ -352,9 +379,39 @@ def search_by_id(f: SubscriberFilter, after: str | None = None, limit: int = PAG
     return Page(rows, str(rows[-1].id) if len(rows) == limit else None)
 
 
+def _inside_names(f: SubscriberFilter, after: str | None, limit: int) -> Page:
+    """A page of subscribers whose name, or whose group's name, holds the query, in id order;
+    the cursor is the last id. The name matches and the groups' members are each their own
+    ordered branch, merged after: an OR of the two would keep either index from stopping at
+    a page."""
+    if after and not after.isdigit():
+        raise InvalidInput(f"{after!r} is not a page cursor", "after")
+    last = int(after or 0)
+    fields = _fields_match(f)
+    branches = [search_index.first_ids_containing(f.query, fields, last, limit)]
+    if groups := _groups_named(f.query):
+        branches.append(
+            select(Subscriber.id)
+            .where(Subscriber.group_id.in_(groups), fields, Subscriber.id > last)
+            .order_by(Subscriber.id)
+            .limit(limit)
+        )
+    ids = union_all(*(select(b.subquery().c.id) for b in branches)).subquery()
+    statement = (
+        select(Subscriber)
+        .where(Subscriber.id.in_(select(ids.c.id)))
+        .order_by(Subscriber.id)
+        .limit(limit)
+        .options(selectinload(Subscriber.group))
+    )
+    rows = list(db.session.scalars(statement))
+    return Page(rows, str(rows[-1].id) if len(rows) == limit else None)
+
+
 def _by_name(f: SubscriberFilter, after: str | None, limit: int) -> Select[Subscriber]:
-    """By name, each spelling of the prefix is its own ordered index range, merged after:
-    one OR of two ranges makes PostgreSQL walk the whole name index (seconds at 1M rows)."""
+    """By name, each spelling of the prefix is its own ordered index range, and the members
+    of the groups named so their own branch, merged after: one OR of two ranges makes
+    PostgreSQL walk the whole name index (seconds at 1M rows)."""
     keyset: ColumnElement[bool] = true()
     if after:
         last_id, last_name = _name_cursor(after)
@@ -362,16 +419,21 @@ def _by_name(f: SubscriberFilter, after: str | None, limit: int) -> Select[Subsc
             Subscriber.name > last_name,
             and_(Subscriber.name == last_name, Subscriber.id > last_id),
         )
-    ranges = [_range(Subscriber.name, v) for v in _name_spellings(f.query)] if f.query else [true()]
-    branches = [
+    if f.query:
+        branches = [_range(Subscriber.name, v) for v in _name_spellings(f.query)]
+        if groups := _groups_named(f.query):
+            branches.append(Subscriber.group_id.in_(groups))
+    else:
+        branches = [true()]
+    pages = [
         select(Subscriber.id)
-        .where(name_range, _fields_match(f), keyset)
+        .where(branch, _fields_match(f), keyset)
         .order_by(Subscriber.name, Subscriber.id)
         .limit(limit)
         .subquery()
-        for name_range in ranges
+        for branch in branches
     ]
-    ids = union_all(*(select(b.c.id) for b in branches)).subquery()
+    ids = union_all(*(select(page.c.id) for page in pages)).subquery()
     return (
         select(Subscriber)
         .where(Subscriber.id.in_(select(ids.c.id)))

@@ -93,6 +93,7 @@ def matches_filters(filters: dict[str, list[Any]]) -> ColumnElement[bool]:
             )
         )
     if countries := filters.get("countries"):
+        # ``country_of`` in SQL, written so the groups are looked up once, not once a row.
         in_group_country = Subscriber.group_id.in_(
             select(Group.id).where(Group.country.in_(countries))
         )
@@ -105,6 +106,25 @@ def matches_filters(filters: dict[str, list[Any]]) -> ColumnElement[bool]:
     if groups := filters.get("groups"):
         conditions.append(Subscriber.group_id.in_(groups))
     return and_(true(), *conditions)
+
+
+@dataclass(frozen=True)
+class Country:
+    """The country a country filter sees for a subscriber, and where it comes from."""
+
+    code: str
+    from_group: bool
+
+
+def country_of(subscriber: Subscriber) -> Country | None:
+    """The subscriber's country as ``matches_filters`` reads it: their own, else (when
+    they have none) their group's; ``None`` when neither is known. The panel shows this,
+    so the Country column and the country filter agree."""
+    if subscriber.country is not None:  # as in SQL: only a missing one stands aside
+        return Country(subscriber.country, from_group=False) if subscriber.country else None
+    if subscriber.group is not None and subscriber.group.country:
+        return Country(subscriber.group.country, from_group=True)
+    return None
 
 
 def audience_of(campaign: Campaign) -> ColumnElement[bool]:

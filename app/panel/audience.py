@@ -96,17 +96,29 @@ def list_settings(list_id: int) -> ResponseReturnValue:
     return render_template("panel/list_settings.html", mailing_list=mailing_list, form=form)
 
 
-def _filter_from(args: MultiDict[str, str]) -> SubscriberFilter:
-    """The filter in the request, or none when it is bad (the problem is flashed)."""
-    try:
-        found = SubscriberFilter.from_args(args)
-    except InvalidInput as exc:
-        flash(f"Filter not applied: {exc}.", "error")
-        return SubscriberFilter()
+def _filter_from(args: MultiDict[str, str]) -> tuple[SubscriberFilter, dict[str, InvalidInput]]:
+    """The filter in the request, and what was refused in it by field: a bad field is left
+    out (the problem is flashed and shown at the field, which keeps what was typed); the
+    rest apply."""
+    refused: dict[str, InvalidInput] = {}
+    left = args.copy()
+    while True:
+        try:
+            found = SubscriberFilter.from_args(left)
+            break
+        except InvalidInput as exc:
+            if not exc.field or exc.field not in left:
+                flash(f"Filter not applied: {exc}.", "error")
+                found = SubscriberFilter()
+                break
+            refused[exc.field] = exc
+            del left[exc.field]
+    for problem in refused.values():
+        flash(f"Filter not applied: {problem}; the other filters are.", "error")
     # Still applied (tags stored before they were checked stay findable), with a hint.
     if found.language and not is_registered(found.language):
         flash(unknown_tag_message(found.language), "warning")
-    return found
+    return found, refused
 
 
 @blueprint.route("/subscribers", methods=["GET", "POST"])
@@ -132,7 +144,7 @@ def subscribers() -> ResponseReturnValue:
             flash(f"Added {added.email}.", "info")
             flash_language_notes(added.language)
             return redirect(url_for("panel.subscribers", q=added.email))
-    found = _filter_from(request.args)
+    found, refused = _filter_from(request.args)
     if found.query and not privacy.sees_people():
         # "3 match" for a prefix would tell a viewer addresses one letter at a time.
         flash(
@@ -152,6 +164,7 @@ def subscribers() -> ResponseReturnValue:
         total=counts.total(found),
         form=form,
         existing=existing,
+        filter_errors=refused,
         **_choices(),
         bulk=_bulk_form(found),
     )
@@ -264,7 +277,10 @@ def filter_in_words(f: SubscriberFilter) -> str:
     """The filter as a sentence's end: "on the list Partners, language uk"."""
     parts: list[str] = []
     if f.query:
-        parts.append(f"{'name' if f.by == 'name' else 'address'} starts with “{f.query}”")
+        if f.by == "name":
+            parts.append(f"name or group contains “{f.query}”")
+        else:
+            parts.append(f"address starts with “{f.query}”")
     if f.list_id is not None:
         mailing_list = db.session.get(MailingList, f.list_id)
         parts.append(f"on the list {mailing_list.name if mailing_list else f.list_id}")
