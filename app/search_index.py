@@ -49,7 +49,7 @@ def name_contains(text: str) -> ColumnElement[bool]:
 
 def first_ids_containing(
     text: str, where: ColumnElement[bool], after: int, limit: int
-) -> Select[tuple[int]]:
+) -> Select[int]:
     """SELECT of the first ``limit`` ids after ``after``, in id order, of subscribers whose
     name holds ``text`` (as ``name_contains``) and who pass ``where``. On SQLite the FTS5
     table drives, in its own rowid order, so a page stops at ``limit`` matches; an ``IN``

@@ -131,7 +131,8 @@ def search_page(kind: str, prefix: str, after: str | None = None):  # noqa: ANN2
     name (or of a group's name), keyset on the id. ``filtered``: no prefix, a language
     filter on the benchmark list, keyset on the address: the page an organiser opens from a
     list."""
-    from app.audience.subscribers import SubscriberFilter, search
+    from app.audience.filters import SubscriberFilter
+    from app.audience.subscribers import search
 
     if kind == "filtered":
         from app.audience.lists import get_by_slug

@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 
 from app.audience import bulk, subscribers, subscriptions, suppressions
 from app.audience.bulk import BulkTarget, Selection
-from app.audience.subscribers import SubscriberFilter
+from app.audience.filters import SubscriberFilter
 from app.campaigns import lifecycle
 from app.errors import InvalidInput
 from app.extensions import db

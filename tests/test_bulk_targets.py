@@ -24,7 +24,7 @@ from werkzeug.datastructures import MultiDict
 from app.accounts import users
 from app.audience import bulk, subscribers
 from app.audience.bulk import BulkAction, BulkTarget, Selection
-from app.audience.subscribers import SubscriberFilter
+from app.audience.filters import SubscriberFilter
 from app.extensions import db
 from app.models import (
     MailingList,

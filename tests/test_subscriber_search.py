@@ -5,14 +5,14 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import update
 
-from app.audience import counts, groups, subscribers
+from app.audience import counts, groups, records, subscribers
+from app.audience.fields import ERASED_DOMAIN
+from app.audience.filters import SubscriberFilter
 from app.audience.groups import GroupFields
-from app.audience.subscribers import SubscriberFilter, search
+from app.audience.subscribers import search
 from app.errors import InvalidInput
 from app.extensions import db
 from app.models import Subscriber, SubscriberStatus, Subscription, SubscriptionStatus
-from app.audience import counts, groups, records, subscribers
-from app.audience.groups import GroupFields
 from app.readers import preferences
 from tests.support.factories import make_group, make_list, make_subscriber, make_subscribers
 
@@ -217,7 +217,7 @@ def test_erased_people_are_never_found(app):
 
     preferences.erase(tokens().preferences(gone.uid))
     assert emails(SubscriberFilter()) == ["here@example.org"]
-    assert subscribers.ERASED_DOMAIN == preferences.ERASED_DOMAIN
+    assert ERASED_DOMAIN == preferences.ERASED_DOMAIN
 
 
 @pytest.mark.parametrize(

@@ -19,12 +19,9 @@ from dataclasses import dataclass
 from sqlalchemy import Select, delete, exists, func, literal, select, update
 
 from app.audience import counts
-from app.audience.subscribers import (
-    ERASED_DOMAIN,
-    SubscriberFilter,
-    anonymised_values,
-    matching,
-)
+from app.audience.fields import ERASED_DOMAIN
+from app.audience.filters import SubscriberFilter, matching
+from app.audience.subscribers import anonymised_values
 from app.database import insert_or_ignore, run_counted
 from app.errors import InvalidInput
 from app.extensions import db

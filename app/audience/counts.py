@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import func, select
 
-from app.audience.subscribers import SubscriberFilter, matching
+from app.audience.filters import SubscriberFilter, matching
 from app.extensions import db
 from app.models import Subscriber, Subscription, SubscriptionStatus
 

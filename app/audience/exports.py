@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, Text, cast, func, select, type_coerce
 
 from app.audience import csv_files
-from app.audience.subscribers import SubscriberFilter, matching
+from app.audience.filters import SubscriberFilter, matching
 from app.errors import InvalidInput
 from app.extensions import db
 from app.logs import audit
@@ -59,7 +59,7 @@ def _utc_text(column: ColumnElement[Any], dialect: str) -> ColumnElement[str]:
 def _statement(chosen: SubscriberFilter) -> Select:
     """Every column as text from the database, so that a row needs no conversion here.
 
-    The subscriber page's filter (``subscribers.matching``: erased rows never), except that
+    The subscriber page's filter (``filters.matching``: erased rows never), except that
     a list means everyone with a subscription to it, whatever its status (a column says
     which)."""
     dialect = db.session.get_bind().dialect.name

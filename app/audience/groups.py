@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import func, select, update
 
 from app.audience import counts
-from app.audience.subscribers import clean_country, clean_name
+from app.audience.fields import clean_country, clean_name
 from app.errors import Conflict, InvalidInput, NotFound
 from app.extensions import db
 from app.languages import normalize_tag

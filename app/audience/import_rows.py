@@ -15,7 +15,7 @@ from typing import Any
 
 from app.addresses import normalize_email
 from app.audience import csv_files, suppressions
-from app.audience.subscribers import MAX_NAME, clean_country, clean_name
+from app.audience.fields import MAX_NAME, clean_country, clean_name
 from app.errors import InvalidInput
 from app.languages import NAMES, check_tag
 

@@ -10,14 +10,9 @@ from sqlalchemy import func, select
 
 from app.addresses import normalize_email
 from app.audience import counts, suppressions
-from app.audience.subscribers import (
-    ERASED_DOMAIN,
-    STATUSES,
-    clean_country,
-    clean_name,
-    find,
-    refuse_blocked_domain,
-)
+from app.audience.fields import ERASED_DOMAIN, clean_country, clean_name
+from app.audience.filters import STATUSES
+from app.audience.subscribers import find, refuse_blocked_domain
 from app.errors import InvalidInput, NotFound
 from app.extensions import db
 from app.languages import normalize_tag

@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, and_, exists, or_, select, true, union_all
+from sqlalchemy import Select, and_, or_, select, true, union_all
 from sqlalchemy.orm import selectinload
 from sqlalchemy.sql.elements import ColumnElement
 
 from app import search_index
 from app.addresses import normalize_email
 from app.audience import suppressions
-from app.delivery.ledger import matches_filters
+from app.audience.fields import ERASED_DOMAIN, clean_country, clean_name
+from app.audience.filters import (
+    SubscriberFilter,
+    fields_match,
+    groups_named,
+    matching,
+    name_spellings,
+    prefix_range,
+)
 from app.errors import Conflict, InvalidInput, NotFound
 from app.extensions import db
 from app.languages import normalize_tag
@@ -27,24 +34,6 @@ from app.models import (
 )
 from app.models.base import utcnow
 from app.tokens import hasher
-
-MAX_NAME = 200
-# Deleted subscribers who had been mailed keep an anonymous row at this domain, as erased
-# ones do (see ``preferences.erase``); no search shows them.
-ERASED_DOMAIN = "erased.invalid"
-
-
-def clean_name(name: str) -> str:
-    """Return a one-line name: no control characters, at most 200 characters."""
-    cleaned = " ".join("".join(c if c.isprintable() else " " for c in name).split())
-    if len(cleaned) > MAX_NAME:
-        raise InvalidInput(f"the name is longer than {MAX_NAME} characters", "name")
-    return cleaned
-
-
-def is_country_code(code: str) -> bool:
-    """Whether ``code`` (already in capitals) is an ISO 3166 alpha-2 shaped code."""
-    return len(code) == 2 and code.isascii() and code.isalpha()
 
 
 def anonymised_values(email_hash: Any) -> dict[str, Any]:
@@ -60,14 +49,6 @@ def anonymised_values(email_hash: Any) -> dict[str, Any]:
         "consent_source": "",
         "status": SubscriberStatus.BLOCKLISTED,
     }
-
-
-def clean_country(country: str) -> str:
-    """Return an ISO 3166 alpha-2 code in capitals, or raise a clear error."""
-    code = country.strip().upper()
-    if not is_country_code(code):
-        raise InvalidInput(f"{country!r} is not a two-letter country code such as UA", "country")
-    return code
 
 
 def refuse_blocked_domain(address: str) -> None:
@@ -185,151 +166,6 @@ def describe(email: str) -> dict[str, Any]:
 # --- Search: one filter shape for the page, its count and the bulk actions -------------------
 
 PAGE_SIZE = 50
-STATUSES = tuple(s.value for s in SubscriberStatus)
-NO_GROUP = 0  # the group filter's value for "in no group"
-
-
-@dataclass(frozen=True)
-class SubscriberFilter:
-    """Which subscribers a page, a count or a bulk action is about (all fields optional).
-
-    ``query`` is a prefix of the address (``by="email"``), or (``by="name"``) part of the
-    subscriber's name or of their group's name, in any case: anywhere in it from three
-    characters on, at the start for one or two (as typed or with a capital first letter),
-    since no index finds one or two characters inside names (see ``app.search_index``).
-    ``list_id`` means currently on the list (unconfirmed or confirmed); ``country`` is the
-    subscriber's own, else their group's (``ledger.country_of``); ``language`` ``pt`` also
-    takes ``pt-BR``; ``group_id`` 0 means in no group.
-    """
-
-    query: str = ""
-    by: str = "email"
-    list_id: int | None = None
-    language: str = ""
-    country: str = ""
-    group_id: int | None = None
-    status: str = ""
-
-    @classmethod
-    def from_args(cls, args: Mapping[str, str]) -> SubscriberFilter:
-        """Read and check a filter from URL or form fields; raise ``InvalidInput`` clearly."""
-        by = args.get("by") or "email"
-        if by not in ("email", "name"):
-            raise InvalidInput(f"search by 'email' or 'name', not {by!r}", "by")
-        status = (args.get("status") or "").strip()
-        if status and status not in STATUSES:
-            raise InvalidInput(f"{status!r} is not one of {', '.join(STATUSES)}", "status")
-        language = (args.get("language") or "").strip()
-        country = (args.get("country") or "").strip()
-        query = " ".join((args.get("q") or "").split())[:MAX_NAME]
-        return cls(
-            query=query.lower() if by == "email" else query,
-            by=by,
-            list_id=_optional_id(args.get("list"), "list", MailingList),
-            # Any well-formed tag: what was stored before tags were checked must stay findable.
-            language=normalize_tag(language, registered=False) if language else "",
-            country=clean_country(country) if country else "",
-            group_id=_optional_id(args.get("group"), "group", Group, allow_zero=True),
-            status=status,
-        )
-
-    def to_args(self) -> dict[str, str | int]:
-        """The filter as URL or hidden form fields (empty ones left out)."""
-        args: dict[str, str | int | None] = {
-            "q": self.query,
-            "by": self.by if self.query and self.by != "email" else None,
-            "list": self.list_id,
-            "language": self.language,
-            "country": self.country,
-            "group": self.group_id,
-            "status": self.status,
-        }
-        return {k: v for k, v in args.items() if v not in (None, "")}
-
-    def is_empty(self) -> bool:
-        """Whether the filter lets everyone through."""
-        return not self.to_args()
-
-
-def _optional_id(
-    value: str | None, field: str, model: type, *, allow_zero: bool = False
-) -> int | None:
-    if value in (None, ""):
-        return None
-    try:
-        number = int(value)
-    except ValueError:
-        raise InvalidInput(f"{value!r} is not a {field} id", field) from None
-    if allow_zero and number == NO_GROUP:
-        return number
-    if db.session.get(model, number) is None:
-        raise InvalidInput(f"there is no {field} with id {number}", field)
-    return number
-
-
-def matching(f: SubscriberFilter) -> ColumnElement[bool]:
-    """SQL condition on ``subscribers``: the subscriber passes the filter (erased rows never)."""
-    if f.query:
-        return and_(_searched(f.query, f.by), _fields_match(f))
-    return _fields_match(f)
-
-
-def _fields_match(f: SubscriberFilter) -> ColumnElement[bool]:
-    """The filter's condition without the search prefix."""
-    conditions: list[ColumnElement[bool]] = [~Subscriber.email.endswith(f"@{ERASED_DOMAIN}")]
-    campaign_like: dict[str, list[Any]] = {
-        "languages": [f.language] if f.language else [],
-        "countries": [f.country] if f.country else [],
-        "groups": [f.group_id] if f.group_id else [],
-    }
-    conditions.append(matches_filters(campaign_like))
-    if f.group_id == NO_GROUP:
-        conditions.append(Subscriber.group_id.is_(None))
-    if f.status:
-        conditions.append(Subscriber.status == SubscriberStatus(f.status))
-    if f.list_id is not None:
-        conditions.append(
-            exists().where(
-                Subscription.subscriber_id == Subscriber.id,
-                Subscription.list_id == f.list_id,
-                Subscription.status != SubscriptionStatus.UNSUBSCRIBED,
-            )
-        )
-    return and_(*conditions)
-
-
-def _searched(query: str, by: str) -> ColumnElement[bool]:
-    """The search box: an address prefix as an index range (byte order: SQLite, and
-    PostgreSQL with C collation), or part of the name or of the group's name."""
-    if by == "email":
-        return _range(Subscriber.email, query)
-    if len(query) >= search_index.SHORTEST:
-        in_name = search_index.name_contains(query)
-    else:
-        in_name = or_(*(_range(Subscriber.name, v) for v in _name_spellings(query)))
-    groups = _groups_named(query)
-    return or_(in_name, Subscriber.group_id.in_(groups)) if groups else in_name
-
-
-def _groups_named(query: str) -> list[int]:
-    """Ids of the groups whose name holds ``query`` as the search box means it (anywhere
-    from three characters, else at the start), in any case. Groups are organisations, a few
-    hundred: their ids go into the query, so the subscribers' side stays an index lookup."""
-    wanted = query.lower()
-    rows = db.session.execute(select(Group.id, Group.name)).all()
-    if len(query) >= search_index.SHORTEST:
-        return [i for i, name in rows if wanted in name.lower()]
-    return [i for i, name in rows if name.lower().startswith(wanted)]
-
-
-def _name_spellings(query: str) -> list[str]:
-    """A name prefix as typed, and with a capital first letter."""
-    return sorted({query, query[:1].upper() + query[1:]})
-
-
-def _range(column: Any, prefix: str) -> ColumnElement[bool]:
-    upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
-    return and_(column >= prefix, column < upper)
 
 
 @dataclass(frozen=True)
@@ -387,9 +223,9 @@ def _inside_names(f: SubscriberFilter, after: str | None, limit: int) -> Page:
     if after and not after.isdigit():
         raise InvalidInput(f"{after!r} is not a page cursor", "after")
     last = int(after or 0)
-    fields = _fields_match(f)
+    fields = fields_match(f)
     branches = [search_index.first_ids_containing(f.query, fields, last, limit)]
-    if groups := _groups_named(f.query):
+    if groups := groups_named(f.query):
         branches.append(
             select(Subscriber.id)
             .where(Subscriber.group_id.in_(groups), fields, Subscriber.id > last)
@@ -420,14 +256,14 @@ def _by_name(f: SubscriberFilter, after: str | None, limit: int) -> Select[Subsc
             and_(Subscriber.name == last_name, Subscriber.id > last_id),
         )
     if f.query:
-        branches = [_range(Subscriber.name, v) for v in _name_spellings(f.query)]
-        if groups := _groups_named(f.query):
+        branches = [prefix_range(Subscriber.name, v) for v in name_spellings(f.query)]
+        if groups := groups_named(f.query):
             branches.append(Subscriber.group_id.in_(groups))
     else:
         branches = [true()]
     pages = [
         select(Subscriber.id)
-        .where(branch, _fields_match(f), keyset)
+        .where(branch, fields_match(f), keyset)
         .order_by(Subscriber.name, Subscriber.id)
         .limit(limit)
         .subquery()

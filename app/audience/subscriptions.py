@@ -15,7 +15,7 @@ from sqlalchemy import delete, insert, select, update
 from app.addresses import normalize_email
 from app.audience import lists as lists_service
 from app.audience import suppressions
-from app.audience.subscribers import clean_name
+from app.audience.fields import clean_name
 from app.database import claim_each, insert_or_ignore, run_counted
 from app.errors import InvalidInput, NotFound
 from app.extensions import db

@@ -8,7 +8,7 @@ from flask import current_app
 from sqlalchemy import select
 
 from app.addresses import normalize_email
-from app.audience.subscribers import is_country_code
+from app.audience.fields import is_country_code
 from app.errors import Conflict, InvalidInput, NotFound
 from app.extensions import db
 from app.languages import normalize_tag

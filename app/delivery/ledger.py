@@ -11,12 +11,12 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from flask import current_app
-from sqlalchemy import and_, case, exists, func, literal, or_, select, true, update
+from sqlalchemy import and_, case, exists, func, literal, or_, select, update
 from sqlalchemy.sql.elements import ColumnElement
 
+from app.audience.filters import matches_filters
 from app.database import insert_or_ignore
 from app.extensions import db
 from app.models import (
@@ -25,7 +25,6 @@ from app.models import (
     CampaignStatus,
     Delivery,
     DeliveryStatus,
-    Group,
     Subscriber,
     SubscriberStatus,
     Subscription,
@@ -76,55 +75,6 @@ def mailable_now(campaign_id: int) -> ColumnElement[bool]:
         ),
         ~exists().where(Suppression.email_hash == Subscriber.email_hash),
     )
-
-
-def matches_filters(filters: dict[str, list[Any]]) -> ColumnElement[bool]:
-    """SQL condition: the subscriber passes a campaign's filters (languages, countries, groups).
-
-    A language filter ``pt`` also takes ``pt-BR``; a subscriber without a country stands in
-    their group's country. An empty or absent filter lets everyone through.
-    """
-    conditions: list[ColumnElement[bool]] = []
-    if languages := filters.get("languages"):
-        conditions.append(
-            or_(
-                Subscriber.language.in_(languages),
-                *(Subscriber.language.startswith(f"{tag}-") for tag in languages),
-            )
-        )
-    if countries := filters.get("countries"):
-        # ``country_of`` in SQL, written so the groups are looked up once, not once a row.
-        in_group_country = Subscriber.group_id.in_(
-            select(Group.id).where(Group.country.in_(countries))
-        )
-        conditions.append(
-            or_(
-                Subscriber.country.in_(countries),
-                and_(Subscriber.country.is_(None), in_group_country),
-            )
-        )
-    if groups := filters.get("groups"):
-        conditions.append(Subscriber.group_id.in_(groups))
-    return and_(true(), *conditions)
-
-
-@dataclass(frozen=True)
-class Country:
-    """The country a country filter sees for a subscriber, and where it comes from."""
-
-    code: str
-    from_group: bool
-
-
-def country_of(subscriber: Subscriber) -> Country | None:
-    """The subscriber's country as ``matches_filters`` reads it: their own, else (when
-    they have none) their group's; ``None`` when neither is known. The panel shows this,
-    so the Country column and the country filter agree."""
-    if subscriber.country is not None:  # as in SQL: only a missing one stands aside
-        return Country(subscriber.country, from_group=False) if subscriber.country else None
-    if subscriber.group is not None and subscriber.group.country:
-        return Country(subscriber.group.country, from_group=True)
-    return None
 
 
 def audience_of(campaign: Campaign) -> ColumnElement[bool]:

@@ -26,11 +26,11 @@ from flask.typing import ResponseReturnValue
 from flask_login import current_user, login_required, login_user, logout_user
 from werkzeug.exceptions import HTTPException
 
+from app.audience import filters
 from app.extensions import login_manager
 from app.models import User
 from app.panel import privacy
 from app.panel.forms import ActionForm, LoginForm
-from app.delivery import ledger
 
 blueprint = Blueprint("panel", __name__)
 PUBLIC_ENDPOINTS = {"panel.login"}
@@ -184,7 +184,7 @@ blueprint.add_app_template_filter(privacy.shown_address, "address")
 blueprint.add_app_template_filter(privacy.shown_name, "person_name")
 blueprint.add_app_template_filter(privacy.addresses_masked, "addresses_in")
 blueprint.add_app_template_global(privacy.sees_people, "sees_people")
-blueprint.add_app_template_global(ledger.country_of, "country_of")
+blueprint.add_app_template_global(filters.country_of, "country_of")
 
 
 @functools.cache

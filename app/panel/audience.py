@@ -13,7 +13,7 @@ from app.audience import bulk, counts, groups, records, suppressions
 from app.audience import lists as list_service
 from app.audience import subscribers as subscriber_service
 from app.audience.bulk import DESTRUCTIVE, BulkAction, BulkTarget, Deleted, Selection
-from app.audience.subscribers import NO_GROUP, STATUSES, SubscriberFilter
+from app.audience.filters import NO_GROUP, STATUSES, SubscriberFilter
 from app.errors import InvalidInput, NotFound, TocsinError
 from app.extensions import db
 from app.languages import NAMES, confusion, is_registered, unknown_tag_message

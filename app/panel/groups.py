@@ -7,8 +7,8 @@ from flask.typing import ResponseReturnValue
 
 from app.audience import counts
 from app.audience import groups as service
+from app.audience.filters import SubscriberFilter
 from app.audience.groups import GroupFields
-from app.audience.subscribers import SubscriberFilter
 from app.errors import NotFound, TocsinError
 from app.models import Group
 from app.panel import blueprint, privacy

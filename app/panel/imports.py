@@ -27,7 +27,7 @@ from wtforms import SelectField
 
 from app.audience import exports, import_rows, imports
 from app.audience import lists as list_service
-from app.audience.subscribers import SubscriberFilter
+from app.audience.filters import SubscriberFilter
 from app.errors import NotFound, TocsinError
 from app.languages import NAMES
 from app.models import ImportJob, ImportMode, ImportStatus, SubscriberStatus

@@ -15,7 +15,8 @@ import re
 from flask_login import current_user
 
 from app.audience import subscribers
-from app.audience.subscribers import Page, SubscriberFilter
+from app.audience.filters import SubscriberFilter
+from app.audience.subscribers import Page
 
 MASK = "•••"
 # Anything shaped like an address inside free text (an SMTP reply often quotes the recipient).

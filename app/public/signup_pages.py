@@ -12,7 +12,7 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 
 from app.audience import lists, subscriptions
-from app.audience.subscribers import MAX_NAME
+from app.audience.fields import MAX_NAME
 from app.errors import InvalidInput, NotFound
 from app.extensions import csrf, limiter
 from app.i18n import PUBLIC_LANGUAGES, speak

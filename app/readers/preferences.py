@@ -15,7 +15,8 @@ from sqlalchemy import delete, select, update
 
 from app.audience import lists as lists_service
 from app.audience import subscriptions
-from app.audience.subscribers import ERASED_DOMAIN, anonymised_values, clean_name
+from app.audience.fields import ERASED_DOMAIN, clean_name
+from app.audience.subscribers import anonymised_values
 from app.audience.suppressions import suppress_hash
 from app.errors import InvalidInput
 from app.extensions import db
