@@ -32,20 +32,20 @@ def send_outbox(row_ids: list[int]) -> int:
         if not still_wanted(item.row_id):  # erased, suppressed or blocked meanwhile
             continue
         message = item.message
-        result = smtp.Result(smtp.Outcome.RETRY, "no SMTP server configured", True)
+        result = smtp.Result(smtp.ReplyKind.RETRY, "no SMTP server configured", True)
         for server in failover_order(servers, item.smtp_server):
             if not wait_for_slot(throttle, server, deadline):
-                result = smtp.Result(smtp.Outcome.RETRY, "sending limit reached", True)
+                result = smtp.Result(smtp.ReplyKind.RETRY, "sending limit reached", True)
                 break
             result = smtp.connection_to(server).send(
                 message.envelope_from, message.recipient, message.data
             )
             if not result.unreachable:
                 break
-        sent = result.outcome is smtp.Outcome.SENT
+        sent = result.outcome is smtp.ReplyKind.SENT
         accepted += sent
         outbox.record(
-            item.row_id, sent=sent, reply=result.reply, retry=result.outcome is smtp.Outcome.RETRY
+            item.row_id, sent=sent, reply=result.reply, retry=result.outcome is smtp.ReplyKind.RETRY
         )
     return accepted
 
