@@ -9,8 +9,8 @@ from flask import current_app
 from sqlalchemy import select
 
 from app.audience import suppressions
-from app.delivery import smtp
-from app.delivery.throttle import throttle_for, wait_for_slot
+from app.delivery import failover, smtp
+from app.delivery.throttle import throttle_for
 from app.extensions import db
 from app.mailservers import failover_order, servers_for
 from app.messages import outbox
@@ -32,21 +32,16 @@ def send_outbox(row_ids: list[int]) -> int:
         if not still_wanted(item.row_id):  # erased, suppressed or blocked meanwhile
             continue
         message = item.message
-        result = smtp.Result(smtp.ReplyKind.RETRY, "no SMTP server configured", True)
-        for server in failover_order(servers, item.smtp_server):
-            if not wait_for_slot(throttle, server, deadline):
-                result = smtp.Result(smtp.ReplyKind.RETRY, "sending limit reached", True)
-                break
-            result = smtp.connection_to(server).send(
-                message.envelope_from, message.recipient, message.data
-            )
-            if not result.unreachable:
-                break
+        result, _connection = failover.first_reachable(
+            failover_order(servers, item.smtp_server),
+            throttle,
+            deadline,
+            lambda c, m=message: c.send(m.envelope_from, m.recipient, m.data),
+        )
         sent = result.outcome is smtp.ReplyKind.SENT
         accepted += sent
-        outbox.record(
-            item.row_id, sent=sent, reply=result.reply, retry=result.outcome is smtp.ReplyKind.RETRY
-        )
+        retry = result.outcome in (smtp.ReplyKind.RETRY, smtp.ReplyKind.THROTTLED)
+        outbox.record(item.row_id, sent=sent, reply=result.reply, retry=retry)
     return accepted
 
 

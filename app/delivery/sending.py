@@ -15,9 +15,9 @@ from typing import Any, NamedTuple
 
 from flask import current_app
 
-from app.delivery import ledger, smtp
+from app.delivery import failover, ledger, smtp
 from app.delivery.recording import BatchLedger, Check, DeliveryOutcome
-from app.delivery.throttle import Throttle, throttle_for, wait_for_slot
+from app.delivery.throttle import Throttle, throttle_for
 from app.extensions import db
 from app.mailservers import failover_order, servers_for
 from app.messages import composing
@@ -245,12 +245,10 @@ class BatchSender:
         self, message: composing.Outgoing, deadline: datetime
     ) -> tuple[smtp.Connection | None, smtp.Result | None]:
         """Start the message on the first server that answers, within its limits."""
-        early = smtp.Result(smtp.ReplyKind.RETRY, "no SMTP server configured", True)
-        for server in self.servers:
-            if not wait_for_slot(self.throttle, server, deadline):
-                return None, smtp.Result(smtp.ReplyKind.THROTTLED, "sending limit reached", True)
-            connection = smtp.connection_to(server)
-            early = connection.start(message.envelope_from, message.recipient, message.data)
-            if early is None or not early.unreachable:
-                return connection, early
-        return None, early
+        early, connection = failover.first_reachable(
+            self.servers,
+            self.throttle,
+            deadline,
+            lambda c: c.start(message.envelope_from, message.recipient, message.data),
+        )
+        return connection, early
