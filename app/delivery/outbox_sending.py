@@ -3,6 +3,7 @@ but through the same servers, failover and limits as campaigns."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 
 from flask import current_app
@@ -14,6 +15,7 @@ from app.delivery.throttle import throttle_for
 from app.extensions import db
 from app.mailservers import failover_order, servers_for
 from app.messages import outbox
+from app.messages.composing import Outgoing
 from app.models import OutboxKind, OutboxMessage
 from app.models.base import utcnow
 
@@ -31,18 +33,21 @@ def send_outbox(row_ids: list[int]) -> int:
             continue
         if not still_wanted(item.row_id):  # erased, suppressed or blocked meanwhile
             continue
-        message = item.message
         result, _connection = failover.first_reachable(
-            failover_order(servers, item.smtp_server),
-            throttle,
-            deadline,
-            lambda c, m=message: c.send(m.envelope_from, m.recipient, m.data),
+            failover_order(servers, item.smtp_server), throttle, deadline, whole(item.message)
         )
         sent = result.outcome is smtp.ReplyKind.SENT
         accepted += sent
         retry = result.outcome in (smtp.ReplyKind.RETRY, smtp.ReplyKind.THROTTLED)
         outbox.record(item.row_id, sent=sent, reply=result.reply, retry=retry)
     return accepted
+
+
+def whole(message: Outgoing) -> Callable[[smtp.Connection], smtp.Result]:
+    """Send all of ``message`` on the connection it is given."""
+    return lambda connection: connection.send(
+        message.envelope_from, message.recipient, message.data
+    )
 
 
 DROPPED = "dropped: the address is suppressed or its domain is blocked"
