@@ -10,6 +10,8 @@ from __future__ import annotations
 from flask import g, has_request_context, request
 from flask_babel import refresh
 
+from app.languages import best_match, fallback_chain
+
 # Languages with a catalogue (English is the source language).
 PUBLIC_LANGUAGES = ("en", "uk", "es", "fr", "de", "pl")
 
@@ -23,12 +25,15 @@ def supported(tag: str | None) -> str | None:
 
 
 def speak(*candidates: str | None, default: str | None = None) -> str:
-    """Make the current page speak the first supported of ``candidates``, else the browser's
-    best, else ``default`` (a list's language), else English; return the language chosen."""
-    chosen = next((s for s in map(supported, candidates) if s), None)
-    if chosen is None and has_request_context():
-        chosen = supported(request.accept_languages.best_match(PUBLIC_LANGUAGES))
-    g.page_language = chosen or supported(default) or "en"
+    """Make the current page speak the first supported of ``candidates``, else the first of
+    the browser's languages (most wanted first) that has a catalogue, else ``default`` (a
+    list's language), else English; return the language chosen."""
+    browser = None
+    if has_request_context():
+        wanted = (tag for tag, quality in request.accept_languages if quality > 0)
+        browser = best_match(wanted, PUBLIC_LANGUAGES)
+    chain = fallback_chain(*candidates, browser, default, default="en")
+    g.page_language = next(s for s in map(supported, chain) if s)
     refresh()  # Flask-Babel caches the locale per request
     return g.page_language
 

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import langcodes
+from babel.core import negotiate_locale
 
 from app.errors import InvalidInput
 
@@ -179,6 +180,34 @@ def _with_primary(tag: str, primary: str) -> str:
     return "-".join([primary, *tag.split("-")[1:]])
 
 
+def primary_subtag(tag: str) -> str:
+    """The language a tag narrows (``pt-BR`` -> ``pt``)."""
+    return tag.split("-")[0]
+
+
+def fallback_chain(
+    *tags: str | None, default: str | None = None, then_primaries: bool = True
+) -> list[str]:
+    """The languages to try, in order and each once: the first of ``tags`` and its primary
+    subtag, then each further tag and its primary subtag (only the tag itself when not
+    ``then_primaries``: an explicit chain), then ``default``. Empty tags are left out."""
+    chain: list[str] = []
+    for position, tag in enumerate(tags):
+        if tag:
+            chain.append(tag)
+            if position == 0 or then_primaries:
+                chain.append(primary_subtag(tag))
+    if default:
+        chain.append(default)
+    return list(dict.fromkeys(chain))
+
+
+def best_match(preferred: Iterable[str], available: Iterable[str]) -> str | None:
+    """The first of ``preferred`` (a browser's languages, most wanted first) that is
+    ``available``, itself or by its primary subtag (Babel's negotiation)."""
+    return negotiate_locale(list(preferred), list(available), sep="-")
+
+
 def choose_variant(
     language: str, available: Iterable[str], fallbacks: Iterable[str], default: str
 ) -> str | None:
@@ -189,8 +218,5 @@ def choose_variant(
     Returns ``None`` when not even the default is available.
     """
     ready = set(available)
-    primary = language.split("-")[0]
-    for candidate in (language, primary, *fallbacks, default):
-        if candidate in ready:
-            return candidate
-    return None
+    chain = fallback_chain(language, *fallbacks, default=default, then_primaries=False)
+    return next((candidate for candidate in chain if candidate in ready), None)

@@ -78,6 +78,20 @@ def test_an_invalid_link_is_explained_in_the_browsers_language(app):
     assert "Ce lien n'est pas valide" in page.get_data(as_text=True).replace("&#39;", "'")
 
 
+@pytest.mark.parametrize(
+    ("browser", "expected"),
+    [
+        ("uk-UA,en;q=0.5", "Це посилання недійсне"),  # Ukrainian (Ukraine) first, English last
+        ("fr-CA, de;q=0.9", "Ce lien n'est pas valide"),  # French first, even if regional
+        ("de, fr", "Dieser Link ist ungültig"),  # equally wanted: the first named
+    ],
+)
+def test_the_browsers_first_language_with_a_catalogue_wins(app, browser, expected):
+    page = app.test_client().get("/u/forged", headers={"Accept-Language": browser})
+    assert page.status_code == 400
+    assert expected in html.unescape(page.get_data(as_text=True))
+
+
 def test_the_panel_stays_in_english(app):
     page = app.test_client().get("/login", headers={"Accept-Language": "uk"})
     assert "Log in" in page.get_data(as_text=True) or "Email" in page.get_data(as_text=True)

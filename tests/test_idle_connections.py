@@ -170,7 +170,7 @@ def test_a_relay_that_keeps_refusing_costs_one_fresh_try_only(relay: Relay, monk
     assert connection.send("a@example.org", "ann@example.org", message).reply[:3] == "250"
     relay.handler.mail_reply = "421 4.3.2 shutting down"
     result = connection.send("a@example.org", "olena@example.org", message)
-    assert result.outcome is smtp.Outcome.RETRY and not result.unreachable
+    assert result.outcome is smtp.ReplyKind.RETRY and not result.unreachable
     assert "421 4.3.2 shutting down" in result.reply
     assert relay.handler.sessions == 2  # the reused session, then one fresh one: no more
     result = connection.send("a@example.org", "olena@example.org", message)
@@ -184,7 +184,7 @@ def test_a_refusal_on_a_reused_session_is_not_retried(relay: Relay):
     assert connection.send("a@example.org", "ann@example.org", message).reply[:3] == "250"
     relay.handler.behaviour["gone@example.org"] = "rcpt:550 5.1.1 no such user"
     result = connection.send("a@example.org", "gone@example.org", message)
-    assert result.outcome is smtp.Outcome.BOUNCE
+    assert result.outcome is smtp.ReplyKind.BOUNCE
     assert relay.handler.sessions == 1
 
 

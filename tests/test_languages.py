@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from app.errors import InvalidInput
-from app.languages import choose_variant, normalize_tag
+from app.languages import choose_variant, fallback_chain, normalize_tag
 
 AVAILABLE = ["en", "uk", "es", "pt", "ru"]
 
@@ -44,3 +44,15 @@ def test_tags_are_normalised(raw, tag):
 def test_malformed_tags_are_refused_with_a_clear_message(bad):
     with pytest.raises(InvalidInput, match="is not a language tag"):
         normalize_tag(bad)
+
+
+def test_the_fallback_chain_lists_each_language_once_in_the_written_order():
+    assert fallback_chain("pt-BR", "es-MX", default="en") == ["pt-BR", "pt", "es-MX", "es", "en"]
+    assert fallback_chain("pt-BR", "es-MX", default="en", then_primaries=False) == [
+        "pt-BR",
+        "pt",
+        "es-MX",
+        "en",
+    ]
+    assert fallback_chain("en-GB", None, "", default="en") == ["en-GB", "en"]
+    assert fallback_chain(None, "uk") == ["uk"]

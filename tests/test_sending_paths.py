@@ -19,7 +19,7 @@ from sqlalchemy import select, update
 
 from app.campaigns import drafts, lifecycle, results
 from app.delivery import ledger
-from app.delivery.recording import BatchLedger, Outcome
+from app.delivery.recording import BatchLedger, DeliveryOutcome
 from app.delivery.sending import BatchSender
 from app.delivery.smtp import close_all
 from app.delivery.throttle import DatabaseThrottle, RedisThrottle, wait_for_slot
@@ -155,7 +155,9 @@ def test_retry_window_gives_up_to_a_permanent_failure(app):
     delivery_id = row.delivery_id
     book = BatchLedger(campaign.id, {**app.config, "RETRY_WINDOW_SECONDS": 0})
     time.sleep(0.01)
-    book.step(Outcome(row, DeliveryStatus.FAILED_TEMP, "451 4.3.0 still down", retry=True), None)
+    book.step(
+        DeliveryOutcome(row, DeliveryStatus.FAILED_TEMP, "451 4.3.0 still down", retry=True), None
+    )
     book.close()
     delivery = db.session.get(Delivery, delivery_id)
     db.session.refresh(delivery)
@@ -167,7 +169,7 @@ def test_a_retry_waits_with_a_growing_backoff(app):
     campaign, _emails, [row] = campaign_for(1)
     delivery_id = row.delivery_id
     book = BatchLedger(campaign.id, {**app.config, "RETRY_BASE_SECONDS": 100})
-    book.step(Outcome(row, DeliveryStatus.FAILED_TEMP, "451 4.3.0 later", retry=True), None)
+    book.step(DeliveryOutcome(row, DeliveryStatus.FAILED_TEMP, "451 4.3.0 later", retry=True), None)
     book.close()
     delivery = db.session.get(Delivery, delivery_id)
     db.session.refresh(delivery)
@@ -192,9 +194,9 @@ def test_a_lapsed_lease_writes_nothing_over_the_next_claim(app):
     db.session.commit()
     [second] = ledger.claim(ledger.Batch(campaign.id, delivery_id, delivery_id))
     book = BatchLedger(campaign.id, app.config)
-    book.step(Outcome(first, DeliveryStatus.SENT, "250 late"), None)
+    book.step(DeliveryOutcome(first, DeliveryStatus.SENT, "250 late"), None)
     book.release([first], DeliveryStatus.QUEUED)
-    book.step(Outcome(second, DeliveryStatus.SENT, "250 on time"), None)
+    book.step(DeliveryOutcome(second, DeliveryStatus.SENT, "250 on time"), None)
     book.close()
     delivery = db.session.get(Delivery, delivery_id)
     db.session.refresh(delivery)

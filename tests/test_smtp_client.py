@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 
-from app.delivery.smtp import Connection, Outcome
+from app.delivery.smtp import Connection, ReplyKind
 from app.mailservers import SmtpSettings
 from tests.support.smtp import free_port
 
@@ -77,13 +77,13 @@ def server(request: pytest.FixtureRequest) -> Iterator[tuple[ScriptedHandler, Co
 @pytest.mark.parametrize(
     ("recipient", "outcome", "reply"),
     [
-        ("ok@example.org", Outcome.SENT, "250 2.0.0 queued as 1234"),
-        ("rcpt-451@example.org", Outcome.RETRY, "451 4.3.0 try later"),
-        ("rcpt-452@example.org", Outcome.RETRY, "452 4.2.2 mailbox full"),
-        ("rcpt-550@example.org", Outcome.BOUNCE, "550 5.1.1 no such user"),
-        ("rcpt-5726@example.org", Outcome.POLICY, "550 5.7.26 unauthenticated sender"),
-        ("data-421@example.org", Outcome.RETRY, "421 4.7.0 closing"),
-        ("data-554@example.org", Outcome.PERMANENT, "554 5.6.0 content rejected"),
+        ("ok@example.org", ReplyKind.SENT, "250 2.0.0 queued as 1234"),
+        ("rcpt-451@example.org", ReplyKind.RETRY, "451 4.3.0 try later"),
+        ("rcpt-452@example.org", ReplyKind.RETRY, "452 4.2.2 mailbox full"),
+        ("rcpt-550@example.org", ReplyKind.BOUNCE, "550 5.1.1 no such user"),
+        ("rcpt-5726@example.org", ReplyKind.POLICY, "550 5.7.26 unauthenticated sender"),
+        ("data-421@example.org", ReplyKind.RETRY, "421 4.7.0 closing"),
+        ("data-554@example.org", ReplyKind.PERMANENT, "554 5.6.0 content rejected"),
     ],
 )
 def test_each_reply_becomes_the_right_outcome(server, recipient, outcome, reply):
@@ -103,7 +103,7 @@ def test_one_connection_carries_many_messages_and_survives_refusals(server):
 def test_no_server_listening_is_a_retry_not_a_crash():
     connection = Connection(SmtpSettings("smtp", "127.0.0.1", free_port(), timeout=2))
     result = connection.send("bounces@example.org", "ok@example.org", MESSAGE)
-    assert result.outcome is Outcome.RETRY
+    assert result.outcome is ReplyKind.RETRY
 
 
 @pytest.fixture()
@@ -128,10 +128,10 @@ def test_the_next_envelope_rides_with_the_final_dot_on_one_session(pipelining):
     assert connection.start("bounces@example.org", "ok4@example.org", MESSAGE) is None
     fourth = connection.finish()
     assert [first.outcome, refused.outcome, third.outcome, fourth.outcome] == [
-        Outcome.SENT,
-        Outcome.BOUNCE,
-        Outcome.SENT,
-        Outcome.SENT,
+        ReplyKind.SENT,
+        ReplyKind.BOUNCE,
+        ReplyKind.SENT,
+        ReplyKind.SENT,
     ]
     assert len(handler.delivered) == 3 and handler.sessions == 1
 
@@ -140,12 +140,12 @@ def test_an_announced_envelope_never_used_delivers_nothing(pipelining):
     handler, connection = pipelining
     announced = ("bounces@example.org", "ok2@example.org")
     assert connection.start("bounces@example.org", "ok1@example.org", MESSAGE) is None
-    assert connection.finish(announced).outcome is Outcome.SENT
+    assert connection.finish(announced).outcome is ReplyKind.SENT
     # Another message instead: the session that waits for ok2's data is dropped.
     assert connection.send("bounces@example.org", "ok3@example.org", MESSAGE).outcome is (
-        Outcome.SENT
+        ReplyKind.SENT
     )
     assert connection.start("bounces@example.org", "ok4@example.org", MESSAGE) is None
-    assert connection.finish(announced).outcome is Outcome.SENT
+    assert connection.finish(announced).outcome is ReplyKind.SENT
     connection.close()  # waiting for ok2 again: hangs up instead of a QUIT inside DATA
     assert len(handler.delivered) == 3 and handler.sessions == 2

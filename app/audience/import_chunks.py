@@ -59,7 +59,7 @@ class Context:
 
 
 @dataclass
-class Outcome:
+class ChunkTally:
     """A chunk's counts, and the rows it refused with the reason."""
 
     imported: int = 0
@@ -77,10 +77,10 @@ def blocked_domains() -> frozenset[str]:
     return frozenset(db.session.scalars(select(BlockedDomain.domain)))
 
 
-def write(context: Context, rows: list[Candidate]) -> Outcome:
+def write(context: Context, rows: list[Candidate]) -> ChunkTally:
     """Write one chunk in the import's mode."""
     if not rows:
-        return Outcome()
+        return ChunkTally()
     if context.mode is ImportMode.BLOCKLIST:
         return _blocklist(context, rows)
     if context.mode is ImportMode.UPDATE:
@@ -129,7 +129,7 @@ def prepare(context: Context, rows: list[Candidate]) -> None:
 
 
 def _outside_blocked_domains(
-    context: Context, rows: list[Candidate], outcome: Outcome
+    context: Context, rows: list[Candidate], outcome: ChunkTally
 ) -> list[Candidate]:
     kept = []
     for row in rows:
@@ -140,7 +140,7 @@ def _outside_blocked_domains(
     return kept
 
 
-def _unsuppressed(rows: list[Candidate], outcome: Outcome) -> list[Candidate]:
+def _unsuppressed(rows: list[Candidate], outcome: ChunkTally) -> list[Candidate]:
     """Drop (and report) suppressed addresses."""
     if not rows:
         return rows
@@ -159,14 +159,14 @@ def _unsuppressed(rows: list[Candidate], outcome: Outcome) -> list[Candidate]:
     return kept
 
 
-def _subscribe(context: Context, rows: list[Candidate]) -> Outcome:
+def _subscribe(context: Context, rows: list[Candidate]) -> ChunkTally:
     """New addresses become subscribers; everyone valid gets a subscription to the list
     (confirmed, or unconfirmed with an opt-in mail). Existing details are left alone.
 
     A chunk of new addresses (a first import) is one insert and reads nothing back. When
     some rows were not inserted (stored already, suppressed, or taken by a sign-up
     meanwhile) the chunk's stored rows are read to find out which, and why."""
-    outcome = Outcome()
+    outcome = ChunkTally()
     rows = _outside_blocked_domains(context, rows, outcome)
     if not rows:
         return outcome
@@ -283,7 +283,7 @@ def _changes(stored: Row[Any], values: dict[str, Any]) -> dict[str, Any]:
 
 
 def _subscriptions(
-    context: Context, rows: list[Candidate], known: dict[str, Row[Any]], outcome: Outcome
+    context: Context, rows: list[Candidate], known: dict[str, Row[Any]], outcome: ChunkTally
 ) -> None:
     """Subscribe the chunk's subscribers that were stored before it to the list, once; their
     own details stay, and the report says which of the file's differ."""
@@ -367,10 +367,10 @@ def _request_confirmations(context: Context, key: Any, values: list[Any]) -> Non
         subscriptions.request_confirmation(subscriber, [mailing_list])
 
 
-def _update(rows: list[Candidate]) -> Outcome:
+def _update(rows: list[Candidate]) -> ChunkTally:
     """Change the mapped details of existing subscribers; unknown addresses are refused.
     An empty cell changes nothing; attributes are merged key by key."""
-    outcome = Outcome()
+    outcome = ChunkTally()
     current = _existing(rows)
     changes: list[dict[str, Any]] = []
     for row in rows:
@@ -390,9 +390,9 @@ def _update(rows: list[Candidate]) -> Outcome:
     return outcome
 
 
-def _blocklist(context: Context, rows: list[Candidate]) -> Outcome:
+def _blocklist(context: Context, rows: list[Candidate]) -> ChunkTally:
     """Suppress every address (kept only as its keyed hash) and blocklist its subscriber."""
-    outcome = Outcome()
+    outcome = ChunkTally()
     already = set(
         db.session.scalars(
             select(Suppression.email_hash).where(

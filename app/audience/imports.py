@@ -146,7 +146,7 @@ def header(job: ImportJob) -> list[str]:
 
 
 @dataclass(frozen=True)
-class Preview:
+class MappingPreview:
     """What the mapping step shows: each column, its guessed field, a few sample values."""
 
     columns: list[str]
@@ -154,7 +154,7 @@ class Preview:
     samples: list[list[str]]
 
 
-def preview(job_id: int) -> Preview:
+def preview(job_id: int) -> MappingPreview:
     """The header, a guessed mapping and the first rows, for the mapping step."""
     job = get(job_id)
     records = _open_records(job)
@@ -163,7 +163,7 @@ def preview(job_id: int) -> Preview:
         [csv_files.printable(c) for c in record.cells]
         for record in itertools.islice(records, SAMPLE_ROWS)
     ]
-    return Preview(columns, job.mapping or import_rows.guess_mapping(columns), samples)
+    return MappingPreview(columns, job.mapping or import_rows.guess_mapping(columns), samples)
 
 
 def start(job_id: int, mapping: dict[str, str], *, here: bool = False) -> ImportJob:

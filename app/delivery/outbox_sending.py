@@ -3,17 +3,19 @@ but through the same servers, failover and limits as campaigns."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 
 from flask import current_app
 from sqlalchemy import select
 
 from app.audience import suppressions
-from app.delivery import smtp
-from app.delivery.throttle import throttle_for, wait_for_slot
+from app.delivery import failover, smtp
+from app.delivery.throttle import throttle_for
 from app.extensions import db
 from app.mailservers import failover_order, servers_for
 from app.messages import outbox
+from app.messages.composing import Outgoing
 from app.models import OutboxKind, OutboxMessage
 from app.models.base import utcnow
 
@@ -31,23 +33,21 @@ def send_outbox(row_ids: list[int]) -> int:
             continue
         if not still_wanted(item.row_id):  # erased, suppressed or blocked meanwhile
             continue
-        message = item.message
-        result = smtp.Result(smtp.Outcome.RETRY, "no SMTP server configured", True)
-        for server in failover_order(servers, item.smtp_server):
-            if not wait_for_slot(throttle, server, deadline):
-                result = smtp.Result(smtp.Outcome.RETRY, "sending limit reached", True)
-                break
-            result = smtp.connection_to(server).send(
-                message.envelope_from, message.recipient, message.data
-            )
-            if not result.unreachable:
-                break
-        sent = result.outcome is smtp.Outcome.SENT
-        accepted += sent
-        outbox.record(
-            item.row_id, sent=sent, reply=result.reply, retry=result.outcome is smtp.Outcome.RETRY
+        result, _connection = failover.first_reachable(
+            failover_order(servers, item.smtp_server), throttle, deadline, whole(item.message)
         )
+        sent = result.outcome is smtp.ReplyKind.SENT
+        accepted += sent
+        retry = result.outcome in (smtp.ReplyKind.RETRY, smtp.ReplyKind.THROTTLED)
+        outbox.record(item.row_id, sent=sent, reply=result.reply, retry=retry)
     return accepted
+
+
+def whole(message: Outgoing) -> Callable[[smtp.Connection], smtp.Result]:
+    """Send all of ``message`` on the connection it is given."""
+    return lambda connection: connection.send(
+        message.envelope_from, message.recipient, message.data
+    )
 
 
 DROPPED = "dropped: the address is suppressed or its domain is blocked"

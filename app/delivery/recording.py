@@ -40,7 +40,7 @@ BACKOFF_CAP_SECONDS = 6 * 3600
 
 
 @dataclass(frozen=True)
-class Outcome:
+class DeliveryOutcome:
     """What became of one claimed row; ``retry`` rows wait with a backoff instead."""
 
     row: Claimed
@@ -129,7 +129,7 @@ class BatchLedger:
         return {row[0]: Recipient(*row[1:]) for row in rows}
 
     def begin_step(
-        self, outcome: Outcome | None, next_subscriber: int | None
+        self, outcome: DeliveryOutcome | None, next_subscriber: int | None
     ) -> InFlight | Future[Check | None]:
         """Start ``step``; its ``result()`` is the check, to read just before the final dot.
 
@@ -143,14 +143,14 @@ class BatchLedger:
         self._in_flight = self._postgres.send(values, next_subscriber, _check_of)
         return self._in_flight
 
-    def step(self, outcome: Outcome | None, next_subscriber: int | None) -> Check | None:
+    def step(self, outcome: DeliveryOutcome | None, next_subscriber: int | None) -> Check | None:
         """Record ``outcome``, then check whether the next row may still be sent."""
         if self._postgres is not None:
             return self.begin_step(outcome, next_subscriber).result()
         values = self._prepare(outcome) if outcome is not None else None
         return _check_of(self._sqlite.run(values, next_subscriber))  # type: ignore[union-attr]
 
-    def _prepare(self, outcome: Outcome) -> dict[str, Any]:
+    def _prepare(self, outcome: DeliveryOutcome) -> dict[str, Any]:
         """Run the outcome's side effects and return the parameters of its row's record."""
         if outcome.bounce:
             self._bounce(outcome.row.subscriber_id, outcome.reply)
@@ -176,7 +176,7 @@ class BatchLedger:
             values.update(self._retry_values(outcome, now))
         return values
 
-    def _retry_values(self, outcome: Outcome, now: datetime) -> dict[str, Any]:
+    def _retry_values(self, outcome: DeliveryOutcome, now: datetime) -> dict[str, Any]:
         """Backoff with jitter, or give up once the row has been tried for the whole window."""
         row = outcome.row
         if now - row.first_attempt_at > self.retry_window:

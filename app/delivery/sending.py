@@ -15,9 +15,9 @@ from typing import Any, NamedTuple
 
 from flask import current_app
 
-from app.delivery import ledger, smtp
-from app.delivery.recording import BatchLedger, Check, Outcome
-from app.delivery.throttle import Throttle, throttle_for, wait_for_slot
+from app.delivery import failover, ledger, smtp
+from app.delivery.recording import BatchLedger, Check, DeliveryOutcome
+from app.delivery.throttle import Throttle, throttle_for
 from app.extensions import db
 from app.mailservers import failover_order, servers_for
 from app.messages import composing
@@ -33,12 +33,12 @@ UNREACHABLE_DELAY = 60.0
 LEASE_MARGIN_SECONDS = 5.0
 
 _STATUS = {
-    smtp.Outcome.SENT: DeliveryStatus.SENT,
-    smtp.Outcome.PERMANENT: DeliveryStatus.FAILED_PERM,
-    smtp.Outcome.BOUNCE: DeliveryStatus.FAILED_PERM,
-    smtp.Outcome.POLICY: DeliveryStatus.FAILED_PERM,
-    smtp.Outcome.UNKNOWN: DeliveryStatus.UNKNOWN,
-    smtp.Outcome.RETRY: DeliveryStatus.FAILED_TEMP,
+    smtp.ReplyKind.SENT: DeliveryStatus.SENT,
+    smtp.ReplyKind.PERMANENT: DeliveryStatus.FAILED_PERM,
+    smtp.ReplyKind.BOUNCE: DeliveryStatus.FAILED_PERM,
+    smtp.ReplyKind.POLICY: DeliveryStatus.FAILED_PERM,
+    smtp.ReplyKind.UNKNOWN: DeliveryStatus.UNKNOWN,
+    smtp.ReplyKind.RETRY: DeliveryStatus.FAILED_TEMP,
 }
 
 
@@ -57,19 +57,21 @@ def send_range(campaign_id: int, first_id: int, last_id: int) -> int:
     return sender.run(claimed)
 
 
-def outcome_of(row: ledger.Claimed, message: composing.Outgoing, result: smtp.Result) -> Outcome:
+def outcome_of(
+    row: ledger.Claimed, message: composing.Outgoing, result: smtp.Result
+) -> DeliveryOutcome:
     """Turn an SMTP result into the ledger outcome for the row."""
     pause = None
-    if result.outcome is smtp.Outcome.POLICY:
+    if result.outcome is smtp.ReplyKind.POLICY:
         pause = f"paused: the SMTP server refused by policy: {result.reply}"
-    return Outcome(
+    return DeliveryOutcome(
         row,
         _STATUS[result.outcome],
         result.reply,
         message.language,
         message.message_id,
-        retry=result.outcome is smtp.Outcome.RETRY,
-        bounce=result.outcome is smtp.Outcome.BOUNCE,
+        retry=result.outcome is smtp.ReplyKind.RETRY,
+        bounce=result.outcome is smtp.ReplyKind.BOUNCE,
         pause_reason=pause,
     )
 
@@ -93,7 +95,7 @@ def _factory(campaign: Campaign, config: dict[str, Any]) -> composing.MessageFac
 class Attempt:
     """How one row went: the outcome to record next, or why the batch stops here."""
 
-    outcome: Outcome | None = None
+    outcome: DeliveryOutcome | None = None
     sent: bool = False
     release_to: DeliveryStatus | None = None  # the campaign paused (queued) or was cancelled
     defer_reply: str | None = None  # no SMTP server could be reached
@@ -131,7 +133,7 @@ class BatchSender:
         recipients = book.recipients(claimed)
         # Stop early enough that no row is sent after its lease could have been swept.
         deadline = claimed[0].lease_until - timedelta(seconds=LEASE_MARGIN_SECONDS)
-        pending: Outcome | None = None
+        pending: DeliveryOutcome | None = None
         sent = 0
         built: tuple[composing.Outgoing | None, str] | None = self._build(
             recipients.get(claimed[0].subscriber_id)
@@ -165,7 +167,7 @@ class BatchSender:
 
     @staticmethod
     def _give_back_after_error(
-        book: BatchLedger, check: Any, pending: Outcome | None, rest: list[ledger.Claimed]
+        book: BatchLedger, check: Any, pending: DeliveryOutcome | None, rest: list[ledger.Claimed]
     ) -> None:
         """On an unexpected error, keep what is known and hand the rest back, uncounted."""
         smtp.settle_all()  # a message waiting for its final dot is dropped, never finished
@@ -201,7 +203,7 @@ class BatchSender:
             if waiting is not None:
                 waiting.abort()
             return Attempt(
-                Outcome(row, DeliveryStatus.SKIPPED, "no longer subscribed at send time")
+                DeliveryOutcome(row, DeliveryStatus.SKIPPED, "no longer subscribed at send time")
             )
         if message is None:
             status = (
@@ -209,9 +211,9 @@ class BatchSender:
                 if problem.startswith("template")
                 else (DeliveryStatus.SKIPPED)
             )
-            return Attempt(Outcome(row, status, problem))
+            return Attempt(DeliveryOutcome(row, status, problem))
         if early is not None and early.unreachable:
-            if early.outcome is smtp.Outcome.THROTTLED:
+            if early.outcome is smtp.ReplyKind.THROTTLED:
                 return Attempt(release_to=DeliveryStatus.QUEUED)
             return Attempt(defer_reply=early.reply)
         if early is None:
@@ -219,7 +221,7 @@ class BatchSender:
             result = waiting.finish(self._next(waiting, upcoming))
         else:
             result = early
-        return Attempt(outcome_of(row, message, result), result.outcome is smtp.Outcome.SENT)
+        return Attempt(outcome_of(row, message, result), result.outcome is smtp.ReplyKind.SENT)
 
     def _next(
         self, connection: smtp.Connection, upcoming: tuple[composing.Outgoing | None, str] | None
@@ -250,14 +252,10 @@ class BatchSender:
         self, message: composing.Outgoing, deadline: datetime
     ) -> tuple[smtp.Connection | None, smtp.Result | None]:
         """Start the message on the first server that answers, within its limits."""
-        early: smtp.Result | None = smtp.Result(
-            smtp.Outcome.RETRY, "no SMTP server configured", True
+        early, connection = failover.first_reachable(
+            self.servers,
+            self.throttle,
+            deadline,
+            lambda c: c.start(message.envelope_from, message.recipient, message.data),
         )
-        for server in self.servers:
-            if not wait_for_slot(self.throttle, server, deadline):
-                return None, smtp.Result(smtp.Outcome.THROTTLED, "sending limit reached", True)
-            connection = smtp.connection_to(server)
-            early = connection.start(message.envelope_from, message.recipient, message.data)
-            if early is None or not early.unreachable:
-                return connection, early
-        return None, early
+        return connection, early

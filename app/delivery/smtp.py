@@ -41,7 +41,7 @@ _CLOSED = (
 )
 
 
-class Outcome(StrEnum):
+class ReplyKind(StrEnum):
     SENT = "sent"
     RETRY = "retry"  # 4xx, or a connection problem before the final dot
     BOUNCE = "bounce"  # 5.1.x: the address does not exist; suppress it
@@ -53,7 +53,7 @@ class Outcome(StrEnum):
 
 @dataclass(frozen=True)
 class Result:
-    outcome: Outcome
+    outcome: ReplyKind
     reply: str
     unreachable: bool = False  # no session could be opened at all
 
@@ -64,15 +64,15 @@ def classify(code: int, message: bytes | str) -> Result:
     text = " ".join(text.split())
     reply = f"{code} {text}".strip()
     if 200 <= code < 300:
-        return Result(Outcome.SENT, reply)
+        return Result(ReplyKind.SENT, reply)
     if 400 <= code < 500:
-        return Result(Outcome.RETRY, reply)
+        return Result(ReplyKind.RETRY, reply)
     enhanced = _ENHANCED.match(text)
     if enhanced and enhanced.group(2) == "7":
-        return Result(Outcome.POLICY, reply)
+        return Result(ReplyKind.POLICY, reply)
     if enhanced and enhanced.group(2) == "1":
-        return Result(Outcome.BOUNCE, reply)
-    return Result(Outcome.PERMANENT, reply)
+        return Result(ReplyKind.BOUNCE, reply)
+    return Result(ReplyKind.PERMANENT, reply)
 
 
 def _angle(address: str) -> str:
@@ -161,7 +161,7 @@ class Connection:
                 reused = self._ready(announced is not None)
             except (smtplib.SMTPException, OSError) as exc:
                 self._drop()
-                return Result(Outcome.RETRY, f"cannot reach {self.settings.name}: {exc}", True)
+                return Result(ReplyKind.RETRY, f"cannot reach {self.settings.name}: {exc}", True)
             assert self._smtp is not None
             try:
                 refusal = self._envelope(
@@ -173,11 +173,11 @@ class Connection:
                 announced = None
                 if not reused:
                     reply = exc.reply if isinstance(exc, SessionClosed) else str(exc)
-                    return Result(Outcome.RETRY, f"connection lost before the envelope: {reply}")
+                    return Result(ReplyKind.RETRY, f"connection lost before the envelope: {reply}")
                 # A reused session the relay had closed: a fresh one, no attempt spent.
             except (smtplib.SMTPException, OSError) as exc:
                 self._drop()
-                return Result(Outcome.RETRY, f"connection lost before the end of data: {exc}")
+                return Result(ReplyKind.RETRY, f"connection lost before the end of data: {exc}")
         if refusal is not None:
             return refusal
         try:
@@ -188,7 +188,7 @@ class Connection:
             self._smtp.send(payload if payload.endswith(b"\r\n") else payload + b"\r\n")
         except (smtplib.SMTPException, OSError) as exc:
             self._drop()
-            return Result(Outcome.RETRY, f"connection lost before the end of data: {exc}")
+            return Result(ReplyKind.RETRY, f"connection lost before the end of data: {exc}")
         return None
 
     def _ready(self, announced: bool) -> bool:
@@ -238,12 +238,12 @@ class Connection:
             self._smtp.send(b".\r\n" + following)
         except (smtplib.SMTPException, OSError) as exc:
             self._drop()
-            return Result(Outcome.RETRY, f"connection lost before the end of data: {exc}")
+            return Result(ReplyKind.RETRY, f"connection lost before the end of data: {exc}")
         try:
             code, message = self._smtp.getreply()
         except (smtplib.SMTPException, OSError) as exc:
             self._drop()
-            return Result(Outcome.UNKNOWN, f"no reply after the end of data: {exc}")
+            return Result(ReplyKind.UNKNOWN, f"no reply after the end of data: {exc}")
         self._used_at = time.monotonic()
         self._sent_on_connection += 1
         if following:

@@ -5,6 +5,11 @@ Each limit is N messages per period (``rate=50`` is 50 per second, ``window=1000
 window's count plus the previous one's, weighted by how much of it still overlaps). The
 counters live in Redis when the broker is Redis, else in the database, so the embedded
 setup needs no extra server. A slot is taken only when every limit of the server allows it.
+
+Both stores take the slot first and then ask ``_wait_after_taking`` whether it may be kept,
+so the window arithmetic is written once, here in Python. (The ``limits`` library's Redis
+strategies check each limit on its own, answer only yes or no rather than how long to
+wait, and count whole-second periods; it has no SQL storage.)
 """
 
 from __future__ import annotations
@@ -21,34 +26,23 @@ from app.extensions import db
 from app.mailservers import SmtpSettings
 from app.models import ThrottleCounter
 
-_LUA = """
-local now = redis.call('TIME')
-now = tonumber(now[1]) + tonumber(now[2]) / 1000000
-local n = (#ARGV) / 2
-local counters = {}
-local wait = 0
-for i = 1, n do
-  local limit, period = tonumber(ARGV[2 * i - 1]), tonumber(ARGV[2 * i])
+# Takes one slot in this window of every period given; returns the server's clock (seconds,
+# microseconds) and, per period, the counter's key, its count with the slot, and the
+# previous window's count. Whether the slot may be kept is ``_wait_after_taking``'s to say.
+_TAKE = """
+local time = redis.call('TIME')
+local now = tonumber(time[1]) + tonumber(time[2]) / 1000000
+local reply = {time[1], time[2]}
+for i = 1, #ARGV do
+  local period = tonumber(ARGV[i])
   local window = math.floor(now / period)
-  local elapsed = (now - window * period) / period
   local key = KEYS[1] .. ':' .. period .. ':'
-  local current = tonumber(redis.call('GET', key .. window) or '0')
-  local previous = tonumber(redis.call('GET', key .. (window - 1)) or '0')
-  if previous * (1 - elapsed) + current + 1 > limit then
-    local w = (1 - elapsed) * period
-    if current + 1 <= limit and previous > 0 then
-      w = math.max(0, (1 - (limit - current - 1) / previous - elapsed) * period)
-    end
-    wait = math.max(wait, w, 0.001)
-  end
-  counters[i] = {key .. window, period}
+  reply[#reply + 1] = key .. window
+  reply[#reply + 1] = redis.call('INCR', key .. window)
+  redis.call('EXPIRE', key .. window, math.ceil(period * 2) + 1)
+  reply[#reply + 1] = tonumber(redis.call('GET', key .. (window - 1)) or '0')
 end
-if wait > 0 then return tostring(wait) end
-for i = 1, n do
-  redis.call('INCR', counters[i][1])
-  redis.call('EXPIRE', counters[i][1], math.ceil(counters[i][2] * 2) + 1)
-end
-return '0'
+return reply
 """
 
 
@@ -80,6 +74,20 @@ def _estimate_wait(limit: int, period: float, now: float, current: int, previous
     return max(0.001, (1 - elapsed) * period)
 
 
+def _wait_after_taking(
+    limits: tuple[tuple[int, float], ...], now: float, counts: list[tuple[int, int]]
+) -> float:
+    """Seconds to wait (0: keep the slot just taken) given, for each limit, this window's
+    count including that slot and the previous window's count."""
+    return max(
+        (
+            _estimate_wait(limit, period, now, current - 1, previous)
+            for (limit, period), (current, previous) in zip(limits, counts, strict=True)
+        ),
+        default=0.0,
+    )
+
+
 class DatabaseThrottle:
     """Counters in the ``throttle_counters`` table (the embedded default).
 
@@ -90,46 +98,64 @@ class DatabaseThrottle:
 
     def try_take(self, server: SmtpSettings) -> float:
         now = time.time()
-        table = ThrottleCounter.__table__
-        wait = 0.0
-        for limit, period in server.limits:
-            name, slot = f"{server.name}:{period:g}", math.floor(now / period)
-            current = db.session.execute(
-                insert_or_increment(table, {"name": name, "slot": slot, "count": 1}, "count")
-            ).scalar_one()
-            previous = (
-                db.session.scalar(
-                    select(ThrottleCounter.count).where(
-                        ThrottleCounter.name == name, ThrottleCounter.slot == slot - 1
-                    )
-                )
-                or 0
-            )
-            wait = max(wait, _estimate_wait(limit, period, now, current - 1, previous))
-            if current == 1:  # a new window began: forget the ones before the previous
-                db.session.execute(
-                    delete(ThrottleCounter).where(
-                        ThrottleCounter.name == name, ThrottleCounter.slot < slot - 1
-                    )
-                )
+        counts = [self._take(server.name, period, now) for _limit, period in server.limits]
+        wait = _wait_after_taking(server.limits, now, counts)
         if wait > 0:
             db.session.rollback()
             return wait
         db.session.commit()
         return 0.0
 
+    @staticmethod
+    def _take(server_name: str, period: float, now: float) -> tuple[int, int]:
+        """Count one more in this window; return its count and the previous window's."""
+        name, slot = f"{server_name}:{period:g}", math.floor(now / period)
+        table = ThrottleCounter.__table__
+        current = db.session.execute(
+            insert_or_increment(table, {"name": name, "slot": slot, "count": 1}, "count")
+        ).scalar_one()
+        previous = (
+            db.session.scalar(
+                select(ThrottleCounter.count).where(
+                    ThrottleCounter.name == name, ThrottleCounter.slot == slot - 1
+                )
+            )
+            or 0
+        )
+        if current == 1:  # a new window began: forget the ones before the previous
+            db.session.execute(
+                delete(ThrottleCounter).where(
+                    ThrottleCounter.name == name, ThrottleCounter.slot < slot - 1
+                )
+            )
+        return current, previous
+
 
 class RedisThrottle:
-    """Counters in Redis, checked and taken in one atomic script."""
+    """Counters in Redis, on the Redis server's clock: one script takes the slot in every
+    window and reads the counts; a slot the limits refuse is given back at once (meanwhile
+    another worker may count it, which only makes that one wait, never send too many)."""
 
     def __init__(self, url: str) -> None:
         import redis
 
-        self._script = redis.Redis.from_url(url).register_script(_LUA)
+        self._redis = redis.Redis.from_url(url)
+        self._take = self._redis.register_script(_TAKE)
 
     def try_take(self, server: SmtpSettings) -> float:
-        args = [value for limit, period in server.limits for value in (limit, period)]
-        return float(self._script(keys=[f"tocsin:throttle:{server.name}"], args=args))
+        periods = [period for _limit, period in server.limits]
+        seconds, microseconds, *taken = self._take(
+            keys=[f"tocsin:throttle:{server.name}"], args=periods
+        )
+        now = int(seconds) + int(microseconds) / 1_000_000
+        keys, counts = taken[0::3], list(zip(taken[1::3], taken[2::3], strict=True))
+        wait = _wait_after_taking(server.limits, now, counts)
+        if wait > 0:
+            with self._redis.pipeline(transaction=False) as undo:
+                for key in keys:
+                    undo.decr(key)
+                undo.execute()
+        return wait
 
 
 def throttle_for(broker_url: str) -> Throttle:

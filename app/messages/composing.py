@@ -14,7 +14,7 @@ from flask import current_app
 
 from app.errors import ConfigError
 from app.i18n import supported
-from app.languages import choose_variant
+from app.languages import choose_variant, fallback_chain
 from app.models import Campaign, Subscriber, Variant, list_names
 from app.tokens import Hasher, Tokens, hasher, issue_day, secret_fallbacks
 from emails.dkim import DkimKey, load_key, pair_keys
@@ -83,9 +83,10 @@ def footer_words(language: str, written: tuple[str, str, str] = ("", "", "")) ->
     preferences) when given, else the catalogue's in ``language``, else English."""
     if all(written):
         return FooterWords(language, *written)
-    translations = catalogue(language)
-    if translations is None:  # English itself, or a language without a catalogue
-        english = language if supported(language) == "en" else "en"
+    speaking = next(tag for tag in fallback_chain(language, default="en") if supported(tag))
+    translations = catalogue(speaking)
+    if translations is None:  # English: the reader's own (en-GB), or for want of a catalogue
+        english = language if speaking in fallback_chain(language) else "en"
         return FooterWords(english, FOOTER_REASON, UNSUBSCRIBE, PREFERENCES)
     return FooterWords(
         language,

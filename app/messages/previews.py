@@ -23,7 +23,7 @@ from app.models.base import utcnow
 
 
 @dataclass(frozen=True)
-class Preview:
+class MessagePreview:
     language: str
     subject: str
     html: str
@@ -43,7 +43,7 @@ def sample_recipient(language: str, email: str | None = None) -> Recipient:
     return replace(SAMPLE_RECIPIENT, language=language)
 
 
-def preview(campaign: Campaign, language: str, email: str | None = None) -> Preview:
+def preview(campaign: Campaign, language: str, email: str | None = None) -> MessagePreview:
     """Render the campaign's variant in ``language`` for a chosen or sample recipient."""
     if language not in {v.language for v in campaign.variants}:
         raise NotFound(f"campaign {campaign.id} has no {language} variant")
@@ -54,12 +54,12 @@ def preview(campaign: Campaign, language: str, email: str | None = None) -> Prev
     return read_message(outgoing, recipient.email)
 
 
-def read_message(outgoing: Outgoing, recipient: str) -> Preview:
+def read_message(outgoing: Outgoing, recipient: str) -> MessagePreview:
     """Parse an assembled message back into what a preview shows."""
     message = BytesParser(policy=policy.default).parsebytes(outgoing.data)
     html = message.get_body(("html",))
     text = message.get_body(("plain",))
-    return Preview(
+    return MessagePreview(
         language=outgoing.language,
         subject=str(message["Subject"]),
         html=html.get_content() if html else "",

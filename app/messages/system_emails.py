@@ -21,7 +21,7 @@ from sqlalchemy import select
 from app.errors import InvalidInput
 from app.extensions import db
 from app.i18n import PUBLIC_LANGUAGES
-from app.languages import normalize_tag
+from app.languages import fallback_chain, normalize_tag
 from app.messages.composing import DEFAULT_LAYOUT, Outgoing, Sender
 from app.messages.previews import read_message
 from app.models import SystemEmail
@@ -106,14 +106,11 @@ def kind_of(value: str) -> Kind:
 def wording(kind: Kind, language: str, list_language: str | None = None) -> Wording:
     """The wording a reader of ``language`` gets: theirs, its primary language's, else the
     list's ``list_language`` (or its primary language's), else English."""
-    candidates = [language, language.split("-")[0]]
-    if list_language:
-        candidates += [list_language, list_language.split("-")[0]]
     saved = {
         row.language: row
         for row in db.session.scalars(select(SystemEmail).where(SystemEmail.kind == kind.value))
     }
-    for candidate in dict.fromkeys((*candidates, "en")):
+    for candidate in fallback_chain(language, list_language, default="en"):
         if candidate in saved:
             row = saved[candidate]
             return Wording(kind, candidate, row.subject, row.body, True)

@@ -12,6 +12,7 @@ from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueCon
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import Model
+from app.languages import fallback_chain
 from app.models.base import UTCDateTime, new_uid, str_enum, utcnow
 
 
@@ -120,11 +121,8 @@ class MailingList(Model):
         default language (and its primary subtag), then the list's own name and description.
         """
         written = self.translations or {}
-        candidates = []
-        for tag in (language, self.default_language):
-            if tag:
-                candidates += [tag, tag.split("-")[0]]
-        entries = [written[tag] for tag in dict.fromkeys(candidates) if tag in written]
+        chain = fallback_chain(language, self.default_language)
+        entries = [written[tag] for tag in chain if tag in written]
         name = next((e["name"] for e in entries if e.get("name")), self.name)
         description = next(
             (e["description"] for e in entries if e.get("description")), self.description

@@ -23,9 +23,9 @@ from app.panel import blueprint, privacy
 from app.panel.forms import (
     ActionForm,
     CampaignForm,
+    CampaignImportForm,
     ConfirmScheduleForm,
     ConfirmSendForm,
-    ImportForm,
     ScheduleForm,
     SendForm,
     TestSendForm,
@@ -39,7 +39,7 @@ from app.panel.forms import (
 def campaigns() -> ResponseReturnValue:
     """All campaigns with their progress."""
     rows = [(c, results.counts(c.id)) for c in drafts.all_campaigns()]
-    return render_template("panel/campaigns.html", rows=rows, import_form=ImportForm())
+    return render_template("panel/campaigns.html", rows=rows, import_form=CampaignImportForm())
 
 
 def _settings_form(campaign: Campaign | None = None) -> tuple[CampaignForm, dict[str, Any]]:
@@ -330,7 +330,7 @@ def campaign_export(campaign_id: int, fmt: str) -> ResponseReturnValue:
 @blueprint.post("/campaigns/import")
 def campaign_import() -> ResponseReturnValue:
     """Create a draft from an uploaded TOML or YAML campaign file."""
-    form = ImportForm()
+    form = CampaignImportForm()
     if not form.validate_on_submit():
         flash("Choose a .toml or .yaml campaign file.", "error")
         return redirect(url_for("panel.campaigns"))

@@ -234,7 +234,7 @@ class TestSendForm(FlaskForm):
     languages = CheckboxesField("Languages", description="None chosen: every language.")
 
 
-class ImportForm(FlaskForm):
+class CampaignImportForm(FlaskForm):
     file = FileField("Campaign file (.toml, .yaml)", validators=[FileRequired()])
 
 

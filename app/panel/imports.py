@@ -43,7 +43,7 @@ MODES = [
 ]
 
 
-class ImportForm(FlaskForm):
+class SubscriberImportForm(FlaskForm):
     file = FileField("CSV file", validators=[FileRequired()])
     list_id = SelectField("List", coerce=int, default=0)
     mode = SelectField("Mode", choices=choices(MODES), default=ImportMode.SUBSCRIBE.value)
@@ -59,7 +59,7 @@ def _job(job_id: int) -> ImportJob:
 @blueprint.route("/imports", methods=["GET", "POST"])
 def imports_page() -> ResponseReturnValue:
     """Upload a CSV file (then map its columns), and the latest imports."""
-    form = ImportForm()
+    form = SubscriberImportForm()
     form.list_id.choices = choices(
         [(0, "—")] + [(m.id, m.name) for m, _n in list_service.lists_with_counts()]
     )
