@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Generic, NamedTuple, TypeVar
 
 from app.delivery import smtp
+from app.delivery.ports import Connect, Transport
 from app.delivery.throttle import Throttle, wait_for_slot
 from app.mailservers import SmtpSettings
 
@@ -26,14 +27,15 @@ class Reached(NamedTuple, Generic[R]):
     connection it was made on (``None`` when no server answered or no slot freed in time)."""
 
     result: R | smtp.Result
-    connection: smtp.Connection | None
+    connection: Transport | None
 
 
 def first_reachable(
     servers: Iterable[SmtpSettings],
     throttle: Throttle,
     deadline: datetime | None,
-    attempt: Callable[[smtp.Connection], R],
+    attempt: Callable[[Transport], R],
+    connect: Connect = smtp.connection_to,
 ) -> Reached[R]:
     """Try ``attempt`` on each server in order, each after a slot within its limits; move
     on only when a server cannot be reached. A server whose limits free no slot before
@@ -42,7 +44,7 @@ def first_reachable(
     for server in servers:
         if not wait_for_slot(throttle, server, deadline):
             return Reached(smtp.Result(smtp.ReplyKind.THROTTLED, LIMIT_REACHED, True), None)
-        connection = smtp.connection_to(server)
+        connection = connect(server)
         result = attempt(connection)
         if result is None or not result.unreachable:
             return Reached(result, connection)

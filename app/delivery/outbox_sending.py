@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from app.audience import suppressions
 from app.delivery import failover, smtp
+from app.delivery.ports import Transport
 from app.delivery.throttle import throttle_for
 from app.extensions import db
 from app.mailservers import failover_order, servers_for
@@ -43,7 +44,7 @@ def send_outbox(row_ids: list[int]) -> int:
     return accepted
 
 
-def whole(message: Outgoing) -> Callable[[smtp.Connection], smtp.Result]:
+def whole(message: Outgoing) -> Callable[[Transport], smtp.Result]:
     """Send all of ``message`` on the connection it is given."""
     return lambda connection: connection.send(
         message.envelope_from, message.recipient, message.data

@@ -9,13 +9,15 @@ message is dropped with the connection. See ``app.delivery.recording`` for the l
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
 from flask import current_app
 
-from app.delivery import failover, ledger, smtp
+from app.delivery import failover, ledger, outcomes, smtp
+from app.delivery.ports import Connect, Ledger, Transport
 from app.delivery.recording import BatchLedger, Check, DeliveryOutcome
 from app.delivery.throttle import Throttle, throttle_for
 from app.extensions import db
@@ -32,15 +34,6 @@ UNREACHABLE_DELAY = 60.0
 # apply to solo workers, so the lease is the batch's own clock).
 LEASE_MARGIN_SECONDS = 5.0
 
-_STATUS = {
-    smtp.ReplyKind.SENT: DeliveryStatus.SENT,
-    smtp.ReplyKind.PERMANENT: DeliveryStatus.FAILED_PERM,
-    smtp.ReplyKind.BOUNCE: DeliveryStatus.FAILED_PERM,
-    smtp.ReplyKind.POLICY: DeliveryStatus.FAILED_PERM,
-    smtp.ReplyKind.UNKNOWN: DeliveryStatus.UNKNOWN,
-    smtp.ReplyKind.RETRY: DeliveryStatus.FAILED_TEMP,
-}
-
 
 def send_range(campaign_id: int, first_id: int, last_id: int) -> int:
     """Send every claimable row of a campaign between two ledger ids; return how many sent.
@@ -55,25 +48,6 @@ def send_range(campaign_id: int, first_id: int, last_id: int) -> int:
     sender = BatchSender(campaign, current_app.config)
     db.session.remove()  # the batch's own connection does the rest
     return sender.run(claimed)
-
-
-def outcome_of(
-    row: ledger.Claimed, message: composing.Outgoing, result: smtp.Result
-) -> DeliveryOutcome:
-    """Turn an SMTP result into the ledger outcome for the row."""
-    pause = None
-    if result.outcome is smtp.ReplyKind.POLICY:
-        pause = f"paused: the SMTP server refused by policy: {result.reply}"
-    return DeliveryOutcome(
-        row,
-        _STATUS[result.outcome],
-        result.reply,
-        message.language,
-        message.message_id,
-        retry=result.outcome is smtp.ReplyKind.RETRY,
-        bounce=result.outcome is smtp.ReplyKind.BOUNCE,
-        pause_reason=pause,
-    )
 
 
 _factories: dict[tuple[int, object], composing.MessageFactory] = {}
@@ -106,30 +80,38 @@ class _Started(NamedTuple):
 
     message: composing.Outgoing | None
     problem: str
-    connection: smtp.Connection | None
+    connection: Transport | None
     early: smtp.Result | None  # refused, or never started
 
 
 class BatchSender:
     """Sends one claimed batch; everything per campaign is prepared once, here."""
 
-    def __init__(self, campaign: Campaign, config: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        campaign: Campaign,
+        config: dict[str, Any],
+        open_ledger: Callable[[int, dict[str, Any]], Ledger] = BatchLedger,
+        connect: Connect = smtp.connection_to,
+    ) -> None:
         self.campaign_id = campaign.id
         self.config = config
+        self.open_ledger = open_ledger
+        self.connect = connect
         self.factory = _factory(campaign, config)
         self.servers = failover_order(servers_for(config), campaign.smtp_server)
         self.throttle: Throttle = throttle_for(config["BROKER_URL"])
 
     def run(self, claimed: list[ledger.Claimed]) -> int:
         """Send the rows in order; stop at once when the campaign stops sending."""
-        book = BatchLedger(self.campaign_id, self.config)
+        book = self.open_ledger(self.campaign_id, self.config)
         try:
             return self._run(claimed, book)
         finally:
             smtp.settle_all()  # nothing half-sent or announced outlives the batch
             book.close()
 
-    def _run(self, claimed: list[ledger.Claimed], book: BatchLedger) -> int:
+    def _run(self, claimed: list[ledger.Claimed], book: Ledger) -> int:
         recipients = book.recipients(claimed)
         # Stop early enough that no row is sent after its lease could have been swept.
         deadline = claimed[0].lease_until - timedelta(seconds=LEASE_MARGIN_SECONDS)
@@ -167,7 +149,7 @@ class BatchSender:
 
     @staticmethod
     def _give_back_after_error(
-        book: BatchLedger, check: Any, pending: DeliveryOutcome | None, rest: list[ledger.Claimed]
+        book: Ledger, check: Any, pending: DeliveryOutcome | None, rest: list[ledger.Claimed]
     ) -> None:
         """On an unexpected error, keep what is known and hand the rest back, uncounted."""
         smtp.settle_all()  # a message waiting for its final dot is dropped, never finished
@@ -195,23 +177,13 @@ class BatchSender:
         if verdict.campaign_status != CampaignStatus.SENDING:
             if waiting is not None:
                 waiting.abort()
-            cancelled = verdict.campaign_status == CampaignStatus.CANCELLED
-            return Attempt(
-                release_to=DeliveryStatus.SKIPPED if cancelled else DeliveryStatus.QUEUED
-            )
+            return Attempt(release_to=outcomes.released_to(verdict.campaign_status))
         if not verdict.mailable:
             if waiting is not None:
                 waiting.abort()
-            return Attempt(
-                DeliveryOutcome(row, DeliveryStatus.SKIPPED, "no longer subscribed at send time")
-            )
+            return Attempt(outcomes.not_mailable(row))
         if message is None:
-            status = (
-                DeliveryStatus.FAILED_PERM
-                if problem.startswith("template")
-                else (DeliveryStatus.SKIPPED)
-            )
-            return Attempt(DeliveryOutcome(row, status, problem))
+            return Attempt(outcomes.unbuilt(row, problem))
         if early is not None and early.unreachable:
             if early.outcome is smtp.ReplyKind.THROTTLED:
                 return Attempt(release_to=DeliveryStatus.QUEUED)
@@ -221,17 +193,19 @@ class BatchSender:
             result = waiting.finish(self._next(waiting, upcoming))
         else:
             result = early
-        return Attempt(outcome_of(row, message, result), result.outcome is smtp.ReplyKind.SENT)
+        return Attempt(
+            outcomes.of_reply(row, message, result), result.outcome is smtp.ReplyKind.SENT
+        )
 
     def _next(
-        self, connection: smtp.Connection, upcoming: tuple[composing.Outgoing | None, str] | None
+        self, connection: Transport, upcoming: tuple[composing.Outgoing | None, str] | None
     ) -> tuple[str, str] | None:
         """The next message's envelope, when it will start on this same connection."""
         message = upcoming[0] if upcoming is not None else None
         first = self.servers[0] if self.servers else None
         if message is None or first is None or first.limits:
             return None  # nothing to send, or a throttle decides when it may start
-        if smtp.connection_to(first) is not connection:
+        if self.connect(first) is not connection:
             return None  # this one went to a fallback server; the next tries the first again
         return message.envelope_from, message.recipient
 
@@ -250,12 +224,13 @@ class BatchSender:
 
     def _start(
         self, message: composing.Outgoing, deadline: datetime
-    ) -> tuple[smtp.Connection | None, smtp.Result | None]:
+    ) -> tuple[Transport | None, smtp.Result | None]:
         """Start the message on the first server that answers, within its limits."""
         early, connection = failover.first_reachable(
             self.servers,
             self.throttle,
             deadline,
             lambda c: c.start(message.envelope_from, message.recipient, message.data),
+            self.connect,
         )
         return connection, early
