@@ -15,6 +15,7 @@ from tests.support.factories import make_campaign, make_group, make_list, make_s
 
 
 def build_for(campaign: Campaign, subscriber):
+    """The message this subscriber would get, parsed."""
     factory = factory_for(db.session.get(Campaign, campaign.id))
     outgoing = factory.build(recipient_of(subscriber), utcnow())
     assert outgoing is not None
@@ -22,12 +23,15 @@ def build_for(campaign: Campaign, subscriber):
 
 
 def unsubscribe_path(campaign, subscriber) -> str:
+    """The path of the subscriber's one-click unsubscribe link for this campaign."""
     factory = factory_for(campaign)
     recipient = Recipient(subscriber.uid, subscriber.email, "", "en", None, {})
     return factory.unsubscribe_url(recipient).removeprefix("https://news.example.org")
 
 
 def report_path(language: str = "uk"):
+    """A reader in a Kyiv group gets a campaign: (the path of their report link, the
+    campaign, the group)."""
     partners = make_list()
     kyiv = make_group("Kyiv mutual aid", "UA")
     reader = make_subscriber("olena@example.org", language=language, lists=[partners], group=kyiv)
@@ -44,6 +48,8 @@ def report_path(language: str = "uk"):
 
 
 def preference_page():
+    """Olena (uk) on two private lists gets a campaign: (the path of her preference centre,
+    her, the lists by slug: her two, a public one and a private one she is not on)."""
     partners = make_list("partners", "Partner collectives")
     private = make_list("press", "Press contacts")
     public = lists.create_list("actions", "Action alerts", visibility="public")
