@@ -8,14 +8,19 @@ same ``TOCSIN_*`` variables, talks to the same database, broker and SMTP server.
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from flask import Flask
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 from sqlalchemy import text
 
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, EMAIL, PASSWORD, PHONE
+from tests.support.live_server import LiveServer
+from tests.support.panel import Client
 from tests.support.smtp import SmtpServer, free_port
 from tests.support.worker import WorkerProcess
 
@@ -133,3 +138,80 @@ def run_worker(worker_process: WorkerProcess, smtp: SmtpServer) -> WorkerProcess
     """The running worker; ``until_sent(campaign_id)`` waits for a campaign to finish."""
     worker_process.check_alive()
     return worker_process
+
+
+@pytest.fixture()
+def client(app: Flask) -> Client:
+    """A test client logged in as an owner (organiser@example.org), posting forms with their
+    CSRF token."""
+    from app.accounts import users
+
+    users.create_user("organiser@example.org", "correct horse battery", "owner")
+    return Client(app)
+
+
+@pytest.fixture()
+def signup(app):
+    """A public double opt-in list, and settings that let tests sign up without waiting."""
+    from app.audience import lists
+    from app.extensions import limiter
+
+    limiter.reset()
+    saved = {k: app.config[k] for k in ("SUBSCRIBE_MIN_SECONDS", "SUBSCRIBE_IP_LIMIT")}
+    app.config.update(SUBSCRIBE_MIN_SECONDS=0.0, SUBSCRIBE_IP_LIMIT="1000 per hour")
+    yield lists.create_list(
+        "actions", "Action alerts", visibility="public", description="Calls to act."
+    )
+    app.config.update(saved)
+    limiter.reset()
+
+
+@pytest.fixture(scope="module")
+def live_server(app: Flask) -> Iterator[LiveServer]:
+    """The panel served over HTTP on loopback for this module."""
+    server = LiveServer(app)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Debian's headless chromium, driven by Playwright; never a downloaded one."""
+    if not CHROMIUM.exists():
+        pytest.fail(
+            f"the browser tests need Debian's chromium at {CHROMIUM}: "
+            "install it (apt-get install chromium or `make browser`)",
+            pytrace=False,
+        )
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
+        )
+        yield launched
+        launched.close()
+
+
+@pytest.fixture()
+def page(browser: Browser, live_server: LiveServer) -> Iterator[Page]:
+    """A fresh page in its own browser context (no cookies), based at the live server."""
+    context = browser.new_context(base_url=live_server.url, locale="en-GB")
+    yield context.new_page()
+    context.close()
+
+
+@pytest.fixture()
+def owner_page(browser: Browser, live_server: LiveServer) -> Iterator[Page]:
+    """A fresh browser context at phone width, logged in as an owner."""
+    from app.accounts import users
+
+    users.create_user(EMAIL, PASSWORD, "owner")
+    context = browser.new_context(base_url=live_server.url, locale="en-GB", viewport=PHONE)
+    page = context.new_page()
+    page.goto("/login")
+    page.get_by_label("Email").fill(EMAIL)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page).to_have_url(re.compile(r"/campaigns$"))
+    yield page
+    context.close()

@@ -8,20 +8,11 @@ import pytest
 from playwright.sync_api import Page, expect
 from sqlalchemy import func, select
 
-from app.accounts import users
 from app.audience import subscribers
 from app.extensions import db
 from app.models import Subscriber, Subscription
 from tests.support.factories import make_list, make_subscriber, make_subscribers
-from tests.test_panel_browser import browser, live_server  # noqa: F401
-from tests.test_panel_composing import Client, flashed, text
-from tests.test_panel_phone_browser import owner_page  # noqa: F401
-
-
-@pytest.fixture()
-def client(app):
-    users.create_user("organiser@example.org", "correct horse battery", "owner")
-    return Client(app)
+from tests.support.panel import flashed, text
 
 
 def _label_of(page: str, field: str) -> str:

@@ -13,11 +13,10 @@ from sqlalchemy import select
 from app.accounts import users
 from app.extensions import db
 from app.models import MailingList, Subscriber, Subscription
+from tests.support.browser import EMAIL, PASSWORD, log_in
 from tests.support.factories import make_list, make_subscriber
-from tests.test_panel_browser import EMAIL, PASSWORD, browser, live_server, log_in, page
 
 pytestmark = pytest.mark.slow
-__all__ = ["browser", "live_server", "page"]  # fixtures shared with the panel's browser test
 
 PARTNERS, SUPPORTERS, PRESS = "Partner collectives", "Supporters", "Press contacts"
 # address -> (language, lists)

@@ -21,7 +21,6 @@ import pytest
 from sqlalchemy import func, select
 from werkzeug.datastructures import MultiDict
 
-from app.accounts import users
 from app.audience import bulk, subscribers
 from app.audience.bulk import BulkAction, BulkTarget, Selection
 from app.audience.filters import SubscriberFilter
@@ -35,7 +34,7 @@ from app.models import (
     Suppression,
 )
 from tests.support.factories import make_list, make_subscriber, make_subscribers
-from tests.test_panel_composing import Client, flashed, text
+from tests.support.panel import Client, flashed, text
 
 PARTNERS, SUPPORTERS, PRESS = "Partner collectives", "Supporters", "Press contacts"
 
@@ -170,12 +169,6 @@ PEOPLE = {
 }
 # Checked rows: those of these that the filtered page shows, at most two.
 TO_CHECK = ("en2@example.org", "uk3@example.org", "uk4@example.org", "uk5@example.org")
-
-
-@pytest.fixture()
-def client(app):
-    users.create_user("organiser@example.org", "correct horse battery", "owner")
-    return Client(app)
 
 
 def lists_by_name() -> dict[str, MailingList]:

@@ -16,8 +16,8 @@ from app.campaigns import campaign_files
 from app.errors import InvalidInput
 from app.extensions import db
 from app.models import Campaign
-from tests.test_campaign_files import full_campaign
-from tests.test_panel_composing import Client
+from tests.support.factories import full_campaign
+from tests.support.panel import Client
 
 
 def alias_bomb(levels: int = 9) -> str:

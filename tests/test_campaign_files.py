@@ -5,43 +5,11 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from app.campaigns import campaign_files, drafts
-from app.demo import _read_call
+from app.campaigns import campaign_files
 from app.errors import InvalidInput
 from app.extensions import db
-from app.messages import layouts
 from app.models import Campaign
-from tests.support.factories import make_group, make_list
-
-
-def full_campaign() -> Campaign:
-    partners, press = make_list("partners", "Partners"), make_list("press", "Press")
-    kyiv = make_group("Kyiv mutual aid", country="UA")
-    layout = layouts.save_template("Plain", layouts.default_layout().replace("#f4f1ea", "#fff"))
-    campaign = drafts.create_campaign(
-        "Week of action 2027",
-        lists=[press, partners],
-        default_language="en",
-        from_address="Solidarity Collectives <news@example.org>",
-        template=layout,
-        fallbacks=["pt", "es", "en"],
-        smtp_server="main",
-        filters={"languages": ["uk", "en"], "countries": ["UA"], "groups": [kyiv.id]},
-        archive=True,
-    )
-    for language in ("en", "uk"):
-        subject, preheader, body = _read_call(language)
-        drafts.save_variant(campaign.id, language, subject=subject, preheader=preheader, body=body)
-    drafts.save_variant(
-        campaign.id,
-        "es",
-        subject="Semana de acción — {{ name | default('amigos') }}",
-        preheader="",
-        body='<p>Hola</p>\n<p><a href="{{ report_url }}">Cuéntanos</a> "citas" \\ barra</p>',
-        body_format="html",
-        ready=False,
-    )
-    return campaign
+from tests.support.factories import full_campaign, make_list
 
 
 @pytest.mark.parametrize("fmt", ["toml", "yaml"])

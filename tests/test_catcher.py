@@ -12,8 +12,8 @@ from email.message import EmailMessage
 
 from app.accounts import users
 from app.catcher import list_caught, read_caught
+from tests.support.panel import login
 from tests.support.smtp import free_port
-from tests.test_panel_access import login
 
 
 def wait_for_port(port: int, process: subprocess.Popen[bytes]) -> None:

@@ -15,11 +15,10 @@ from playwright.sync_api import Page, expect
 
 import app.catcher
 from app.accounts import users
-from tests.test_catcher_malformed import MALFORMED, drop
-from tests.test_panel_access import login
-from tests.test_panel_browser import EMAIL, PASSWORD, browser, live_server, log_in, page
+from tests.support.browser import EMAIL, PASSWORD, log_in
+from tests.support.maildir import MALFORMED, drop
+from tests.support.panel import login
 
-__all__ = ["browser", "live_server", "page"]  # fixtures shared with the panel's browser test
 START = 1_700_000_000
 
 

@@ -4,8 +4,6 @@ language table before sending, filters, personalisation, and premailer once per 
 from __future__ import annotations
 
 import time
-from email import policy
-from email.parser import BytesParser
 
 import pytest
 from flask import current_app
@@ -19,9 +17,7 @@ from app.delivery.smtp import close_all
 from app.demo import _read_call
 from app.errors import InvalidInput
 from app.extensions import db
-from app.messages.composing import factory_for, recipient_of
 from app.models import Campaign, Delivery, DeliveryStatus
-from app.models.base import utcnow
 from tests.support.factories import (
     make_campaign,
     make_group,
@@ -29,16 +25,10 @@ from tests.support.factories import (
     make_subscriber,
     make_subscribers,
 )
+from tests.support.messages import build_for
 from tests.support.smtp import recipients
 
 CALL_LANGUAGES = ("en", "uk", "es", "fr", "de")
-
-
-def build_for(campaign: Campaign, subscriber):
-    factory = factory_for(db.session.get(Campaign, campaign.id))
-    outgoing = factory.build(recipient_of(subscriber), utcnow())
-    assert outgoing is not None
-    return BytesParser(policy=policy.default).parsebytes(outgoing.data)
 
 
 def test_every_language_of_the_call_reaches_its_readers_as_written(app):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import re
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 
 import dkim
@@ -14,11 +13,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from emails.dkim import OVERSIGNED, SIGNED_HEADERS, DkimKey, load_key, sign
-from emails.mime import build_message, encode_header_value, format_address
+from emails.mime import encode_header_value
+from tests.support.dkim import DOMAIN, SELECTOR, SUBJECT, ed_record, message, rsa_record, tags
 
-DOMAIN = "example.org"
-SELECTOR = "news2025"
-SUBJECT = "Заклик до тижня дій: 24 лютого – 3 березня"
 PEM = serialization.Encoding.PEM
 NO_PASSWORD = serialization.NoEncryption()
 
@@ -35,20 +32,6 @@ def ed_key() -> ed25519.Ed25519PrivateKey:
     return ed25519.Ed25519PrivateKey.generate()
 
 
-def rsa_record(key: rsa.RSAPrivateKey) -> bytes:
-    """Return the DNS TXT record that publishes an RSA public key."""
-    der = key.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return b"v=DKIM1; k=rsa; p=" + base64.b64encode(der)
-
-
-def ed_record(key: ed25519.Ed25519PrivateKey) -> bytes:
-    """Return the DNS TXT record that publishes an Ed25519 public key (RFC 8463)."""
-    raw = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    return b"v=DKIM1; k=ed25519; p=" + base64.b64encode(raw)
-
-
 def dns(record: bytes) -> Callable[..., bytes | None]:
     """Return a dnsfunc that answers only for our selector's name."""
     name = f"{SELECTOR}._domainkey.{DOMAIN}.".encode()
@@ -57,35 +40,6 @@ def dns(record: bytes) -> Callable[..., bytes | None]:
         return record if query == name else None
 
     return lookup
-
-
-def message(**extra: str) -> bytes:
-    """Return a real newsletter message as the sender assembles it."""
-    headers = {
-        "List-Id": "Партнери <partners.example.org>",
-        "List-Unsubscribe": "<https://example.org/u/abc>, <mailto:unsub@example.org?subject=abc>",
-        "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
-        "Content-Language": "uk",
-        **extra,
-    }
-    return build_message(
-        sender=format_address("Новини мережі", "news@example.org"),
-        recipient=format_address("Олена Петренко", "olena@example.net"),
-        subject=SUBJECT,
-        text="Привіт, Олено!\n\nЗустрічаємося в суботу о 10:00.\n" * 40,
-        html="<p>Привіт, <b>Олено</b>!</p><p>Зустрічаємося в суботу о 10:00.</p>" * 40,
-        message_id="<20250224090000.abc@example.org>",
-        date=datetime(2025, 2, 24, 9, 0, tzinfo=UTC),
-        extra_headers={name: value for name, value in headers.items() if value},
-    )
-
-
-def tags(signed: bytes) -> dict[str, str]:
-    """Return the tags of the first DKIM-Signature header, whitespace removed."""
-    header = re.match(rb"DKIM-Signature:(.*?\r\n)(?![ \t])", signed, re.DOTALL)
-    assert header is not None
-    fields = (field.split("=", 1) for field in header.group(1).decode().split(";"))
-    return {name.strip(): re.sub(r"\s+", "", value) for name, value in fields}
 
 
 @pytest.fixture(params=["rsa-pkcs1", "rsa-pkcs8", "ed25519-pkcs8", "ed25519-dkimpy"])

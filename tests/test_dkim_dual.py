@@ -5,9 +5,7 @@ added Reply-To or second Subject break every signature."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 
-import dkim
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
@@ -19,12 +17,20 @@ from app.messages.composing import Sender
 from app.messages.system_emails import Kind
 from emails.dkim import DkimKey, load_key, sign
 from tests.support import opendkim
-from tests.test_dkim import DOMAIN, ed_record, message, rsa_record, tags
+from tests.support.dkim import (
+    DOMAIN,
+    dkimpy_results,
+    ed_record,
+    message,
+    opendkim_results,
+    rsa_record,
+    split,
+    tags,
+)
 
 PEM = serialization.Encoding.PEM
 PKCS8 = serialization.PrivateFormat.PKCS8
 NO_PASSWORD = serialization.NoEncryption()
-SIGNATURE = re.compile(rb"DKIM-Signature:.*?\r\n(?![ \t])", re.DOTALL)
 
 
 @pytest.fixture(scope="module")
@@ -55,43 +61,6 @@ def records(rsa_key: rsa.RSAPrivateKey, ed_key: ed25519.Ed25519PrivateKey) -> di
         f"news-rsa._domainkey.{DOMAIN}": rsa_record(rsa_key),
         f"news-ed._domainkey.{DOMAIN}": ed_record(ed_key),
     }
-
-
-def dnsfunc(records: dict[str, bytes]) -> Callable[..., bytes | None]:
-    """A dkimpy DNS lookup answering only the given records."""
-    answers = {f"{name}.".encode(): record for name, record in records.items()}
-
-    def lookup(query: bytes, timeout: int = 5) -> bytes | None:
-        return answers.get(query)
-
-    return lookup
-
-
-def split(signed: bytes) -> tuple[list[bytes], bytes]:
-    """The DKIM-Signature header fields at the top of a message, and the rest."""
-    found = []
-    while match := SIGNATURE.match(signed):
-        found.append(match.group(0))
-        signed = signed[match.end() :]
-    return found, signed
-
-
-def each_alone(signed: bytes) -> list[bytes]:
-    """One copy of the message per signature, holding only that signature."""
-    signatures, rest = split(signed)
-    return [signature + rest for signature in signatures]
-
-
-def dkimpy_results(signed: bytes, records: dict[str, bytes]) -> list[bool]:
-    """dkimpy's verdict on each signature of the message."""
-    count = len(split(signed)[0])
-    verifier = dkim.DKIM(signed)
-    return [verifier.verify(idx=index, dnsfunc=dnsfunc(records)) for index in range(count)]
-
-
-def opendkim_results(signed: bytes, records: dict[str, bytes]) -> list[bool]:
-    """opendkim's verdict on each signature (alone, as it reports only one per message)."""
-    return [verdict.passed for verdict in opendkim.verify(each_alone(signed), records)]
 
 
 def test_both_signatures_verify_with_dkimpy_and_opendkim(keys, records):

@@ -23,10 +23,8 @@ from app.models import Campaign
 from app.models.base import utcnow
 from tests.support.factories import make_list, make_subscriber
 from tests.support.live_server import LiveServer
-from tests.test_panel_browser import browser, live_server
 
 pytestmark = pytest.mark.slow
-__all__ = ["browser", "live_server"]  # fixtures shared with the panel's browser test
 
 LANGUAGES = ("en", "uk", "es", "fr", "de", "pl", "ar")
 WIDTHS = (320, 375, 600, 1024)

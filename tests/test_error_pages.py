@@ -6,10 +6,8 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from app.accounts import users
-from tests.test_panel_access import login
-from tests.test_panel_browser import EMAIL, PASSWORD, browser, live_server, log_in, page
-
-__all__ = ["browser", "live_server", "page"]  # fixtures shared with the panel's browser test
+from tests.support.browser import EMAIL, PASSWORD, log_in
+from tests.support.panel import login
 
 SECRET = "a detail only the traceback holds"
 

@@ -12,8 +12,8 @@ import pytest
 from app.accounts import users
 from app.audience import exports, imports
 from tests.support.factories import make_list, make_subscriber
-from tests.test_imports import run_import
-from tests.test_panel_access import login
+from tests.support.imports import run_import
+from tests.support.panel import login
 
 CSV = b"email,name\nann@example.org,Ann\nnot-an-address,Bob\n"
 

@@ -14,8 +14,8 @@ from app.audience.subscribers import anonymised_values
 from app.extensions import db
 from app.models import ImportJob, ImportStatus, Subscriber
 from tests.support.factories import make_list, make_subscriber
-from tests.test_imports import run_import
-from tests.test_panel_composing import Client, text
+from tests.support.imports import run_import
+from tests.support.panel import text
 
 
 def parse(content: str) -> list[dict[str, str]]:
@@ -24,14 +24,6 @@ def parse(content: str) -> list[dict[str, str]]:
 
 def export_text(**filters: str) -> str:
     return "".join(exports.stream(exports.check_filter(**filters)))
-
-
-@pytest.fixture()
-def client(app):
-    from app.accounts import users
-
-    users.create_user("organiser@example.org", "correct horse battery", "owner")
-    return Client(app)
 
 
 def test_export_neutralises_every_cell_that_starts_like_a_formula(app):

@@ -29,8 +29,8 @@ from app.catcher import start_catcher
 from app.logs import redact
 from app.tokens import tokens
 from tests.support.factories import make_list, make_subscriber
+from tests.support.imports import run_import
 from tests.support.smtp import free_port
-from tests.test_imports import run_import
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 

@@ -22,10 +22,6 @@ from app.messages.composing import factory_for, recipient_of
 from app.models import Campaign, Variant
 from app.models.base import utcnow
 from tests.support.factories import make_list, make_subscriber
-from tests.test_panel_browser import browser
-from tests.test_panel_composing import client
-
-__all__ = ["browser", "client"]  # the panel tests' chromium and logged-in client
 
 LIST_NAME = "Partner collectives 2026"
 WRITTEN = {

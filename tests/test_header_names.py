@@ -23,7 +23,7 @@ from app.extensions import db
 from app.messages import outbox
 from emails.mime import build_message, encode_header_value, format_address
 from tests.support.factories import make_campaign, make_list, make_subscriber
-from tests.test_signup import post, signup  # noqa: F401  (signup: a fixture, used by name)
+from tests.support.signup import post
 
 ATTACK = "=?UTF-8?Q?=0A?=Bcc: victim@example.net"
 SPELLINGS = [
@@ -151,7 +151,7 @@ EVIL_SENDERS = [
 def test_the_campaign_form_refuses_a_from_with_control_characters(app, sender):
     from app.accounts import users
     from app.models import Campaign
-    from tests.test_panel_composing import Client
+    from tests.support.panel import Client
 
     users.create_user("organiser@example.org", "correct horse battery", "owner")
     people = make_list()

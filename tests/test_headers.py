@@ -21,8 +21,7 @@ from app.campaigns import lifecycle
 from app.extensions import limiter
 from app.tokens import tokens
 from tests.support.factories import make_campaign, make_list, make_subscriber
-from tests.test_panel_access import csrf_token
-from tests.test_panel_composing import Client
+from tests.support.panel import Client, csrf_token
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "app" / "templates"
 MB = 1 << 20

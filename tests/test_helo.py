@@ -24,11 +24,10 @@ from app.errors import ConfigError
 from app.extensions import db
 from app.mailservers import parse_smtp_url
 from app.models import Delivery, DeliveryStatus
+from tests.support.dkim import DOMAIN, dkimpy_results, ed_record, opendkim_results, rsa_record
 from tests.support.factories import make_campaign, make_list, make_subscriber
+from tests.support.sending import send_everything, settings
 from tests.support.smtp import RecordingHandler, free_port
-from tests.test_dkim import DOMAIN, ed_record, rsa_record
-from tests.test_dkim_dual import dkimpy_results, opendkim_results
-from tests.test_sending_paths import send_everything, settings
 
 BASE_URL = "https://news.partner-collectives-network.example.org/tocsin-public-pages"
 SUBJECT = "Заклик до тижня дій: 24 лютого – 3 березня, зустрічі в кожному місті мережі"

@@ -16,7 +16,7 @@ from app.i18n import PUBLIC_LANGUAGES
 from app.readers import archive
 from app.tokens import tokens
 from tests.support.factories import make_campaign, make_list, make_subscriber
-from tests.test_unsubscribe import unsubscribe_path
+from tests.support.messages import unsubscribe_path
 
 TRANSLATIONS = Path(__file__).parent.parent / "app" / "translations"
 CATALOGUED = [language for language in PUBLIC_LANGUAGES if language != "en"]
@@ -166,7 +166,7 @@ def test_public_error_pages_are_translated_and_keep_their_status(app, monkeypatc
 
 def test_the_panels_error_pages_are_its_own_in_english(app):
     from app.accounts import users
-    from tests.test_panel_composing import Client
+    from tests.support.panel import Client
 
     users.create_user("organiser@example.org", "correct horse battery", "owner")
     missing = Client(app).get("/lists/999999/sign-up", headers={"Accept-Language": "uk"})

@@ -21,8 +21,8 @@ from app.mailservers import SmtpSettings
 from app.messages import outbox
 from app.models import Campaign, Delivery, DeliveryStatus, OutboxMessage
 from tests.support.factories import make_campaign, make_list, make_subscribers
+from tests.support.sending import send_everything, settings
 from tests.support.smtp import RecordingHandler, free_port
-from tests.test_sending_paths import send_everything, settings
 
 # The relay closes a session left idle this long (aiosmtpd's timeout: it just hangs up).
 IDLE_LIMIT = 0.6

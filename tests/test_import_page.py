@@ -11,8 +11,6 @@ from app.audience import imports
 from app.extensions import db
 from app.models import ImportStatus
 from tests.support.factories import make_list
-from tests.test_panel_browser import browser, live_server  # noqa: F401
-from tests.test_panel_phone_browser import owner_page  # noqa: F401
 
 pytestmark = pytest.mark.slow
 

@@ -31,23 +31,8 @@ from app.models import (
 from app.models.base import utcnow
 from app.tokens import hasher
 from tests.support.factories import make_group, make_list, make_subscriber
-from tests.test_signup import wait_for_mail
-
-
-def run_import(
-    content: bytes,
-    mailing_list=None,
-    mode: str = "subscribe",
-    mapping: dict[str, str] | None = None,
-    filename: str = "people.csv",
-) -> ImportJob:
-    """Upload, map (the guessed mapping plus ``mapping``) and run here, as the command line
-    does (claimed at once: no worker takes it)."""
-    job = imports.upload(
-        io.BytesIO(content), filename, mailing_list.id if mailing_list else None, mode
-    )
-    imports.start(job.id, imports.preview(job.id).guessed | (mapping or {}), here=True)
-    return imports.run(job.id)
+from tests.support.imports import report_of, run_import
+from tests.support.smtp import wait_for_mail
 
 
 def run_queued(job_id: int) -> ImportJob:
@@ -63,11 +48,6 @@ def run_queued(job_id: int) -> ImportJob:
             return job
         time.sleep(0.1)
     raise AssertionError(f"import {job_id} did not finish")
-
-
-def report_of(job: ImportJob) -> list[dict[str, str]]:
-    with imports.report_path(job).open(encoding="utf-8", newline="") as handle:
-        return list(csv.DictReader(handle))
 
 
 def state() -> dict[str, object]:

@@ -12,7 +12,6 @@ import langcodes
 import pytest
 from sqlalchemy import select
 
-from app.accounts import users
 from app.audience import import_rows, subscribers
 from app.audience.groups import GroupFields, create_group
 from app.campaigns import campaign_files, drafts
@@ -21,8 +20,8 @@ from app.extensions import db
 from app.languages import check_tag, confusion, is_registered, normalize_tag
 from app.models import Campaign, Group, MailingList, Subscriber
 from tests.support.factories import make_campaign, make_list, make_subscriber
-from tests.test_imports import report_of, run_import
-from tests.test_panel_composing import Client, flashed, text
+from tests.support.imports import report_of, run_import
+from tests.support.panel import flashed, text
 
 COUNTRY_CODES = [
     ("ua", "uk"),
@@ -36,12 +35,6 @@ COUNTRY_CODES = [
     ("ge", "ka"),
     ("by", "be"),
 ]
-
-
-@pytest.fixture()
-def client(app):
-    users.create_user("organiser@example.org", "correct horse battery", "owner")
-    return Client(app)
 
 
 # --- The rule ---------------------------------------------------------------------------------
@@ -312,9 +305,9 @@ def test_the_subscribers_filter_finds_tags_stored_before_the_check_and_hints(cli
 
 
 def test_the_preference_centre_keeps_a_tag_stored_before_the_check_but_offers_no_unknown(app):
-    from tests.test_preferences import setup
+    from tests.support.messages import preference_page
 
-    path, olena, found = setup()
+    path, olena, found = preference_page()
     db.session.execute(Subscriber.__table__.update().values(language="ua"))
     db.session.commit()
     client = app.test_client()

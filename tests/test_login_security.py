@@ -16,7 +16,7 @@ from limits.strategies import FixedWindowRateLimiter
 
 from app.accounts import logins, users
 from app.extensions import limiter
-from tests.test_panel_access import csrf_token
+from tests.support.panel import csrf_token
 
 EMAIL = "organiser@example.org"
 PASSWORD = "correct horse battery"

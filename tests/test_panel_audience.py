@@ -28,13 +28,7 @@ from tests.support.factories import (
     make_subscriber,
     make_subscribers,
 )
-from tests.test_panel_composing import Client, flashed, text
-
-
-@pytest.fixture()
-def client(app):
-    users.create_user("organiser@example.org", "correct horse battery", "owner")
-    return Client(app)
+from tests.support.panel import flashed, text
 
 
 def listed(response) -> list[str]:
@@ -277,7 +271,7 @@ def test_blocked_domains_are_added_and_removed_with_a_reason(client):
 
 
 def test_viewers_see_the_audience_pages_but_cannot_change_them(app):
-    from tests.test_panel_access import csrf_token, login
+    from tests.support.panel import csrf_token, login
 
     users.create_user("viewer@example.org", "correct horse battery", "viewer")
     group = make_group("Kyiv aid")

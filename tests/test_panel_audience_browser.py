@@ -9,11 +9,10 @@ from playwright.sync_api import Page, expect
 
 from app.accounts import users
 from app.audience import suppressions
+from tests.support.browser import EMAIL, PASSWORD, log_in
 from tests.support.factories import make_list, make_subscriber
-from tests.test_panel_browser import EMAIL, PASSWORD, browser, live_server, log_in, page
 
 pytestmark = pytest.mark.slow
-__all__ = ["browser", "live_server", "page"]  # fixtures shared with the panel's browser test
 
 
 def test_blocklisting_two_checked_subscribers_after_a_confirmation(app, page: Page):

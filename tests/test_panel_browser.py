@@ -4,32 +4,19 @@ from __future__ import annotations
 
 import mailbox
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from flask import Flask
-from playwright.sync_api import Browser, Frame, Page, expect, sync_playwright
+from playwright.sync_api import Frame, Page, expect
 
 from app.accounts import users
-from tests.support.live_server import LiveServer
+from tests.support.browser import EMAIL, PASSWORD, log_in
 from tests.support.smtp import SmtpServer
 from tests.support.worker import WorkerProcess
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-EMAIL = "organiser@example.org"
-PASSWORD = "correct horse battery"
 LIST_NAME = "Partner collectives"
 CAMPAIGN_NAME = "Week of action"
 PEOPLE = {"ann@example.org": "en", "olena@example.org": "uk", "lucia@example.org": "es"}
@@ -52,51 +39,6 @@ VARIANTS = {
     ),
 }
 SEND_TIMEOUT_MS = 60_000
-
-
-@pytest.fixture(scope="module")
-def live_server(app: Flask) -> Iterator[LiveServer]:
-    """The panel served over HTTP on loopback for this module."""
-    server = LiveServer(app)
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    """Debian's headless chromium, driven by Playwright; never a downloaded one."""
-    if not CHROMIUM.exists():
-        pytest.fail(
-            f"the browser tests need Debian's chromium at {CHROMIUM}: "
-            "install it (apt-get install chromium or `make browser`)",
-            pytrace=False,
-        )
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
-        )
-        yield launched
-        launched.close()
-
-
-@pytest.fixture()
-def page(browser: Browser, live_server: LiveServer) -> Iterator[Page]:
-    """A fresh page in its own browser context (no cookies), based at the live server."""
-    context = browser.new_context(base_url=live_server.url, locale="en-GB")
-    yield context.new_page()
-    context.close()
-
-
-def log_in(page: Page) -> None:
-    """Log in through the form and land on the campaigns."""
-    page.goto("/login")
-    page.get_by_label("Email").fill(EMAIL)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    expect(page).to_have_url(re.compile(r"/campaigns$"))
-    expect(page.locator("h1")).to_contain_text("Campaigns")
-    expect(page.locator("nav")).to_contain_text(f"{EMAIL} (owner)")
 
 
 def go_to(page: Page, section: str) -> None:

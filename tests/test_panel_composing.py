@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import re
 
-import pytest
 from sqlalchemy import select
 
 from app.accounts import users
@@ -14,58 +13,11 @@ from app.campaigns import drafts
 from app.extensions import db
 from app.models import Campaign, CampaignStatus, OutboxMessage, Template, User
 from tests.support.factories import make_campaign, make_group, make_list, make_subscriber
-from tests.test_panel_access import csrf_token
-
-
-class Client:
-    """A logged-in test client whose POSTs carry the session's CSRF token, as forms do."""
-
-    def __init__(self, app) -> None:
-        self.http = app.test_client()
-        token = csrf_token(self.http, "/login")
-        self.http.post(
-            "/login",
-            data={
-                "email": "organiser@example.org",
-                "password": "correct horse battery",
-                "csrf_token": token,
-            },
-        )
-        self.token = csrf_token(self.http, "/campaigns")
-
-    def get(self, path: str, **options):
-        return self.http.get(path, **options)
-
-    def post(self, path: str, data: dict | None = None, **options):
-        return self.http.post(path, data={**(data or {}), "csrf_token": self.token}, **options)
-
-    def confirm(self, summary, **changes: str):
-        """Press the confirmation page's button: post its form as the page holds it."""
-        page = text(summary)
-        form = page[page.index('<form method="post" action="/campaigns/') :]
-        action = re.search(r'action="([^"]+)"', form).group(1)
-        fields = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', form))
-        data = {**fields, "csrf_token": self.token, **changes}
-        return self.http.post(action, data=data, follow_redirects=True)
-
-
-@pytest.fixture()
-def client(app):
-    users.create_user("organiser@example.org", "correct horse battery", "owner")
-    return Client(app)
-
+from tests.support.panel import flashed, text
 
 PLAIN_LAYOUT = (
     '<html><body>{{ content }}<a href="{{ unsubscribe_url }}">Unsubscribe</a></body></html>'
 )
-
-
-def text(response) -> str:
-    return response.get_data(as_text=True)
-
-
-def flashed(response) -> list[str]:
-    return re.findall(r'<p class="flash[^"]*" role="status">(.*?)</p>', text(response), re.S)
 
 
 def test_the_campaign_page_shows_who_gets_what_and_asks_about_variants_not_ready(client):

@@ -5,27 +5,23 @@ from __future__ import annotations
 import io
 import mailbox
 import re
-from collections.abc import Iterator
 from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
 from flask import Flask
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Page, expect
 
-from app.accounts import users
 from app.audience import imports
 from app.catcher import list_caught
 from app.messages import layouts
 from app.messages.system_emails import Kind
+from tests.support.browser import PHONE
 from tests.support.factories import make_campaign, make_group, make_list, make_subscriber
-from tests.support.live_server import LiveServer
-from tests.test_panel_browser import EMAIL, PASSWORD, browser, live_server  # noqa: F401
 
 pytestmark = pytest.mark.slow
 
 SCREENSHOTS = Path(__file__).parent / "screenshots" / "panel"
-PHONE = {"width": 375, "height": 740}
 LAPTOP = {"width": 1280, "height": 800}
 # GET routes that answer with JSON or a file, not a page.
 NOT_PAGES = {
@@ -78,21 +74,6 @@ def _panel_pages(
             name = rule.endpoint.removeprefix("panel.") + ("-one" if rule.arguments else "")
             pages.append((name, path))
     return pages
-
-
-@pytest.fixture()
-def owner_page(browser: Browser, live_server: LiveServer) -> Iterator[Page]:  # noqa: F811
-    """A fresh browser context at phone width, logged in as an owner."""
-    users.create_user(EMAIL, PASSWORD, "owner")
-    context = browser.new_context(base_url=live_server.url, locale="en-GB", viewport=PHONE)
-    page = context.new_page()
-    page.goto("/login")
-    page.get_by_label("Email").fill(EMAIL)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    expect(page).to_have_url(re.compile(r"/campaigns$"))
-    yield page
-    context.close()
 
 
 def _scrolls_sideways(page: Page) -> bool:

@@ -4,11 +4,10 @@
 from __future__ import annotations
 
 import json
-import re
 
 from sqlalchemy import select
 
-from app.audience import lists, subscriptions
+from app.audience import subscriptions
 from app.audience.suppressions import is_suppressed
 from app.campaigns import lifecycle
 from app.delivery.outbox_sending import send_outbox
@@ -25,24 +24,9 @@ from app.models import (
 from tests.support.factories import (
     claim_queued_mail,
     make_campaign,
-    make_list,
     make_subscriber,
 )
-from tests.test_composing import build_for
-
-
-def setup():
-    partners = make_list("partners", "Partner collectives")
-    private = make_list("press", "Press contacts")
-    public = lists.create_list("actions", "Action alerts", visibility="public")
-    secret = make_list("secret", "Another private list")
-    olena = make_subscriber(
-        "olena@example.org", language="uk", name="Олена", lists=[partners, private]
-    )
-    campaign = make_campaign({"en": "Hello", "uk": "Привіт"}, lists=[partners])
-    html = build_for(campaign, olena).get_body(("html",)).get_content()
-    path = re.search(r'href="https://news\.example\.org(/p/[^"]+)"', html).group(1)
-    return path, olena, {"partners": partners, "press": private, "public": public, "secret": secret}
+from tests.support.messages import preference_page
 
 
 def statuses(subscriber) -> dict[str, str]:
@@ -54,7 +38,7 @@ def statuses(subscriber) -> dict[str, str]:
 
 
 def test_the_page_is_in_their_language_and_offers_their_lists_and_public_ones(app):
-    path, _olena, _lists = setup()
+    path, _olena, _lists = preference_page()
     page = app.test_client().get(path).get_data(as_text=True)
     assert "Ваша підписка" in page and 'lang="uk"' in page
     assert "Partner collectives" in page and "Press contacts" in page and "Action alerts" in page
@@ -62,7 +46,7 @@ def test_the_page_is_in_their_language_and_offers_their_lists_and_public_ones(ap
 
 
 def test_name_language_and_lists_change_in_one_save(app):
-    path, olena, found = setup()
+    path, olena, found = preference_page()
     response = app.test_client().post(
         path,
         data={
@@ -84,7 +68,7 @@ def test_name_language_and_lists_change_in_one_save(app):
 
 
 def test_bad_choices_change_nothing_and_say_why_in_their_language(app):
-    path, olena, found = setup()
+    path, olena, found = preference_page()
     client = app.test_client()
     bad_language = client.post(path, data={"action": "save", "name": "X", "language": "!!"})
     assert bad_language.status_code == 422
@@ -99,7 +83,7 @@ def test_bad_choices_change_nothing_and_say_why_in_their_language(app):
 
 
 def test_leaving_everything_queues_one_goodbye(app):
-    path, olena, _found = setup()
+    path, olena, _found = preference_page()
     client = app.test_client()
     client.post(path, data={"action": "leave"})
     client.post(path, data={"action": "leave"})
@@ -112,7 +96,7 @@ def test_leaving_everything_queues_one_goodbye(app):
 
 
 def test_they_can_download_everything_kept_about_them(app):
-    path, _olena, found = setup()
+    path, _olena, found = preference_page()
     lifecycle.start_sending(make_campaign({"en": "Call"}, lists=[found["partners"]]).id)
     response = app.test_client().get(f"{path}/data.json")
     assert response.headers["Cache-Control"] == "no-store"
@@ -124,7 +108,7 @@ def test_they_can_download_everything_kept_about_them(app):
 
 
 def test_erasure_removes_their_data_and_keeps_the_address_suppressed_for_good(app):
-    path, olena, found = setup()
+    path, olena, found = preference_page()
     client = app.test_client()
     unconfirmed = client.post(path, data={"action": "erase"})
     assert unconfirmed.status_code == 422
@@ -149,7 +133,7 @@ def test_erasure_removes_their_data_and_keeps_the_address_suppressed_for_good(ap
 
 
 def test_erasure_deletes_their_system_emails_and_one_being_sent_is_not_sent(app, smtp):
-    path, olena, found = setup()
+    path, olena, found = preference_page()
     subscriptions.queue_goodbye(olena, ["Partner collectives"])
     subscriptions.request_confirmation(olena, [found["public"]])
     being_sent = claim_queued_mail()  # the worker has them, and sends them after the erasure

@@ -17,7 +17,7 @@ from app.extensions import db
 from app.messages import outbox, previews
 from app.models import OutboxMessage, OutboxStatus, Report, Subscriber, Subscription, Suppression
 from tests.support.factories import make_campaign, make_list, make_subscriber
-from tests.test_panel_access import csrf_token
+from tests.support.panel import csrf_token
 
 BODY = (
     "Hi {{ name }}. [Change your settings]({{ preferences_url }}), "

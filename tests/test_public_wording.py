@@ -14,9 +14,8 @@ from app.models import MailingList, OutboxKind, OutboxMessage
 from app.readers import preferences
 from app.tokens import tokens
 from tests.support.factories import make_campaign, make_list, make_subscriber
-from tests.test_composing import build_for
-from tests.test_panel_composing import Client, text
-from tests.test_reports import report_path
+from tests.support.messages import build_for, report_path
+from tests.support.panel import Client, text
 
 
 def test_the_report_form_is_headed_by_the_readers_subject_not_the_internal_name(app):

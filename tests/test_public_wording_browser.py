@@ -9,10 +9,8 @@ from playwright.sync_api import Page
 
 from app.tokens import tokens
 from tests.support.factories import make_list, make_subscriber
-from tests.test_panel_browser import browser, live_server, page
 
 pytestmark = pytest.mark.slow
-__all__ = ["browser", "live_server", "page"]  # fixtures shared with the panel's browser test
 
 STYLE = "e => { const s = getComputedStyle(e); return [s.backgroundColor, s.color]; }"
 MARK = "e => getComputedStyle(e, '::before').content"

@@ -504,7 +504,7 @@ def test_a_sent_message_has_no_active_content(app, run_worker, smtp):
 
 def test_the_panel_refuses_such_a_layout_and_keeps_what_was_typed(app):
     from app.accounts import users
-    from tests.test_panel_composing import Client, flashed, text
+    from tests.support.panel import Client, flashed, text
 
     users.create_user("organiser@example.org", "correct horse battery", "owner")
     client = Client(app)

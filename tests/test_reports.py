@@ -3,7 +3,6 @@ a group sends is checked, kept with its group, and moderated in the panel."""
 
 from __future__ import annotations
 
-import re
 from datetime import date
 
 import pytest
@@ -12,26 +11,8 @@ from sqlalchemy import select
 from app.accounts import users
 from app.extensions import db
 from app.models import Report, ReportStatus
-from tests.support.factories import make_campaign, make_group, make_list, make_subscriber
-from tests.test_composing import build_for
-from tests.test_panel_composing import Client
-
-
-def report_path(language: str = "uk"):
-    partners = make_list()
-    kyiv = make_group("Kyiv mutual aid", "UA")
-    reader = make_subscriber("olena@example.org", language=language, lists=[partners], group=kyiv)
-    campaign = make_campaign(
-        {
-            "en": ("Call", "[Tell us]({{ report_url }})"),
-            "uk": ("Заклик", "[Звіт]({{ report_url }})"),
-        },
-        lists=[partners],
-    )
-    html = build_for(campaign, reader).get_body(("html",)).get_content()
-    url = re.search(r'href="([^"]+/r/[^"]+)"', html).group(1)
-    return url.removeprefix("https://news.example.org"), campaign, kyiv
-
+from tests.support.messages import report_path
+from tests.support.panel import Client
 
 GOOD = {
     "title": "Вечір солідарності",

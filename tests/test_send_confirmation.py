@@ -13,14 +13,7 @@ from app.campaigns import drafts
 from app.extensions import db
 from app.models import Campaign, CampaignStatus, Delivery, DeliveryStatus
 from tests.support.factories import make_campaign, make_list, make_subscriber
-from tests.test_panel_access import csrf_token, login
-from tests.test_panel_composing import Client, flashed, text
-
-
-@pytest.fixture()
-def client(app):
-    users.create_user("organiser@example.org", "correct horse battery", "owner")
-    return Client(app)
+from tests.support.panel import csrf_token, flashed, login, text
 
 
 @pytest.fixture()

@@ -12,11 +12,10 @@ from sqlalchemy import func, select
 from app.accounts import users
 from app.extensions import db
 from app.models import Campaign, CampaignStatus, Delivery, Subscriber
+from tests.support.browser import EMAIL, PASSWORD, log_in
 from tests.support.factories import make_campaign, make_list, make_subscriber
-from tests.test_panel_browser import EMAIL, PASSWORD, browser, live_server, log_in, page
 
 pytestmark = pytest.mark.slow
-__all__ = ["browser", "live_server", "page"]  # fixtures shared with the panel's browser test
 
 
 def test_organiser_sees_who_gets_what_and_confirms_the_send(app: Flask, page: Page) -> None:

@@ -7,29 +7,27 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 
 import dkim
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
-from flask import current_app
 from sqlalchemy import select, update
 
 from app.campaigns import drafts, lifecycle, results
 from app.delivery import ledger
 from app.delivery.recording import BatchLedger, DeliveryOutcome
-from app.delivery.sending import BatchSender
 from app.delivery.smtp import close_all
 from app.delivery.throttle import DatabaseThrottle, RedisThrottle, wait_for_slot
 from app.extensions import db
 from app.mailservers import SmtpSettings
 from app.models import Campaign, Delivery, DeliveryStatus
 from app.models.base import utcnow
+from tests.support.dkim import ed_record
 from tests.support.factories import make_campaign, make_list, make_subscribers
+from tests.support.sending import send_everything, settings
 from tests.support.smtp import recipients
-from tests.test_dkim import ed_record
 
 
 @pytest.fixture(autouse=True)
@@ -37,16 +35,6 @@ def _close_connections() -> Iterator[None]:
     """This process keeps SMTP connections like a worker does; close them after each test."""
     yield
     close_all()
-
-
-@contextmanager
-def settings(app, **values: object) -> Iterator[None]:
-    saved = {key: app.config.get(key) for key in values}
-    app.config.update(values)
-    try:
-        yield
-    finally:
-        app.config.update(saved)
 
 
 def campaign_for(
@@ -67,11 +55,6 @@ def campaign_for(
     claimed = ledger.claim(ledger.Batch(campaign.id, min(ids), max(ids)))
     assert len(claimed) == count
     return campaign, emails, claimed
-
-
-def send_everything(campaign: Campaign, claimed: list[ledger.Claimed]) -> None:
-    campaign = db.session.get(Campaign, campaign.id)
-    BatchSender(campaign, current_app.config).run(claimed)
 
 
 def test_failover_to_the_next_server_when_the_first_cannot_be_reached(app, smtp):

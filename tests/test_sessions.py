@@ -18,7 +18,7 @@ from app.accounts import users
 from app.extensions import db, limiter
 from app.models import User, UserRole, UserSession
 from app.models.base import utcnow
-from tests.test_panel_access import csrf_token
+from tests.support.panel import csrf_token
 
 EMAIL = "organiser@example.org"
 PASSWORD = "correct horse battery"

@@ -7,7 +7,6 @@ from __future__ import annotations
 import html
 import re
 import threading
-import time
 from datetime import timedelta
 
 import pytest
@@ -15,7 +14,7 @@ from itsdangerous import URLSafeTimedSerializer
 from sqlalchemy import event, func, select
 
 from app.audience import lists, subscriptions, suppressions
-from app.extensions import db, limiter
+from app.extensions import db
 from app.messages import outbox
 from app.models import (
     OutboxMessage,
@@ -28,32 +27,8 @@ from app.models import (
 from app.models.base import utcnow
 from app.tokens import tokens
 from tests.support.factories import make_subscriber
-
-
-@pytest.fixture()
-def signup(app):
-    """A public double opt-in list, and settings that let tests sign up without waiting."""
-    limiter.reset()
-    saved = {k: app.config[k] for k in ("SUBSCRIBE_MIN_SECONDS", "SUBSCRIBE_IP_LIMIT")}
-    app.config.update(SUBSCRIBE_MIN_SECONDS=0.0, SUBSCRIBE_IP_LIMIT="1000 per hour")
-    yield lists.create_list(
-        "actions", "Action alerts", visibility="public", description="Calls to act."
-    )
-    app.config.update(saved)
-    limiter.reset()
-
-
-def form_token(client, slug="actions") -> str:
-    page = client.get(f"/s/{slug}").get_data(as_text=True)
-    return re.search(r'name="started" value="([^"]+)"', page).group(1)
-
-
-def post(
-    client, email, *, language="", name="", slug="actions", ip="198.51.100.7", started="", **extra
-):
-    started = started or form_token(client, slug)
-    data = {"email": email, "name": name, "language": language, "started": started}
-    return client.post(f"/s/{slug}", data={**data, **extra}, environ_base={"REMOTE_ADDR": ip})
+from tests.support.signup import form_token, post
+from tests.support.smtp import wait_for_mail
 
 
 def applied() -> None:
@@ -75,13 +50,6 @@ EVERY_KIND_OF_ADDRESS = (
 def subscription_of(email: str):
     db.session.expire_all()
     return db.session.scalar(select(Subscription).join(Subscriber).where(Subscriber.email == email))
-
-
-def wait_for_mail(smtp, count: int, timeout: float = 30):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and len(smtp.messages) < count:
-        time.sleep(0.1)
-    return smtp.messages
 
 
 @pytest.mark.slow
@@ -444,7 +412,7 @@ def test_confirmation_links_expire_and_forged_ones_do_nothing(app, signup, monke
 
 def test_the_panel_shows_the_form_address_and_a_snippet_that_works(app, signup):
     from app.accounts import users
-    from tests.test_panel_composing import Client
+    from tests.support.panel import Client
 
     users.create_user("organiser@example.org", "correct horse battery", "owner")
     page = Client(app).get(f"/lists/{signup.id}/sign-up").get_data(as_text=True)
@@ -462,7 +430,7 @@ def test_the_panel_shows_the_form_address_and_a_snippet_that_works(app, signup):
 
 def test_the_snippet_speaks_the_lists_language_and_leaves_the_readers_to_the_browser(app):
     from app.accounts import users
-    from tests.test_panel_composing import Client
+    from tests.support.panel import Client
 
     users.create_user("organiser@example.org", "correct horse battery", "owner")
     ukrainian = lists.create_list("akcje", "Akcje", visibility="public", default_language="uk")

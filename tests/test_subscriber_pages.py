@@ -4,15 +4,31 @@ groups, and the edit form's list checkboxes."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import lxml.html
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
 
+from app.accounts import users
 from app.audience import records
+from tests.support.browser import EMAIL, PASSWORD, log_in
 from tests.support.factories import make_group, make_list, make_subscriber
-from tests.support.panel import browser, live_server, logged_in_client, owner_page
+from tests.support.live_server import LiveServer
+from tests.support.panel import logged_in_client
 
-__all__ = ["browser", "live_server", "owner_page"]  # fixtures
+
+@pytest.fixture()
+def owner_page(browser: Browser, live_server: LiveServer) -> Iterator[Page]:
+    """An owner's browser at desktop width (the shared fixture is a phone's)."""
+    users.create_user(EMAIL, PASSWORD, "owner")
+    context = browser.new_context(
+        base_url=live_server.url, locale="en-GB", viewport={"width": 1280, "height": 900}
+    )
+    page = context.new_page()
+    log_in(page)
+    yield page
+    context.close()
 
 
 def _page(client, path: str) -> lxml.html.HtmlElement:  # noqa: ANN001

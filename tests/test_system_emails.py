@@ -19,8 +19,8 @@ from app.messages.system_emails import Kind
 from app.models import OutboxMessage
 from app.tokens import tokens
 from tests.support.factories import make_campaign, make_list, make_subscriber
-from tests.test_panel_composing import Client
-from tests.test_unsubscribe import unsubscribe_path
+from tests.support.messages import unsubscribe_path
+from tests.support.panel import Client
 
 
 @pytest.mark.parametrize("kind", list(Kind))

@@ -11,11 +11,10 @@ from playwright.sync_api import Page, expect
 from app.accounts import users
 from app.extensions import db
 from app.models import OutboxKind, OutboxMessage, OutboxStatus
+from tests.support.browser import EMAIL, PASSWORD, log_in
 from tests.support.factories import make_campaign
-from tests.test_panel_access import login
-from tests.test_panel_browser import EMAIL, PASSWORD, browser, live_server, log_in, page
+from tests.support.panel import login
 
-__all__ = ["browser", "live_server", "page"]  # fixtures shared with the panel's browser test
 REFUSAL = "550 5.1.1 <gone@example.org>: no such user"
 
 

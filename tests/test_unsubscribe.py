@@ -6,15 +6,9 @@ from sqlalchemy import select
 
 from app.campaigns import lifecycle
 from app.extensions import db
-from app.messages.composing import Recipient, factory_for
 from app.models import Delivery, OutboxKind, OutboxMessage, Subscription, SubscriptionStatus
 from tests.support.factories import make_campaign, make_list, make_subscriber
-
-
-def unsubscribe_path(campaign, subscriber) -> str:
-    factory = factory_for(campaign)
-    recipient = Recipient(subscriber.uid, subscriber.email, "", "en", None, {})
-    return factory.unsubscribe_url(recipient).removeprefix("https://news.example.org")
+from tests.support.messages import unsubscribe_path
 
 
 def subscription_status(subscriber, mailing_list) -> SubscriptionStatus:

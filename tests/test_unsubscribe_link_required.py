@@ -26,10 +26,7 @@ from app.models import (
 )
 from app.models.base import utcnow
 from tests.support.factories import make_campaign, make_list, make_subscriber
-from tests.test_panel_browser import browser, live_server, page
-from tests.test_panel_composing import Client, flashed, text
-
-__all__ = ["browser", "live_server", "page"]  # fixtures shared with the panel's browser test
+from tests.support.panel import flashed, text
 
 LINK = '<a href="{{ unsubscribe_url }}">{{ unsubscribe_label }}</a>'
 MUST_LINK = "a layout must link to the reader's unsubscribe page"
@@ -50,12 +47,6 @@ def stored_layout(name: str = "Old") -> Template:
 
 def count(model) -> int:
     return db.session.scalar(select(func.count()).select_from(model))
-
-
-@pytest.fixture()
-def client(app):
-    users.create_user("organiser@example.org", "correct horse battery", "owner")
-    return Client(app)
 
 
 @pytest.mark.parametrize(
@@ -242,7 +233,7 @@ def test_system_emails_need_no_unsubscribe_link(app):
 def test_the_layout_editor_in_a_browser_keeps_what_was_typed(app, page):
     from playwright.sync_api import expect
 
-    from tests.test_panel_browser import EMAIL, PASSWORD, log_in
+    from tests.support.browser import EMAIL, PASSWORD, log_in
 
     users.create_user(EMAIL, PASSWORD, "owner")
     log_in(page)

@@ -18,8 +18,8 @@ from app.extensions import db
 from app.messages import outbox
 from app.models import Delivery, ImportStatus, MailingList, Report
 from tests.support.factories import make_campaign, make_group, make_list, make_subscriber
-from tests.test_imports import run_import
-from tests.test_panel_access import login
+from tests.support.imports import run_import
+from tests.support.panel import login
 
 OLENA = "olena.secret@partner.example"
 TARAS = "taras.hidden@partner.example"

@@ -6,6 +6,8 @@ import itertools
 
 from app.audience import lists, subscribers
 from app.campaigns import drafts
+from app.demo import _read_call
+from app.messages import layouts
 from app.models import Campaign, Group, MailingList, Subscriber
 
 _numbers = itertools.count(1)
@@ -133,3 +135,33 @@ def claim_queued_mail() -> list[int]:
     )
     db.session.commit()
     return ids
+
+
+def full_campaign() -> Campaign:
+    partners, press = make_list("partners", "Partners"), make_list("press", "Press")
+    kyiv = make_group("Kyiv mutual aid", country="UA")
+    layout = layouts.save_template("Plain", layouts.default_layout().replace("#f4f1ea", "#fff"))
+    campaign = drafts.create_campaign(
+        "Week of action 2027",
+        lists=[press, partners],
+        default_language="en",
+        from_address="Solidarity Collectives <news@example.org>",
+        template=layout,
+        fallbacks=["pt", "es", "en"],
+        smtp_server="main",
+        filters={"languages": ["uk", "en"], "countries": ["UA"], "groups": [kyiv.id]},
+        archive=True,
+    )
+    for language in ("en", "uk"):
+        subject, preheader, body = _read_call(language)
+        drafts.save_variant(campaign.id, language, subject=subject, preheader=preheader, body=body)
+    drafts.save_variant(
+        campaign.id,
+        "es",
+        subject="Semana de acción — {{ name | default('amigos') }}",
+        preheader="",
+        body='<p>Hola</p>\n<p><a href="{{ report_url }}">Cuéntanos</a> "citas" \\ barra</p>',
+        body_format="html",
+        ready=False,
+    )
+    return campaign

@@ -1,73 +1,66 @@
-"""The panel as an organiser reaches it: over HTTP with the test client, or in Debian's
-chromium through Playwright (never a downloaded browser), logged in either way."""
+"""The panel through Flask's test client: logging in, CSRF tokens, reading pages."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
-from flask import Flask
-from playwright.sync_api import Browser, Page, expect, sync_playwright
-
-from app.accounts import users
-from tests.support.live_server import LiveServer
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync"]
-EMAIL = "organiser@example.org"
-PASSWORD = "correct horse battery"
 
 
-def csrf_token(client, path: str) -> str:  # noqa: ANN001
+def csrf_token(client, path: str) -> str:
     page = client.get(path).get_data(as_text=True)
     return re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page).group(1)
 
 
-def logged_in_client(app: Flask, role: str = "owner"):  # noqa: ANN201
-    """A test client logged in as a new organiser with ``role``."""
-    users.create_user(EMAIL, PASSWORD, role)
-    client = app.test_client()
+def login(client, email="organiser@example.org", password="correct horse battery"):
     token = csrf_token(client, "/login")
-    client.post("/login", data={"email": EMAIL, "password": PASSWORD, "csrf_token": token})
-    return client
+    return client.post("/login", data={"email": email, "password": password, "csrf_token": token})
 
 
-@pytest.fixture(scope="module")
-def live_server(app: Flask) -> Iterator[LiveServer]:
-    """The panel served over HTTP on loopback for the module."""
-    server = LiveServer(app)
-    server.start()
-    yield server
-    server.stop()
+class Client:
+    """A logged-in test client whose POSTs carry the session's CSRF token, as forms do."""
 
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    """Debian's headless chromium."""
-    if not CHROMIUM.exists():
-        pytest.fail(f"the browser tests need Debian's chromium at {CHROMIUM}", pytrace=False)
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
+    def __init__(self, app) -> None:
+        self.http = app.test_client()
+        token = csrf_token(self.http, "/login")
+        self.http.post(
+            "/login",
+            data={
+                "email": "organiser@example.org",
+                "password": "correct horse battery",
+                "csrf_token": token,
+            },
         )
-        yield launched
-        launched.close()
+        self.token = csrf_token(self.http, "/campaigns")
+
+    def get(self, path: str, **options):
+        return self.http.get(path, **options)
+
+    def post(self, path: str, data: dict | None = None, **options):
+        return self.http.post(path, data={**(data or {}), "csrf_token": self.token}, **options)
+
+    def confirm(self, summary, **changes: str):
+        """Press the confirmation page's button: post its form as the page holds it."""
+        page = text(summary)
+        form = page[page.index('<form method="post" action="/campaigns/') :]
+        action = re.search(r'action="([^"]+)"', form).group(1)
+        fields = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', form))
+        data = {**fields, "csrf_token": self.token, **changes}
+        return self.http.post(action, data=data, follow_redirects=True)
 
 
-@pytest.fixture()
-def owner_page(browser: Browser, live_server: LiveServer) -> Iterator[Page]:
-    """A fresh browser context at desktop width, logged in as an owner."""
-    users.create_user(EMAIL, PASSWORD, "owner")
-    context = browser.new_context(
-        base_url=live_server.url, locale="en-GB", viewport={"width": 1280, "height": 900}
-    )
-    page = context.new_page()
-    page.goto("/login")
-    page.get_by_label("Email").fill(EMAIL)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    expect(page).to_have_url(re.compile(r"/campaigns$"))
-    yield page
-    context.close()
+def text(response) -> str:
+    return response.get_data(as_text=True)
+
+
+def flashed(response) -> list[str]:
+    return re.findall(r'<p class="flash[^"]*" role="status">(.*?)</p>', text(response), re.S)
+
+
+def logged_in_client(app, role: str = "owner"):  # noqa: ANN001, ANN201
+    """A test client logged in as a new organiser with ``role``."""
+    from app.accounts import users
+
+    email, password = "organiser@example.org", "correct horse battery"
+    users.create_user(email, password, role)
+    client = app.test_client()
+    login(client, email, password)
+    return client

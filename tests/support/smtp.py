@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
+import time
 from dataclasses import dataclass
 from email import policy
 from email.message import EmailMessage
@@ -129,3 +130,10 @@ class SmtpServer:
 def recipients(messages: list[EmailMessage]) -> list[str]:
     """Return the To address of each message, in order."""
     return [m["To"].addresses[0].addr_spec for m in messages]
+
+
+def wait_for_mail(smtp, count: int, timeout: float = 30):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and len(smtp.messages) < count:
+        time.sleep(0.1)
+    return smtp.messages
