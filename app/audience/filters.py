@@ -38,7 +38,7 @@ class SubscriberFilter:
     characters on, at the start for one or two (as typed or with a capital first letter),
     since no index finds one or two characters inside names (see ``app.search_index``).
     ``list_id`` means currently on the list (unconfirmed or confirmed); ``country`` is the
-    subscriber's own, else their group's (``ledger.country_of``); ``language`` ``pt`` also
+    subscriber's own, else their group's (``country_of``); ``language`` ``pt`` also
     takes ``pt-BR``; ``group_id`` 0 means in no group.
     """
 

@@ -379,7 +379,7 @@ class BulkFilterFields(Form):
 
 class BulkTargetFields(Form):
     """What the action does and to what: ``action-kind``, ``action-list``,
-    ``action-language`` (``selections.BulkTarget.of`` checks them)."""
+    ``action-language`` (``bulk.BulkTarget.of`` checks them)."""
 
     kind = SelectField(
         "Action",
