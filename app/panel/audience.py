@@ -14,7 +14,7 @@ from app.audience import lists as list_service
 from app.audience import subscribers as subscriber_service
 from app.audience.bulk import DESTRUCTIVE, BulkAction, BulkTarget, Deleted, Selection
 from app.audience.filters import NO_GROUP, STATUSES, SubscriberFilter
-from app.errors import InvalidInput, NotFound, TocsinError
+from app.errors import InvalidInput, Malformed, NotFound, TocsinError
 from app.extensions import db
 from app.languages import NAMES, confusion, is_registered, unknown_tag_message
 from app.models import Group, MailingList, Subscriber
@@ -250,7 +250,12 @@ def _ids(form: MultiDict[str, str]) -> tuple[int, ...]:
     try:
         return tuple(int(i) for i in form.getlist("ids"))
     except ValueError:
-        raise InvalidInput("the selection holds something that is not a subscriber id") from None
+        raise Malformed(
+            "ids",
+            form.getlist("ids"),
+            "subscriber ids",
+            message="the selection holds something that is not a subscriber id",
+        ) from None
 
 
 def _bulk_form(found: SubscriberFilter) -> BulkForm:
