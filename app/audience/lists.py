@@ -33,17 +33,17 @@ def checked_translations(
             continue
         if not language:
             raise Required(
-                "language", message=f"give the language of the name {name or description!r}"
+                "translations", message=f"give the language of the name {name or description!r}"
             )
         tag = normalize_tag(language)
         if tag in found:
-            raise InvalidInput(f"the language {tag} is given twice", "language")
+            raise InvalidInput(f"the language {tag} is given twice", "translations")
         if not (name or description):
             raise Required(
-                "name", message=f"give a name or a description in {tag}, or clear its row"
+                "translations", message=f"give a name or a description in {tag}, or clear its row"
             )
         if len(name) > MAX_NAME:
-            raise TooLong("name", f"the name in {tag}", MAX_NAME)
+            raise TooLong("translations", f"the name in {tag}", MAX_NAME)
         found[tag] = {"name": name, "description": description}
     return found
 
