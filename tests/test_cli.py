@@ -57,7 +57,7 @@ def test_users_create_reads_the_password_from_stdin(cli):
 def test_short_password_is_refused_in_one_line(cli):
     result = cli("users", "create", "a@example.org", "--password-stdin", input="short\n")
     assert result.exit_code == 1
-    assert result.output == "Error: the password must have at least 10 characters\n"
+    assert result.output == "Error: password: the password must have at least 10 characters\n"
     assert db.session.scalar(select(func.count()).select_from(User)) == 0
 
 
