@@ -74,7 +74,7 @@ class NotOneOf(InvalidInput):
 
 
 class NoSuch(InvalidInput):
-    """A reference finds nothing: "there is no group with id 3", "no list with slug 'x'".
+    """A reference finds nothing: "no group with id 3", "no list with slug 'x'".
 
     ``key`` is what was looked for as the reader should see it (quoted or joined already);
     ``by`` says how it was looked for ("with id", "with slug", "named")."""
@@ -89,7 +89,7 @@ class NoSuch(InvalidInput):
         message: str | None = None,
     ) -> None:
         self.kind, self.key, self.by = kind, key, by
-        super().__init__(message or f"there is no {kind} {by} {key}", field)
+        super().__init__(message or f"no {kind} {by} {key}", field)
 
 
 class Malformed(InvalidInput):

@@ -61,6 +61,14 @@ def test_short_password_is_refused_in_one_line(cli):
     assert db.session.scalar(select(func.count()).select_from(User)) == 0
 
 
+def test_a_refusal_names_the_field_it_is_about(cli):
+    result = cli("lists", "create", "Bad Slug", "--name", "X")
+    assert result.exit_code == 1
+    assert result.output == (
+        "Error: slug: 'Bad Slug' is not a slug: use lowercase letters, digits and dashes\n"
+    )
+
+
 def test_list_subscriber_and_show_as_json(cli):
     assert cli("lists", "create", "partners", "--name", "Partner collectives").exit_code == 0
     result = cli(
