@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from email_validator import EmailNotValidError, validate_email
 
-from app.errors import InvalidInput
+from app.errors import InvalidInput, Malformed
 
 
 def normalize_email(email: str) -> str:
@@ -12,7 +12,7 @@ def normalize_email(email: str) -> str:
     try:
         valid = validate_email(email.strip(), check_deliverability=False, allow_smtputf8=False)
     except EmailNotValidError as exc:
-        raise InvalidInput(f"{email!r} is not a valid address: {exc}", "email") from None
+        raise Malformed("email", email, f"a valid address: {exc}") from None
     address = (valid.ascii_email or valid.normalized).lower()
     if "=?" in address:
         # Legal in a local part, but mail software decodes it in a header as an encoded word.

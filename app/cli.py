@@ -23,6 +23,13 @@ if TYPE_CHECKING:
     from app.campaigns.send_plans import SendPlan
 
 
+def one_line(exc: TocsinError) -> str:
+    """A domain error as one line, led by the field it names: ``name: a campaign needs a
+    name``."""
+    field = getattr(exc, "field", None)
+    return f"{field}: {exc}" if field else str(exc)
+
+
 def reports_errors(command: Callable[..., Any]) -> Callable[..., Any]:
     """Turn domain errors into a one-line message and exit status 1."""
 
@@ -31,7 +38,7 @@ def reports_errors(command: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return command(*args, **kwargs)
         except TocsinError as exc:
-            raise click.ClickException(str(exc)) from None
+            raise click.ClickException(one_line(exc)) from None
 
     return wrapper
 
@@ -405,7 +412,7 @@ def campaigns_import(path: str, fmt: str | None) -> None:
     try:
         campaign = campaign_files.import_file(data, fmt)
     except TocsinError as exc:
-        raise click.ClickException(f"{path}: {exc}") from None
+        raise click.ClickException(f"{path}: {one_line(exc)}") from None
     click.echo(f"campaign {campaign.id} created as a draft: {campaign.name}")
 
 

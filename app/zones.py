@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from app.errors import InvalidInput
+from app.errors import Malformed
 
 
 def zone_named(name: str) -> ZoneInfo:
@@ -12,6 +12,4 @@ def zone_named(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name.strip())
     except (ZoneInfoNotFoundError, ValueError):
-        raise InvalidInput(
-            f"{name!r} is not a time zone such as 'Europe/Kyiv' or 'UTC'", "timezone"
-        ) from None
+        raise Malformed("timezone", name, "a time zone such as 'Europe/Kyiv' or 'UTC'") from None

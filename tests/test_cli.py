@@ -57,8 +57,16 @@ def test_users_create_reads_the_password_from_stdin(cli):
 def test_short_password_is_refused_in_one_line(cli):
     result = cli("users", "create", "a@example.org", "--password-stdin", input="short\n")
     assert result.exit_code == 1
-    assert result.output == "Error: the password must have at least 10 characters\n"
+    assert result.output == "Error: password: the password must have at least 10 characters\n"
     assert db.session.scalar(select(func.count()).select_from(User)) == 0
+
+
+def test_a_refusal_names_the_field_it_is_about(cli):
+    result = cli("lists", "create", "Bad Slug", "--name", "X")
+    assert result.exit_code == 1
+    assert result.output == (
+        "Error: slug: 'Bad Slug' is not a slug: use lowercase letters, digits and dashes\n"
+    )
 
 
 def test_list_subscriber_and_show_as_json(cli):

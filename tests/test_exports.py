@@ -113,14 +113,17 @@ def test_cli_import_refuses_bad_arguments_in_one_line(app, tmp_path):
     result = runner.invoke(args=["subscribers", "import", str(source), "--list", "nope"])
     assert (result.exit_code, result.output) == (1, "Error: no list with slug 'nope'\n")
     result = runner.invoke(args=["subscribers", "import", str(source), "--mode", "opt_in"])
-    assert (result.exit_code, result.output) == (1, "Error: choose the list to subscribe them to\n")
+    assert (result.exit_code, result.output) == (
+        1,
+        "Error: list: choose the list to subscribe them to\n",
+    )
     make_list(slug="partners")
     result = runner.invoke(
         args=["subscribers", "import", str(source), "--list", "partners", "--map", "email=nickname"]
     )
     assert (result.exit_code, result.output) == (
         1,
-        "Error: column 'email': 'nickname' is not a field\n",
+        "Error: mapping: column 'email': 'nickname' is not a field\n",
     )
     assert db.session.scalar(select(func.count()).select_from(Subscriber)) == 0
 

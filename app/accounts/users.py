@@ -23,7 +23,7 @@ from sqlalchemy import delete, select
 
 from app.addresses import normalize_email
 from app.database import run_counted
-from app.errors import Conflict, InvalidInput, NotFound
+from app.errors import Conflict, InvalidInput, NotFound, NotOneOf
 from app.extensions import db
 from app.models import User, UserRole, UserSession
 from app.models.base import utcnow
@@ -47,8 +47,11 @@ def _role(role: str) -> UserRole:
     try:
         return UserRole(role)
     except ValueError:
-        raise InvalidInput(
-            f"role must be one of owner, editor, viewer, not {role!r}", "role"
+        raise NotOneOf(
+            "role",
+            role,
+            [r.value for r in UserRole],
+            message=f"role must be one of owner, editor, viewer, not {role!r}",
         ) from None
 
 

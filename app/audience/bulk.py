@@ -23,7 +23,7 @@ from app.audience.fields import ERASED_DOMAIN
 from app.audience.filters import SubscriberFilter, matching
 from app.audience.subscribers import anonymised_values
 from app.database import insert_or_ignore, run_counted
-from app.errors import InvalidInput
+from app.errors import Malformed, NotOneOf, Required, TooMany
 from app.extensions import db
 from app.languages import normalize_tag
 from app.models import (
@@ -42,6 +42,7 @@ from app.models import (
 from app.models.base import utcnow
 
 MAX_IDS = 1000
+NEW_LANGUAGE = "give the new language, such as 'uk' or 'pt-BR'"
 DELETED_MARK = "deleted:"  # begins the email_hash of a deleted subscriber's anonymous row
 
 
@@ -65,9 +66,14 @@ class Selection:
 
     def __post_init__(self) -> None:
         if not self.ids and self.filter is None:
-            raise InvalidInput("choose at least one subscriber, or the whole filter", "ids")
+            raise Required("ids", message="choose at least one subscriber, or the whole filter")
         if len(self.ids) > MAX_IDS:
-            raise InvalidInput(f"choose at most {MAX_IDS} subscribers at once", "ids")
+            raise TooMany(
+                "ids",
+                "subscribers",
+                MAX_IDS,
+                message=f"choose at most {MAX_IDS} subscribers at once",
+            )
 
     def ids_query(self) -> Select[int]:
         """SELECT of the chosen subscribers' ids (erased rows never)."""
@@ -105,12 +111,17 @@ class BulkTarget:
         try:
             action = BulkAction(action)
         except ValueError:
-            raise InvalidInput(f"{action!r} is not a bulk action", "action") from None
+            raise NotOneOf(
+                "action",
+                action,
+                [a.value for a in BulkAction],
+                message=f"{action!r} is not a bulk action",
+            ) from None
         if action in LIST_ACTIONS:
             return cls(action, list_id=_list(_list_id(list_id)).id)
         if action == BulkAction.CHANGE_LANGUAGE:
             if not (language or "").strip():
-                raise InvalidInput("give the new language, such as 'uk' or 'pt-BR'", "language")
+                raise Required("language", message=NEW_LANGUAGE)
             return cls(action, language=normalize_tag(language))
         return cls(action)
 
@@ -129,7 +140,7 @@ def _list_id(value: int | str | None) -> int:
     try:
         return int(value)
     except (TypeError, ValueError):
-        raise InvalidInput(f"{value!r} is not a list id", "list") from None
+        raise Malformed("list", value, "a list id") from None
 
 
 def apply(target: BulkTarget, selection: Selection) -> int | Deleted:
@@ -151,7 +162,7 @@ def apply(target: BulkTarget, selection: Selection) -> int | Deleted:
 def _list(list_id: int) -> MailingList:
     found = db.session.get(MailingList, list_id) if list_id else None
     if found is None:
-        raise InvalidInput("choose a list", "list")
+        raise Required("list", message="choose a list")
     return found
 
 
@@ -207,7 +218,7 @@ def remove_from_list(selection: Selection, list_id: int) -> int:
 def change_language(selection: Selection, language: str) -> int:
     """Give the selection a language tag; return how many subscribers changed."""
     if not language.strip():
-        raise InvalidInput("give the new language, such as 'uk' or 'pt-BR'", "language")
+        raise Required("language", message=NEW_LANGUAGE)
     tag = normalize_tag(language)
     changed = run_counted(
         update(Subscriber)

@@ -15,7 +15,7 @@ from sqlalchemy import ColumnElement, Select, Text, cast, func, select, type_coe
 
 from app.audience import csv_files
 from app.audience.filters import SubscriberFilter, matching
-from app.errors import InvalidInput
+from app.errors import NoSuch
 from app.extensions import db
 from app.logs import audit
 from app.models import Group, MailingList, Subscriber, Subscription
@@ -43,7 +43,7 @@ def check_filter(list_slug: str = "", language: str = "", status: str = "") -> S
     if list_slug:
         list_id = db.session.scalar(select(MailingList.id).where(MailingList.slug == list_slug))
         if list_id is None:
-            raise InvalidInput(f"no list with slug {list_slug!r}", "list")
+            raise NoSuch("list", "list", repr(list_slug), by="with slug")
     return SubscriberFilter.from_args(
         {"list": str(list_id or ""), "language": language, "status": status}
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.errors import InvalidInput
+from app.errors import Malformed, TooLong
 
 MAX_NAME = 200
 # Deleted subscribers who had been mailed keep an anonymous row at this domain, as erased
@@ -14,7 +14,7 @@ def clean_name(name: str) -> str:
     """Return a one-line name: no control characters, at most 200 characters."""
     cleaned = " ".join("".join(c if c.isprintable() else " " for c in name).split())
     if len(cleaned) > MAX_NAME:
-        raise InvalidInput(f"the name is longer than {MAX_NAME} characters", "name")
+        raise TooLong("name", "the name", MAX_NAME)
     return cleaned
 
 
@@ -27,5 +27,5 @@ def clean_country(country: str) -> str:
     """Return an ISO 3166 alpha-2 code in capitals, or raise a clear error."""
     code = country.strip().upper()
     if not is_country_code(code):
-        raise InvalidInput(f"{country!r} is not a two-letter country code such as UA", "country")
+        raise Malformed("country", country, "a two-letter country code such as UA")
     return code

@@ -13,7 +13,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from app import search_index
 from app.audience.fields import ERASED_DOMAIN, MAX_NAME, clean_country
-from app.errors import InvalidInput
+from app.errors import Malformed, NoSuch, NotOneOf
 from app.extensions import db
 from app.languages import normalize_tag
 from app.models import (
@@ -55,10 +55,12 @@ class SubscriberFilter:
         """Read and check a filter from URL or form fields; raise ``InvalidInput`` clearly."""
         by = args.get("by") or "email"
         if by not in ("email", "name"):
-            raise InvalidInput(f"search by 'email' or 'name', not {by!r}", "by")
+            raise NotOneOf(
+                "by", by, ("email", "name"), message=f"search by 'email' or 'name', not {by!r}"
+            )
         status = (args.get("status") or "").strip()
         if status and status not in STATUSES:
-            raise InvalidInput(f"{status!r} is not one of {', '.join(STATUSES)}", "status")
+            raise NotOneOf("status", status, STATUSES)
         language = (args.get("language") or "").strip()
         country = (args.get("country") or "").strip()
         query = " ".join((args.get("q") or "").split())[:MAX_NAME]
@@ -99,11 +101,11 @@ def _optional_id(
     try:
         number = int(value)
     except ValueError:
-        raise InvalidInput(f"{value!r} is not a {field} id", field) from None
+        raise Malformed(field, value, f"a {field} id") from None
     if allow_zero and number == NO_GROUP:
         return number
     if db.session.get(model, number) is None:
-        raise InvalidInput(f"there is no {field} with id {number}", field)
+        raise NoSuch(field, field, number, message=f"there is no {field} with id {number}")
     return number
 
 

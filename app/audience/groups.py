@@ -20,7 +20,7 @@ from sqlalchemy import func, select, update
 
 from app.audience import counts
 from app.audience.fields import clean_country, clean_name
-from app.errors import Conflict, InvalidInput, NotFound
+from app.errors import Conflict, InvalidInput, Malformed, NotFound, Required, Taken, TooLong
 from app.extensions import db
 from app.languages import normalize_tag
 from app.models import Campaign, CampaignStatus, Group, Report, Subscriber
@@ -65,17 +65,17 @@ class GroupFields:
         """Return column values, or raise ``InvalidInput`` naming the first bad field."""
         name = clean_name(self.name)
         if not name:
-            raise InvalidInput("a group needs a name", "name")
+            raise Required("name", "a group")
         clash = db.session.scalar(
             select(Group.id).where(func.lower(Group.name) == name.lower(), Group.id != group_id)
         )
         if clash is not None:
-            raise InvalidInput(f"a group named {name!r} exists already", "name")
+            raise Taken("name", "group", name)
         city = clean_name(self.city)
         if len(city) > MAX_CITY:
-            raise InvalidInput(f"the city is longer than {MAX_CITY} characters", "city")
+            raise TooLong("city", "the city", MAX_CITY)
         if len(self.notes) > MAX_NOTES:
-            raise InvalidInput(f"the notes are longer than {MAX_NOTES} characters", "notes")
+            raise TooLong("notes", "the notes", MAX_NOTES, plural=True)
         return {
             "name": name,
             "country": clean_country(self.country) if self.country.strip() else None,
@@ -93,9 +93,9 @@ def clean_website(url: str) -> str | None:
         return None
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname or " " in url:
-        raise InvalidInput(f"{url!r} is not a web address such as https://example.org", "website")
+        raise Malformed("website", url, "a web address such as https://example.org")
     if len(url) > MAX_WEBSITE:
-        raise InvalidInput(f"the website is longer than {MAX_WEBSITE} characters", "website")
+        raise TooLong("website", "the website", MAX_WEBSITE)
     return url
 
 

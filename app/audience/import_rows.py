@@ -16,7 +16,7 @@ from typing import Any
 from app.addresses import normalize_email
 from app.audience import csv_files, suppressions
 from app.audience.fields import MAX_NAME, clean_country, clean_name
-from app.errors import InvalidInput
+from app.errors import InvalidInput, Malformed, NoSuch, Required
 from app.languages import NAMES, check_tag
 
 SINGLE_FIELDS = ("email", "name", "language", "group", "country", "attributes")
@@ -85,24 +85,30 @@ def check_mapping(header: list[str], mapping: dict[str, str]) -> dict[str, str]:
     """Return the mapping with only known columns and fields; raise when it cannot work."""
     unknown = [column for column in mapping if column not in header]
     if unknown:
-        raise InvalidInput(f"the file has no column {unknown[0]!r}", "mapping")
+        raise NoSuch(
+            "mapping", "column", repr(unknown[0]), message=f"the file has no column {unknown[0]!r}"
+        )
     chosen = {column: value for column, value in mapping.items() if value and value != IGNORE}
     seen: set[str] = set()
     for column, value in chosen.items():
         if value.startswith(ATTRIBUTE):
             if not _ATTRIBUTE_KEY.match(value[len(ATTRIBUTE) :]):
-                raise InvalidInput(
-                    f"column {column!r}: an attribute name has letters, digits, _ . - or "
-                    "spaces, at most 64",
+                raise Malformed(
                     "mapping",
+                    value,
+                    "an attribute name",
+                    message=f"column {column!r}: an attribute name has letters, digits, _ . - "
+                    "or spaces, at most 64",
                 )
         elif value not in SINGLE_FIELDS:
-            raise InvalidInput(f"column {column!r}: {value!r} is not a field", "mapping")
+            raise Malformed(
+                "mapping", value, "a field", message=f"column {column!r}: {value!r} is not a field"
+            )
         if value in seen:
             raise InvalidInput(f"two columns are mapped to {value!r}", "mapping")
         seen.add(value)
     if "email" not in seen:
-        raise InvalidInput("map one column to the email address", "mapping")
+        raise Required("mapping", message="map one column to the email address")
     return chosen
 
 

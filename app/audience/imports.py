@@ -22,7 +22,7 @@ from sqlalchemy import or_, select, text, update
 
 from app.audience import csv_files, import_chunks, import_rows
 from app.database import run_counted
-from app.errors import Conflict, InvalidInput, NotFound
+from app.errors import Conflict, InvalidInput, NotFound, NotOneOf, Required
 from app.extensions import db
 from app.models import Group, ImportJob, ImportMode, ImportStatus, MailingList
 from app.models.base import utcnow
@@ -81,10 +81,12 @@ def upload(source: BinaryIO, filename: str, list_id: int | None, mode: str) -> I
     try:
         chosen = ImportMode(mode)
     except ValueError:
-        raise InvalidInput(f"{mode!r} is not an import mode", "mode") from None
+        raise NotOneOf(
+            "mode", mode, [m.value for m in ImportMode], message=f"{mode!r} is not an import mode"
+        ) from None
     mailing_list = db.session.get(MailingList, list_id) if list_id else None
     if mailing_list is None and chosen.creates:
-        raise InvalidInput("choose the list to subscribe them to", "list")
+        raise Required("list", message="choose the list to subscribe them to")
     job = ImportJob(
         filename=Path(filename or "upload.csv").name[:255], mode=chosen, created_at=utcnow()
     )

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from sqlalchemy import select
 
 from app.audience import counts
-from app.errors import Conflict, InvalidInput, NotFound
+from app.errors import Conflict, InvalidInput, Malformed, NotFound, NotOneOf, Required, TooLong
 from app.extensions import db
 from app.languages import normalize_tag
 from app.models import ListVisibility, MailingList, OptIn, Subscription, SubscriptionStatus
@@ -32,14 +32,18 @@ def checked_translations(
         if not (language or name or description):
             continue
         if not language:
-            raise InvalidInput(f"give the language of the name {name or description!r}", "language")
+            raise Required(
+                "translations", message=f"give the language of the name {name or description!r}"
+            )
         tag = normalize_tag(language)
         if tag in found:
-            raise InvalidInput(f"the language {tag} is given twice", "language")
+            raise InvalidInput(f"the language {tag} is given twice", "translations")
         if not (name or description):
-            raise InvalidInput(f"give a name or a description in {tag}, or clear its row", "name")
+            raise Required(
+                "translations", message=f"give a name or a description in {tag}, or clear its row"
+            )
         if len(name) > MAX_NAME:
-            raise InvalidInput(f"the name in {tag} is longer than {MAX_NAME} characters", "name")
+            raise TooLong("translations", f"the name in {tag}", MAX_NAME)
         found[tag] = {"name": name, "description": description}
     return found
 
@@ -56,9 +60,7 @@ def create_list(
     """Create a list; the slug is its stable name in URLs and the CLI."""
     slug = slug.strip()
     if not _SLUG.match(slug):
-        raise InvalidInput(
-            f"{slug!r} is not a slug: use lowercase letters, digits and dashes", "slug"
-        )
+        raise Malformed("slug", slug, "a slug: use lowercase letters, digits and dashes")
     settings = _settings(name, description, visibility, optin, default_language)
     if db.session.scalar(select(MailingList).where(MailingList.slug == slug)):
         raise Conflict(f"a list with slug {slug!r} exists already")
@@ -96,11 +98,16 @@ def _settings(
 ) -> dict[str, object]:
     """A list's settings, checked; raise ``InvalidInput`` naming the bad field."""
     if not name.strip():
-        raise InvalidInput("a list needs a name", "name")
+        raise Required("name", "a list")
     try:
-        visibility_value, optin_value = ListVisibility(visibility), OptIn(optin)
+        visibility_value = ListVisibility(visibility)
     except ValueError as exc:
-        raise InvalidInput(str(exc)) from None
+        choices = [v.value for v in ListVisibility]
+        raise NotOneOf("visibility", visibility, choices, message=str(exc)) from None
+    try:
+        optin_value = OptIn(optin)
+    except ValueError as exc:
+        raise NotOneOf("optin", optin, [o.value for o in OptIn], message=str(exc)) from None
     return {
         "name": name.strip(),
         "description": description,

@@ -13,7 +13,7 @@ from app.audience import counts, suppressions
 from app.audience.fields import ERASED_DOMAIN, clean_country, clean_name
 from app.audience.filters import STATUSES
 from app.audience.subscribers import find, refuse_blocked_domain
-from app.errors import InvalidInput, NotFound
+from app.errors import InvalidInput, Malformed, NoSuch, NotFound, NotOneOf, Taken
 from app.extensions import db
 from app.languages import normalize_tag
 from app.models import (
@@ -65,7 +65,8 @@ def update_subscriber(
     chosen = set(list_ids)
     known = set(db.session.scalars(select(MailingList.id).where(MailingList.id.in_(chosen))))
     if chosen - known:
-        raise InvalidInput(f"there is no list with id {min(chosen - known)}", "lists")
+        missing = min(chosen - known)
+        raise NoSuch("lists", "list", missing, message=f"there is no list with id {missing}")
     for key, value in values.items():
         setattr(subscriber, key, value)
     _set_lists(subscriber.id, chosen)
@@ -88,14 +89,19 @@ def _checked_fields(
     if address != subscriber.email:
         refuse_blocked_domain(address)
         if find(address) is not None:
-            raise InvalidInput(f"another subscriber has the address {address}", "email")
+            raise Taken(
+                "email",
+                "subscriber",
+                address,
+                message=f"another subscriber has the address {address}",
+            )
         values.update(email=address, email_hash=hasher().email_hash(address))
     values["country"] = clean_country(country) if country.strip() else None
     if group_id and db.session.get(Group, group_id) is None:
-        raise InvalidInput(f"there is no group with id {group_id}", "group")
+        raise NoSuch("group", "group", group_id, message=f"there is no group with id {group_id}")
     values["group_id"] = group_id or None
     if status not in STATUSES:
-        raise InvalidInput(f"{status!r} is not one of {', '.join(STATUSES)}", "status")
+        raise NotOneOf("status", status, STATUSES)
     values["status"] = SubscriberStatus(status)
     if values["status"] == SubscriberStatus.ACTIVE and suppressions.is_suppressed(address):
         raise InvalidInput(
@@ -114,8 +120,11 @@ def parse_attributes(text: str) -> dict[str, Any]:
     except json.JSONDecodeError as exc:
         raise InvalidInput(f"the attributes are not valid JSON: {exc}", "attributes") from None
     if not isinstance(value, dict):
-        raise InvalidInput(
-            'the attributes must be a JSON object such as {"city": "Lviv"}', "attributes"
+        raise Malformed(
+            "attributes",
+            value,
+            "a JSON object",
+            message='the attributes must be a JSON object such as {"city": "Lviv"}',
         )
     return value
 

@@ -21,7 +21,7 @@ from app.audience.filters import (
     name_spellings,
     prefix_range,
 )
-from app.errors import Conflict, InvalidInput, NotFound
+from app.errors import Conflict, InvalidInput, Malformed, NotFound
 from app.extensions import db
 from app.languages import normalize_tag
 from app.models import (
@@ -209,7 +209,7 @@ def search_by_id(f: SubscriberFilter, after: str | None = None, limit: int = PAG
     statement = select(Subscriber).where(matching(f)).order_by(Subscriber.id).limit(limit)
     if after:
         if not after.isdigit():
-            raise InvalidInput(f"{after!r} is not a page cursor", "after")
+            raise Malformed("after", after, "a page cursor")
         statement = statement.where(Subscriber.id > int(after))
     rows = list(db.session.scalars(statement.options(selectinload(Subscriber.group))))
     return Page(rows, str(rows[-1].id) if len(rows) == limit else None)
@@ -221,7 +221,7 @@ def _inside_names(f: SubscriberFilter, after: str | None, limit: int) -> Page:
     ordered branch, merged after: an OR of the two would keep either index from stopping at
     a page."""
     if after and not after.isdigit():
-        raise InvalidInput(f"{after!r} is not a page cursor", "after")
+        raise Malformed("after", after, "a page cursor")
     last = int(after or 0)
     fields = fields_match(f)
     branches = [search_index.first_ids_containing(f.query, fields, last, limit)]
@@ -281,5 +281,5 @@ def _by_name(f: SubscriberFilter, after: str | None, limit: int) -> Select[Subsc
 def _name_cursor(after: str) -> tuple[int, str]:
     number, _, name = after.partition(":")
     if not number.isdigit():
-        raise InvalidInput(f"{after!r} is not a page cursor", "after")
+        raise Malformed("after", after, "a page cursor")
     return int(number), name

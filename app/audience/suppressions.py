@@ -9,7 +9,7 @@ from sqlalchemy import Connection, delete, select, update
 
 from app.addresses import normalize_email
 from app.database import insert_or_ignore, run_counted
-from app.errors import InvalidInput, NotFound
+from app.errors import InvalidInput, Malformed, NotFound, NotOneOf, Required
 from app.extensions import db
 from app.models import BlockedDomain, Subscriber, SubscriberStatus, Suppression, SuppressionReason
 from app.models.base import utcnow
@@ -60,7 +60,7 @@ def normalize_domain(domain: str) -> str:
     form, lower case), so ``bücher.example`` is ``xn--bcher-kva.example``; raise a clear
     error when it is not a domain."""
     typed = domain.strip().removeprefix("@")
-    problem = InvalidInput(f"{typed!r} is not a domain such as example.org", "domain")
+    problem = Malformed("domain", typed, "a domain such as example.org")
     if "." not in typed or "@" in typed or any(c.isspace() for c in typed):
         raise problem
     try:
@@ -125,8 +125,7 @@ def _reason(value: str) -> SuppressionReason:
     try:
         return SuppressionReason(value)
     except ValueError:
-        names = ", ".join(r.value for r in SuppressionReason)
-        raise InvalidInput(f"{value!r} is not one of {names}", "reason") from None
+        raise NotOneOf("reason", value, [r.value for r in SuppressionReason]) from None
 
 
 @dataclass(frozen=True)
@@ -192,7 +191,7 @@ def unsuppress_address(email: str, reason: str, by: str = "") -> SuppressionReas
 def _required(reason: str) -> str:
     why = " ".join(reason.split())
     if not why:
-        raise InvalidInput("say why (it is kept in the log)", "reason")
+        raise Required("reason", message="say why (it is kept in the log)")
     return why[:1000]
 
 

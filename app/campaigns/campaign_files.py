@@ -15,7 +15,7 @@ import yaml
 from sqlalchemy import select
 
 from app.campaigns import drafts
-from app.errors import InvalidInput
+from app.errors import InvalidInput, Malformed, NoSuch, NotOneOf
 from app.extensions import db
 from app.messages.composing import written_words
 from app.models import Campaign, Group, MailingList, Template
@@ -101,7 +101,7 @@ def export(campaign: Campaign, fmt: str) -> str:
         return tomli_w.dumps(data, multiline_strings=True)
     if fmt == "yaml":
         return yaml.safe_dump(data, allow_unicode=True, sort_keys=False, width=100)
-    raise InvalidInput(f"export as toml or yaml, not {fmt!r}", "format")
+    raise NotOneOf("format", fmt, FORMATS, message=f"export as toml or yaml, not {fmt!r}")
 
 
 def _check_size(size: int) -> None:
@@ -141,7 +141,9 @@ def parse(text: str, fmt: str) -> dict[str, Any]:
         elif fmt == "yaml":
             data = yaml.load(text, Loader=_PlainYamlLoader)  # noqa: S506  (a SafeLoader)
         else:
-            raise InvalidInput(f"campaign files are toml or yaml, not {fmt!r}", "format")
+            raise NotOneOf(
+                "format", fmt, FORMATS, message=f"campaign files are toml or yaml, not {fmt!r}"
+            )
     except tomllib.TOMLDecodeError as exc:
         raise InvalidInput(f"not valid TOML: {exc}") from None
     except yaml.YAMLError as exc:
@@ -223,7 +225,12 @@ def _typed(data: dict[str, Any], key: str, kind: type, default: Any) -> Any:
     if value is None:
         return default
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise InvalidInput(f"{key} must be a {kind.__name__}, not {value!r}", key)
+        raise Malformed(
+            key,
+            value,
+            f"a {kind.__name__}",
+            message=f"{key} must be a {kind.__name__}, not {value!r}",
+        )
     return value
 
 
@@ -235,7 +242,7 @@ def _lists(slugs: list[Any]) -> list[MailingList]:
         for m in db.session.scalars(select(MailingList).where(MailingList.slug.in_(slugs)))
     }
     if missing := [str(slug) for slug in slugs if slug not in found]:
-        raise InvalidInput(f"no list with slug {', '.join(missing)}", "lists")
+        raise NoSuch("lists", "list", ", ".join(missing), by="with slug")
     return [found[slug] for slug in slugs]
 
 
@@ -245,7 +252,7 @@ def _group_ids(names: Any) -> list[int]:
     rows = db.session.execute(select(Group.name, Group.id).where(Group.name.in_(names))).all()
     found = {name: group_id for name, group_id in rows}
     if missing := [str(name) for name in names if name not in found]:
-        raise InvalidInput(f"no group named {', '.join(missing)}", "groups")
+        raise NoSuch("groups", "group", ", ".join(missing), by="named")
     return [found[name] for name in names]
 
 
@@ -254,5 +261,5 @@ def _template(name: Any) -> Template | None:
         return None
     found = db.session.scalars(select(Template).where(Template.name == str(name))).first()
     if found is None:
-        raise InvalidInput(f"no template named {name!r}", "template")
+        raise NoSuch("template", "template", repr(name), by="named")
     return found

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from app.addresses import normalize_email
 from app.audience.fields import is_country_code
-from app.errors import Conflict, InvalidInput, NotFound
+from app.errors import Conflict, InvalidInput, Malformed, NoSuch, NotFound, NotOneOf, Required
 from app.extensions import db
 from app.languages import normalize_tag
 from app.mailservers import parse_smtp_servers
@@ -83,17 +83,21 @@ def _settings(
 ) -> dict[str, Any]:
     """Check a campaign's settings and return them cleaned, as model attributes."""
     if not name.strip():
-        raise InvalidInput("a campaign needs a name", "name")
+        raise Required("name", "a campaign")
     if not lists:
-        raise InvalidInput("choose at least one list to send to", "lists")
+        raise Required("lists", message="choose at least one list to send to")
     sender = check_sender(from_address, "From") if from_address.strip() else ""
     if template is not None:
         layouts.check_usable(template)
     servers = [server.name for server in parse_smtp_servers(current_app.config["SMTP_URL"])]
     if smtp_server and smtp_server.strip() not in servers:
-        raise InvalidInput(
-            f"no SMTP server is named {smtp_server.strip()!r}; configured: {', '.join(servers)}",
+        raise NoSuch(
             "smtp_server",
+            "SMTP server",
+            repr(smtp_server.strip()),
+            by="is named",
+            message=f"no SMTP server is named {smtp_server.strip()!r}; "
+            f"configured: {', '.join(servers)}",
         )
     return {
         "name": name.strip(),
@@ -122,8 +126,11 @@ def check_sender(value: str, label: str) -> str:
             "from_address",
         )
     if not address or "@" not in address:
-        raise InvalidInput(
-            f"{label}: {value!r} is not a sender such as 'Name <a@b.org>'", "from_address"
+        raise Malformed(
+            "from_address",
+            value,
+            "a sender such as 'Name <a@b.org>'",
+            message=f"{label}: {value!r} is not a sender such as 'Name <a@b.org>'",
         )
     try:
         address = normalize_email(address)
@@ -139,9 +146,12 @@ def clean_filters(filters: dict[str, Any]) -> dict[str, list[Any]]:
     """Validate audience filters: language tags, ISO country codes, existing group ids."""
     unknown = set(filters) - set(FILTER_KEYS)
     if unknown:
-        raise InvalidInput(
-            f"unknown filter {', '.join(sorted(unknown))}; filters are {', '.join(FILTER_KEYS)}",
+        raise NotOneOf(
             "filters",
+            ", ".join(sorted(unknown)),
+            FILTER_KEYS,
+            message=f"unknown filter {', '.join(sorted(unknown))}; "
+            f"filters are {', '.join(FILTER_KEYS)}",
         )
     cleaned: dict[str, list[Any]] = {}
     if languages := filters.get("languages"):
@@ -150,18 +160,23 @@ def clean_filters(filters: dict[str, Any]) -> dict[str, list[Any]]:
         codes = sorted({str(code).strip().upper() for code in countries})
         bad = [code for code in codes if not is_country_code(code)]
         if bad:
-            raise InvalidInput(
-                f"{', '.join(bad)}: countries are two-letter codes such as UA or AR", "countries"
+            raise Malformed(
+                "countries",
+                ", ".join(bad),
+                "two-letter country codes",
+                message=f"{', '.join(bad)}: countries are two-letter codes such as UA or AR",
             )
         cleaned["countries"] = codes
     if groups := filters.get("groups"):
         try:
             ids = sorted({int(group) for group in groups})
         except (TypeError, ValueError):
-            raise InvalidInput(f"groups are given by id, not {groups!r}", "groups") from None
+            raise Malformed(
+                "groups", groups, "group ids", message=f"groups are given by id, not {groups!r}"
+            ) from None
         found = set(db.session.scalars(select(Group.id).where(Group.id.in_(ids))))
         if missing := [str(group) for group in ids if group not in found]:
-            raise InvalidInput(f"no group with id {', '.join(missing)}", "groups")
+            raise NoSuch("groups", "group", ", ".join(missing))
         cleaned["groups"] = ids
     return cleaned
 
@@ -185,13 +200,16 @@ def save_variant(
     campaign = editable(campaign_id)
     language = normalize_tag(language)
     if not subject.strip():
-        raise InvalidInput("a variant needs a subject", "subject")
+        raise Required("subject", "a variant")
     footer = _footer_words(footer)
     try:
         fmt = BodyFormat(body_format)
     except ValueError:
-        raise InvalidInput(
-            f"body format must be markdown or html, not {body_format!r}", "body_format"
+        raise NotOneOf(
+            "body_format",
+            body_format,
+            [f.value for f in BodyFormat],
+            message=f"body format must be markdown or html, not {body_format!r}",
         ) from None
     source = VariantSource(language, subject, preheader, body, fmt.value)
     sample = sample_context(language)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 
 from app.delivery import ledger
-from app.errors import InvalidInput
+from app.errors import InvalidInput, NotOneOf
 from app.extensions import db
 from app.languages import choose_variant
 from app.messages import layouts
@@ -120,7 +120,10 @@ def not_ready_choice(value: NotReadyChoice | str | None) -> NotReadyChoice | Non
     try:
         return NotReadyChoice(value)
     except ValueError:
-        raise InvalidInput(
-            f"for recipients whose variant is not ready, choose hold or fallback, not {value!r}",
+        raise NotOneOf(
             "not_ready",
+            value,
+            [c.value for c in NotReadyChoice],
+            message="for recipients whose variant is not ready, choose hold or fallback, "
+            f"not {value!r}",
         ) from None

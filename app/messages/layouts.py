@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 
-from app.errors import Conflict, InvalidInput, NotFound
+from app.errors import Conflict, InvalidInput, NotFound, Required
 from app.extensions import db
 from app.messages.composing import DEFAULT_LAYOUT, sample_context, text_footer
 from app.models import Campaign, CampaignStatus, Template
@@ -90,7 +90,7 @@ def save_template(name: str, html: str, template_id: int | None = None) -> Templ
     """Create a layout, or change one (``template_id``); refuse a broken one."""
     name = name.strip()
     if not name:
-        raise InvalidInput("a template needs a name", "name")
+        raise Required("name", "a template")
     check_layout(html)
     clash = db.session.scalars(select(Template).where(Template.name == name)).first()
     if clash is not None and clash.id != template_id:

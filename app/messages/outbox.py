@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import and_, delete, or_, select, update
 
 from app.addresses import normalize_email
-from app.errors import InvalidInput
+from app.errors import InvalidInput, NoSuch, Required, TooMany
 from app.extensions import db
 from app.messages import system_emails
 from app.messages.composing import MessageFactory, Outgoing
@@ -39,13 +39,23 @@ def queue_test_sends(campaign: Campaign, addresses: list[str], languages: list[s
         if address.strip():
             cleaned.append(normalize_email(address))
     if not cleaned:
-        raise InvalidInput("give at least one address to send the test to", "addresses")
+        raise Required("addresses", message="give at least one address to send the test to")
     if len(set(cleaned)) > MAX_TEST_ADDRESSES:
-        raise InvalidInput(f"test sends go to at most {MAX_TEST_ADDRESSES} addresses", "addresses")
+        raise TooMany(
+            "addresses",
+            "addresses",
+            MAX_TEST_ADDRESSES,
+            message=f"test sends go to at most {MAX_TEST_ADDRESSES} addresses",
+        )
     written = [v.language for v in campaign.variants]
     chosen = languages or written
     if missing := [language for language in chosen if language not in written]:
-        raise InvalidInput(f"the campaign has no {', '.join(missing)} variant", "languages")
+        raise NoSuch(
+            "languages",
+            "variant",
+            ", ".join(missing),
+            message=f"the campaign has no {', '.join(missing)} variant",
+        )
     for address in dict.fromkeys(cleaned):
         for language in dict.fromkeys(chosen):
             db.session.add(

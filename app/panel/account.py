@@ -9,7 +9,7 @@ from flask_login import current_user
 from app.accounts import users
 from app.errors import InvalidInput, TocsinError
 from app.panel import SESSION_KEY, blueprint
-from app.panel.forms import AccountForm, PasswordForm
+from app.panel.forms import AccountForm, PasswordForm, show_error
 
 
 def _page(form: AccountForm, password_form: PasswordForm, status: int = 200) -> ResponseReturnValue:
@@ -30,7 +30,7 @@ def account() -> ResponseReturnValue:
         try:
             users.set_timezone(current_user, form.timezone.data or "")
         except TocsinError as exc:
-            flash(str(exc), "error")
+            show_error(form, exc)
         else:
             flash("Saved.", "info")
             return redirect(url_for("panel.account"))

@@ -14,7 +14,7 @@ from app.audience import lists as list_service
 from app.audience import subscribers as subscriber_service
 from app.audience.bulk import DESTRUCTIVE, BulkAction, BulkTarget, Deleted, Selection
 from app.audience.filters import NO_GROUP, STATUSES, SubscriberFilter
-from app.errors import InvalidInput, NotFound, TocsinError
+from app.errors import InvalidInput, Malformed, NotFound, TocsinError
 from app.extensions import db
 from app.languages import NAMES, confusion, is_registered, unknown_tag_message
 from app.models import Group, MailingList, Subscriber
@@ -27,7 +27,9 @@ from app.panel.forms import (
     SubscriberEditForm,
     SubscriberForm,
     choices,
+    error_at_field,
     flash_language_notes,
+    show_error,
 )
 
 
@@ -41,7 +43,7 @@ def lists() -> ResponseReturnValue:
                 form.slug.data or "", form.name.data or "", **_list_settings(form)
             )
         except TocsinError as exc:
-            flash(str(exc), "error")
+            show_error(form, exc)
         else:
             flash(f"Created the list {created.name}.", "info")
             flash_language_notes(created.default_language)
@@ -88,7 +90,7 @@ def list_settings(list_id: int) -> ResponseReturnValue:
                 list_id, form.name.data or "", translations=rows, **_list_settings(form)
             )
         except TocsinError as exc:
-            flash(str(exc), "error")
+            show_error(form, exc)
         else:
             flash(f"Saved the list {mailing_list.name}.", "info")
             flash_language_notes(form.default_language.data or "")
@@ -180,9 +182,8 @@ def _choices() -> dict[str, object]:
 
 def _error_at_field(form: SubscriberForm, exc: TocsinError) -> None:
     """Show a service's refusal beside the field it is about (the address when it names none)."""
-    name = getattr(exc, "field", None) or "email"
-    field = form._fields.get(name, form.email)
-    field.errors = [*field.errors, str(exc)]
+    if not error_at_field(form, exc):
+        form.email.errors = [*form.email.errors, str(exc)]
 
 
 def _subscriber_form() -> SubscriberForm:
@@ -250,7 +251,12 @@ def _ids(form: MultiDict[str, str]) -> tuple[int, ...]:
     try:
         return tuple(int(i) for i in form.getlist("ids"))
     except ValueError:
-        raise InvalidInput("the selection holds something that is not a subscriber id") from None
+        raise Malformed(
+            "ids",
+            form.getlist("ids"),
+            "subscriber ids",
+            message="the selection holds something that is not a subscriber id",
+        ) from None
 
 
 def _bulk_form(found: SubscriberFilter) -> BulkForm:
@@ -356,7 +362,7 @@ def subscriber(subscriber_id: int) -> ResponseReturnValue:
             records.update_subscriber(subscriber_id, **_edit_values(form))
         except TocsinError as exc:
             db.session.rollback()
-            flash(str(exc), "error")
+            show_error(form, exc)
         else:
             flash("Saved.", "info")
             flash_language_notes(form.language.data or "")

@@ -32,6 +32,7 @@ from app.panel.forms import (
     VariantForm,
     choices,
     flash_language_notes,
+    show_error,
 )
 
 
@@ -63,6 +64,13 @@ def _settings_form(campaign: Campaign | None = None) -> tuple[CampaignForm, dict
     return form, {"lists": all_lists, "templates": {t.id: t for t in all_templates}}
 
 
+# The settings form's names for the fields a service's refusal names differently.
+SETTINGS_FIELDS = {
+    "countries": "filter_countries",
+    "groups": "filter_groups",
+}
+
+
 def _settings_from(form: CampaignForm, lookups: dict[str, Any]) -> dict[str, Any]:
     chosen = set(form.lists.data or [])
     return {
@@ -89,7 +97,7 @@ def campaign_new() -> ResponseReturnValue:
         try:
             campaign = drafts.create_campaign(form.name.data or "", **_settings_from(form, lookups))
         except TocsinError as exc:
-            flash(str(exc), "error")
+            show_error(form, exc, names=SETTINGS_FIELDS)
         else:
             flash_language_notes(*_typed_languages(form))
             return redirect(url_for("panel.campaign", campaign_id=campaign.id))
@@ -115,7 +123,7 @@ def campaign_settings(campaign_id: int) -> ResponseReturnValue:
                 campaign_id, form.name.data or "", **_settings_from(form, lookups)
             )
         except TocsinError as exc:
-            flash(str(exc), "error")
+            show_error(form, exc, names=SETTINGS_FIELDS)
         else:
             flash("Saved the settings.", "info")
             flash_language_notes(*_typed_languages(form))
@@ -371,7 +379,7 @@ def variant_edit(campaign_id: int) -> ResponseReturnValue:
                 ),
             )
         except TocsinError as exc:
-            flash(str(exc), "error")
+            show_error(form, exc)
         else:
             flash(f"Saved the {saved.language} variant.", "info")
             flash_language_notes(saved.language)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from flask import flash
 from flask_wtf import FlaskForm
@@ -31,7 +31,7 @@ from wtforms.validators import DataRequired, Length, Optional, StopValidation, V
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from app.audience.bulk import BulkAction
-from app.errors import InvalidInput
+from app.errors import InvalidInput, TocsinError
 from app.languages import confusion, normalize_tag
 from emails.mime import sender_control_characters
 
@@ -86,6 +86,25 @@ def flash_language_notes(*values: str) -> None:
                 continue
             if note:
                 flash(note, "warning")
+
+
+def error_at_field(form: Form, exc: TocsinError, *, names: Mapping[str, str] | None = None) -> bool:
+    """Put a service's refusal beside the form field it names (``names`` maps a service's
+    field name to the form's where they differ); False when the form has no such field."""
+    name = getattr(exc, "field", None)
+    name = (names or {}).get(name, name) if name else None
+    if name is None or name not in form:
+        return False
+    field = form[name]
+    field.errors = [*field.errors, str(exc)]
+    return True
+
+
+def show_error(form: Form, exc: TocsinError, *, names: Mapping[str, str] | None = None) -> None:
+    """Show a service's refusal at the top of the page and, when it names one of the form's
+    fields, beside that field too; what was typed stays in the form."""
+    flash(str(exc), "error")
+    error_at_field(form, exc, names=names)
 
 
 class LoginForm(FlaskForm):

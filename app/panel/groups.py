@@ -12,7 +12,7 @@ from app.audience.groups import GroupFields
 from app.errors import NotFound, TocsinError
 from app.models import Group
 from app.panel import blueprint, privacy
-from app.panel.forms import ActionForm, GroupForm, MergeForm, choices
+from app.panel.forms import ActionForm, GroupForm, MergeForm, choices, show_error
 
 
 def _fields(form: GroupForm) -> GroupFields:
@@ -34,7 +34,7 @@ def groups() -> ResponseReturnValue:
         try:
             created = service.create_group(_fields(form))
         except TocsinError as exc:
-            flash(str(exc), "error")
+            show_error(form, exc)
         else:
             flash(f"Created the group {created.name}.", "info")
             return redirect(url_for("panel.group", group_id=created.id))
@@ -57,7 +57,7 @@ def group(group_id: int) -> ResponseReturnValue:
         try:
             service.update_group(group_id, _fields(form))
         except TocsinError as exc:
-            flash(str(exc), "error")
+            show_error(form, exc)
         else:
             flash("Saved.", "info")
             return redirect(url_for("panel.group", group_id=group_id))

@@ -32,7 +32,7 @@ from app.errors import NotFound, TocsinError
 from app.languages import NAMES
 from app.models import ImportJob, ImportMode, ImportStatus, SubscriberStatus
 from app.panel import blueprint, privacy
-from app.panel.forms import ActionForm, choices
+from app.panel.forms import ActionForm, choices, show_error
 from app.panel.roles import editors_only
 
 MODES = [
@@ -68,7 +68,7 @@ def imports_page() -> ResponseReturnValue:
         try:
             job = imports.upload(upload.stream, upload.filename, form.list_id.data, form.mode.data)
         except TocsinError as exc:
-            flash(str(exc), "error")
+            show_error(form, exc, names={"list": "list_id"})
         else:
             return redirect(url_for("panel.import_mapping", job_id=job.id))
     return render_template("panel/imports.html", form=form, jobs=imports.recent())

@@ -12,7 +12,7 @@ from app.messages import layouts as saved_layouts
 from app.messages import system_emails
 from app.models import Template
 from app.panel import blueprint
-from app.panel.forms import ActionForm, SystemEmailForm, TemplateForm
+from app.panel.forms import ActionForm, SystemEmailForm, TemplateForm, show_error
 
 
 @blueprint.get("/templates")
@@ -37,7 +37,7 @@ def layout_edit(template_id: int | None = None) -> ResponseReturnValue:
                 form.name.data or "", form.html.data or "", template_id
             )
         except TocsinError as exc:
-            flash(str(exc), "error")
+            show_error(form, exc)
         else:
             flash(f"Saved the layout {saved.name}.", "info")
             return redirect(url_for("panel.layout_edit", template_id=saved.id))
@@ -84,7 +84,7 @@ def system_email_edit(kind: str, language: str) -> ResponseReturnValue:
         try:
             system_emails.save(chosen, language, form.subject.data or "", form.body.data or "")
         except TocsinError as exc:
-            flash(str(exc), "error")
+            show_error(form, exc)
         else:
             flash("Saved.", "info")
             return redirect(url_for("panel.system_email_edit", kind=kind, language=language))

@@ -16,7 +16,7 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 
 from app.audience import lists
-from app.errors import InvalidInput
+from app.errors import InvalidInput, Required
 from app.extensions import csrf, limiter
 from app.i18n import PUBLIC_LANGUAGES, speak
 from app.languages import NAMES
@@ -54,7 +54,7 @@ def preference_centre(token: str) -> ResponseReturnValue:
             done = "left"
         elif action == "erase":
             if request.form.get("confirm") != "yes":
-                raise InvalidInput(_("Tick the box to confirm that you want this."), "confirm")
+                raise Required("confirm", message=_("Tick the box to confirm that you want this."))
             preferences.erase(token)
             return render_template("public/erased.html"), 200
         elif action:

@@ -18,7 +18,7 @@ from app.audience import subscriptions
 from app.audience.fields import ERASED_DOMAIN, clean_name
 from app.audience.subscribers import anonymised_values
 from app.audience.suppressions import suppress_hash
-from app.errors import InvalidInput
+from app.errors import InvalidInput, NoSuch
 from app.extensions import db
 from app.languages import normalize_tag
 from app.messages import outbox
@@ -88,8 +88,10 @@ def update_preferences(token: str, *, name: str, language: str, list_ids: list[i
         raise InvalidInput(_("Choose a language from the list."), "language") from None
     allowed = {choice.mailing_list.id: choice for choice in choices(subscriber)}
     wanted = set(list_ids)
-    if wanted - set(allowed):
-        raise InvalidInput(_("One of the chosen lists does not exist."), "lists")
+    if unknown := wanted - set(allowed):
+        raise NoSuch(
+            "lists", "list", min(unknown), message=_("One of the chosen lists does not exist.")
+        )
     subscriber.name = clean_name(name)
     subscriber.language = language
     now = utcnow()

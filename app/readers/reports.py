@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 
-from app.errors import InvalidInput, NotFound
+from app.errors import Malformed, NotFound, NotOneOf, Required, TooLong, TooMany
 from app.extensions import db
 from app.languages import choose_variant
 from app.models import Campaign, Report, ReportStatus, Subscriber
@@ -52,21 +52,35 @@ def submit(token: str, *, title: str, event_date: str, place: str, links: str, t
     subscriber, campaign = resolve(token)
     title = clean_header_value(title)
     if not title:
-        raise InvalidInput(_("Give your action a title."), "title")
+        raise Required("title", message=_("Give your action a title."))
     if len(title) > 200:
-        raise InvalidInput(_("The title is longer than 200 characters."), "title")
+        raise TooLong(
+            "title", "the title", 200, message=_("The title is longer than 200 characters.")
+        )
     place = clean_header_value(place)
     if len(place) > 200:
-        raise InvalidInput(_("The place is longer than 200 characters."), "place")
+        raise TooLong(
+            "place", "the place", 200, message=_("The place is longer than 200 characters.")
+        )
     if len(text) > MAX_TEXT:
-        raise InvalidInput(_("The text is longer than %(n)s characters.", n=MAX_TEXT), "text")
+        raise TooLong(
+            "text",
+            "the text",
+            MAX_TEXT,
+            message=_("The text is longer than %(n)s characters.", n=MAX_TEXT),
+        )
     sent_before = db.session.execute(
         select(func.count())
         .select_from(Report)
         .where(Report.campaign_id == campaign.id, Report.subscriber_id == subscriber.id)
     ).scalar_one()
     if sent_before >= MAX_REPORTS_PER_LINK:
-        raise InvalidInput(_("This link has sent as many reports as it can."), "title")
+        raise TooMany(
+            "title",
+            "reports",
+            MAX_REPORTS_PER_LINK,
+            message=_("This link has sent as many reports as it can."),
+        )
     report = Report(
         campaign_id=campaign.id,
         subscriber_id=subscriber.id,
@@ -90,20 +104,31 @@ def _date(value: str) -> date | None:
     try:
         return date.fromisoformat(value)
     except ValueError:
-        raise InvalidInput(
-            _("%(value)s is not a date such as 2027-03-01.", value=value), "event_date"
+        raise Malformed(
+            "event_date",
+            value,
+            "a date such as 2027-03-01",
+            message=_("%(value)s is not a date such as 2027-03-01.", value=value),
         ) from None
 
 
 def _links(value: str) -> list[str]:
     links = [line.strip() for line in value.splitlines() if line.strip()]
     if len(links) > MAX_LINKS:
-        raise InvalidInput(_("At most %(n)s links, one per line.", n=MAX_LINKS), "links")
+        raise TooMany(
+            "links",
+            "links",
+            MAX_LINKS,
+            message=_("At most %(n)s links, one per line.", n=MAX_LINKS),
+        )
     for link in links:
         parts = urlsplit(link)
         if parts.scheme not in ("http", "https") or not parts.netloc or len(link) > 500:
-            raise InvalidInput(
-                _("%(link)s is not a web address (https://…).", link=link[:80]), "links"
+            raise Malformed(
+                "links",
+                link[:80],
+                "a web address (https://…)",
+                message=_("%(link)s is not a web address (https://…).", link=link[:80]),
             )
     return links
 
@@ -125,6 +150,11 @@ def moderate(report_id: int, status: str) -> Report:
     try:
         report.status = ReportStatus(status)
     except ValueError:
-        raise InvalidInput(f"a report is pending, approved or rejected, not {status!r}") from None
+        raise NotOneOf(
+            "status",
+            status,
+            [s.value for s in ReportStatus],
+            message=f"a report is pending, approved or rejected, not {status!r}",
+        ) from None
     db.session.commit()
     return report
