@@ -1,4 +1,8 @@
-"""Demo data: the Solidarity Collectives call for a week of action, in five languages."""
+"""Demo data: the Solidarity Collectives call for a week of action, in five languages
+(``call/`` holds its text), loaded by ``tocsin demo`` and once by ``tocsin up``.
+
+May import the domain packages it fills (audience, campaigns) and the platform modules.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,8 @@
-"""Typed SQLAlchemy models: columns, relationships and small invariants, no workflows."""
+"""Typed SQLAlchemy models: columns, relationships and small invariants, no workflows.
+
+May import ``app.extensions``, ``app.languages`` and ``app.models.base``; nothing that
+works on the rows (every other package imports these).
+"""
 
 from app.models.accounts import User, UserRole, UserSession
 from app.models.audience import (
