@@ -91,21 +91,44 @@ def app() -> Iterator[Flask]:
 
 @pytest.fixture(autouse=True)
 def _clean_tables(request: pytest.FixtureRequest) -> Iterator[None]:
-    """Empty every table before each test that uses the app; keep the schema."""
+    """Empty every table before each test that uses the app; keep the schema.
+
+    The session's worker may still be writing what an earlier test left it; when
+    PostgreSQL picks the emptying as a deadlock's victim, it is rolled back and tried again.
+    """
     if "app" not in request.fixturenames:
         yield
         return
     flask_app: Flask = request.getfixturevalue("app")
+    from sqlalchemy.exc import OperationalError
+
     from app.audience import counts
     from app.extensions import db
 
     with flask_app.app_context():
-        for table in reversed(db.metadata.sorted_tables):
-            db.session.execute(table.delete())
-        db.session.commit()
+        for attempt in range(5):
+            try:
+                for table in reversed(db.metadata.sorted_tables):
+                    db.session.execute(table.delete())
+                db.session.commit()
+                break
+            except OperationalError as exc:
+                db.session.rollback()
+                if getattr(exc.orig, "sqlstate", None) != "40P01" or attempt == 4:
+                    raise  # only a deadlock is worth another try
         counts.invalidate()  # the panel's cached counts describe the rows just deleted
         yield
         db.session.remove()
+
+
+@pytest.fixture()
+def no_dispatcher(worker_process: WorkerProcess) -> Iterator[None]:
+    """Stop the session's workers and beat while a test claims or applies work itself (rows,
+    outbox mails, sign-up requests) and counts what happened: a running dispatcher would
+    take some of it. They start again after."""
+    worker_process.stop()
+    yield
+    worker_process.start()
 
 
 @pytest.fixture(scope="session")

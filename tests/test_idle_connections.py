@@ -130,7 +130,9 @@ def test_the_next_campaign_after_an_idle_close_sends_everyone_on_the_first_attem
     assert relay.handler.noops == 0  # a closed session is seen by its EOF, no round trip
 
 
-def test_the_outbox_after_an_idle_close_sends_at_once(app, relay: Relay, detection: str):
+def test_the_outbox_after_an_idle_close_sends_at_once(
+    app, relay: Relay, detection: str, no_dispatcher: None
+):
     campaign = make_campaign({"en": "Week of action"}, lists=[make_list("partners", "Partners")])
     with settings(app, SMTP_URL=relay.url):
         outbox.queue_test_sends(campaign, ["ann@example.org"], [])

@@ -173,15 +173,6 @@ def test_a_name_too_long_gets_the_same_answer_whoever_the_address_is(app, signup
     assert post(client, "new@example.org", name="N" * 200).status_code == 200
 
 
-@pytest.fixture()
-def no_dispatcher(worker_process):
-    """Stop the session's workers and beat while a test applies sign-up requests itself and
-    counts the tries: a running dispatcher would apply them too. They start again after."""
-    worker_process.stop()
-    yield
-    worker_process.start()
-
-
 def test_a_request_that_keeps_failing_is_dropped_and_the_others_are_applied(
     app, signup, monkeypatch, no_dispatcher
 ):
