@@ -7,7 +7,9 @@ wording differs from a kind's usual sentence passes ``message`` and keeps the fa
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Iterable
+from typing import TypeVar
 
 
 class TocsinError(Exception):
@@ -71,6 +73,17 @@ class NotOneOf(InvalidInput):
     ) -> None:
         self.value, self.choices = value, tuple(choices)
         super().__init__(message or f"{value!r} is not one of {', '.join(self.choices)}", field)
+
+
+E = TypeVar("E", bound=enum.Enum)
+
+
+def member_of(kind: type[E], value: object, field: str, *, message: str | None = None) -> E:
+    """``kind(value)`` for a value as typed, or ``NotOneOf`` naming the field and choices."""
+    try:
+        return kind(value)
+    except ValueError:
+        raise NotOneOf(field, value, [str(m.value) for m in kind], message=message) from None
 
 
 class NoSuch(InvalidInput):

@@ -136,3 +136,17 @@ def test_services_raise_the_kind_with_its_field(app):
     with pytest.raises(NoSuch) as group:
         drafts.clean_filters({"groups": [999]})
     assert (group.value.field, str(group.value)) == ("groups", "no group with id 999")
+
+
+def test_member_of_gives_the_member_or_names_the_field_and_every_choice():
+    from app.errors import member_of
+    from app.models import OptIn
+
+    assert member_of(OptIn, "single", "optin") is OptIn.SINGLE
+    with pytest.raises(NotOneOf) as refused:
+        member_of(OptIn, "triple", "optin")
+    assert refused.value.field == "optin" and refused.value.value == "triple"
+    assert set(refused.value.choices) == {o.value for o in OptIn}
+    assert str(refused.value) == f"'triple' is not one of {', '.join(o.value for o in OptIn)}"
+    with pytest.raises(NotOneOf, match="^no such way$"):
+        member_of(OptIn, "triple", "optin", message="no such way")

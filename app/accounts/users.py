@@ -23,7 +23,7 @@ from sqlalchemy import delete, select
 
 from app.addresses import normalize_email
 from app.database import run_counted
-from app.errors import Conflict, InvalidInput, NotFound, NotOneOf
+from app.errors import Conflict, InvalidInput, NotFound, member_of
 from app.extensions import db
 from app.models import User, UserRole, UserSession
 from app.models.base import utcnow
@@ -44,15 +44,9 @@ def _check_password(password: str, field: str = "password") -> None:
 
 
 def _role(role: str) -> UserRole:
-    try:
-        return UserRole(role)
-    except ValueError:
-        raise NotOneOf(
-            "role",
-            role,
-            [r.value for r in UserRole],
-            message=f"role must be one of owner, editor, viewer, not {role!r}",
-        ) from None
+    return member_of(
+        UserRole, role, "role", message=f"role must be one of owner, editor, viewer, not {role!r}"
+    )
 
 
 def create_user(email: str, password: str, role: str = "editor") -> User:

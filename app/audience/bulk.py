@@ -23,7 +23,7 @@ from app.audience.fields import ERASED_DOMAIN
 from app.audience.filters import SubscriberFilter, matching
 from app.audience.subscribers import anonymised_values
 from app.database import insert_or_ignore, run_counted
-from app.errors import Malformed, NotOneOf, Required, TooMany
+from app.errors import Malformed, Required, TooMany, member_of
 from app.extensions import db
 from app.languages import normalize_tag
 from app.models import (
@@ -108,15 +108,7 @@ class BulkTarget:
         """Check a target as typed; raise ``InvalidInput`` saying what is missing or wrong.
         Fields the action does not use are dropped (a language typed before choosing "add
         to list" changes nothing)."""
-        try:
-            action = BulkAction(action)
-        except ValueError:
-            raise NotOneOf(
-                "action",
-                action,
-                [a.value for a in BulkAction],
-                message=f"{action!r} is not a bulk action",
-            ) from None
+        action = member_of(BulkAction, action, "action", message=f"{action!r} is not a bulk action")
         if action in LIST_ACTIONS:
             return cls(action, list_id=_list(_list_id(list_id)).id)
         if action == BulkAction.CHANGE_LANGUAGE:

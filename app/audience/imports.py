@@ -22,7 +22,7 @@ from sqlalchemy import or_, select, text, update
 
 from app.audience import csv_files, import_chunks, import_rows
 from app.database import run_counted
-from app.errors import Conflict, InvalidInput, NotFound, NotOneOf, Required
+from app.errors import Conflict, InvalidInput, NotFound, Required, member_of
 from app.extensions import db
 from app.models import Group, ImportJob, ImportMode, ImportStatus, MailingList
 from app.models.base import utcnow
@@ -78,12 +78,7 @@ def get(job_id: int) -> ImportJob:
 def upload(source: BinaryIO, filename: str, list_id: int | None, mode: str) -> ImportJob:
     """Store an uploaded CSV file, detect its encoding and delimiter, and create the job
     (``uploaded``: waiting for its mapping). A bad file creates nothing."""
-    try:
-        chosen = ImportMode(mode)
-    except ValueError:
-        raise NotOneOf(
-            "mode", mode, [m.value for m in ImportMode], message=f"{mode!r} is not an import mode"
-        ) from None
+    chosen = member_of(ImportMode, mode, "mode", message=f"{mode!r} is not an import mode")
     mailing_list = db.session.get(MailingList, list_id) if list_id else None
     if mailing_list is None and chosen.creates:
         raise Required("list", message="choose the list to subscribe them to")

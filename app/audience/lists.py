@@ -8,7 +8,15 @@ from collections.abc import Iterable
 from sqlalchemy import select
 
 from app.audience import counts
-from app.errors import Conflict, InvalidInput, Malformed, NotFound, NotOneOf, Required, TooLong
+from app.errors import (
+    Conflict,
+    InvalidInput,
+    Malformed,
+    NotFound,
+    Required,
+    TooLong,
+    member_of,
+)
 from app.extensions import db
 from app.languages import normalize_tag
 from app.models import ListVisibility, MailingList, OptIn, Subscription, SubscriptionStatus
@@ -99,15 +107,13 @@ def _settings(
     """A list's settings, checked; raise ``InvalidInput`` naming the bad field."""
     if not name.strip():
         raise Required("name", "a list")
-    try:
-        visibility_value = ListVisibility(visibility)
-    except ValueError as exc:
-        choices = [v.value for v in ListVisibility]
-        raise NotOneOf("visibility", visibility, choices, message=str(exc)) from None
-    try:
-        optin_value = OptIn(optin)
-    except ValueError as exc:
-        raise NotOneOf("optin", optin, [o.value for o in OptIn], message=str(exc)) from None
+    visibility_value = member_of(
+        ListVisibility,
+        visibility,
+        "visibility",
+        message=f"{visibility!r} is not a valid ListVisibility",
+    )
+    optin_value = member_of(OptIn, optin, "optin", message=f"{optin!r} is not a valid OptIn")
     return {
         "name": name.strip(),
         "description": description,

@@ -9,7 +9,7 @@ from sqlalchemy import Connection, delete, select, update
 
 from app.addresses import normalize_email
 from app.database import insert_or_ignore, run_counted
-from app.errors import InvalidInput, Malformed, NotFound, NotOneOf, Required
+from app.errors import InvalidInput, Malformed, NotFound, Required, member_of
 from app.extensions import db
 from app.models import BlockedDomain, Subscriber, SubscriberStatus, Suppression, SuppressionReason
 from app.models.base import utcnow
@@ -122,10 +122,7 @@ def recent_suppressions(
 
 
 def _reason(value: str) -> SuppressionReason:
-    try:
-        return SuppressionReason(value)
-    except ValueError:
-        raise NotOneOf("reason", value, [r.value for r in SuppressionReason]) from None
+    return member_of(SuppressionReason, value, "reason")
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,16 @@ from sqlalchemy import select
 
 from app.addresses import normalize_email
 from app.audience.fields import is_country_code
-from app.errors import Conflict, InvalidInput, Malformed, NoSuch, NotFound, NotOneOf, Required
+from app.errors import (
+    Conflict,
+    InvalidInput,
+    Malformed,
+    NoSuch,
+    NotFound,
+    NotOneOf,
+    Required,
+    member_of,
+)
 from app.extensions import db
 from app.languages import normalize_tag
 from app.mailservers import parse_smtp_servers
@@ -202,15 +211,12 @@ def save_variant(
     if not subject.strip():
         raise Required("subject", "a variant")
     footer = _footer_words(footer)
-    try:
-        fmt = BodyFormat(body_format)
-    except ValueError:
-        raise NotOneOf(
-            "body_format",
-            body_format,
-            [f.value for f in BodyFormat],
-            message=f"body format must be markdown or html, not {body_format!r}",
-        ) from None
+    fmt = member_of(
+        BodyFormat,
+        body_format,
+        "body_format",
+        message=f"body format must be markdown or html, not {body_format!r}",
+    )
     source = VariantSource(language, subject, preheader, body, fmt.value)
     sample = sample_context(language)
     try:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 
 from app.delivery import ledger
-from app.errors import InvalidInput, NotOneOf
+from app.errors import InvalidInput, member_of
 from app.extensions import db
 from app.languages import choose_variant
 from app.messages import layouts
@@ -117,13 +117,10 @@ def _check_links(campaign: Campaign) -> None:
 def not_ready_choice(value: NotReadyChoice | str | None) -> NotReadyChoice | None:
     if value is None or value == "":
         return None
-    try:
-        return NotReadyChoice(value)
-    except ValueError:
-        raise NotOneOf(
-            "not_ready",
-            value,
-            [c.value for c in NotReadyChoice],
-            message="for recipients whose variant is not ready, choose hold or fallback, "
-            f"not {value!r}",
-        ) from None
+    return member_of(
+        NotReadyChoice,
+        value,
+        "not_ready",
+        message="for recipients whose variant is not ready, choose hold or fallback, "
+        f"not {value!r}",
+    )

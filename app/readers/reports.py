@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 
-from app.errors import Malformed, NotFound, NotOneOf, Required, TooLong, TooMany
+from app.errors import Malformed, NotFound, Required, TooLong, TooMany, member_of
 from app.extensions import db
 from app.languages import choose_variant
 from app.models import Campaign, Report, ReportStatus, Subscriber
@@ -147,14 +147,11 @@ def moderate(report_id: int, status: str) -> Report:
     report = db.session.get(Report, report_id)
     if report is None:
         raise NotFound(f"no report with id {report_id}")
-    try:
-        report.status = ReportStatus(status)
-    except ValueError:
-        raise NotOneOf(
-            "status",
-            status,
-            [s.value for s in ReportStatus],
-            message=f"a report is pending, approved or rejected, not {status!r}",
-        ) from None
+    report.status = member_of(
+        ReportStatus,
+        status,
+        "status",
+        message=f"a report is pending, approved or rejected, not {status!r}",
+    )
     db.session.commit()
     return report
