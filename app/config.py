@@ -44,9 +44,15 @@ _ENV_KEYS = {
     "TOCSIN_SESSION_MAX_DAYS": "SESSION_MAX_DAYS",
     "TOCSIN_MAX_REQUEST_BYTES": "MAX_CONTENT_LENGTH",
     "TOCSIN_IMPORT_MAX_BYTES": "IMPORT_MAX_BYTES",
+    "TOCSIN_BOUNCE_THRESHOLD": "BOUNCE_THRESHOLD",
+    "TOCSIN_BOUNCE_HALF_LIFE_DAYS": "BOUNCE_HALF_LIFE_DAYS",
+    "TOCSIN_INBOUND_MAX_BYTES": "INBOUND_MAX_BYTES",
 }
 
 _NUMBERS = {
+    "BOUNCE_THRESHOLD": float,
+    "BOUNCE_HALF_LIFE_DAYS": float,
+    "INBOUND_MAX_BYTES": int,
     "DISPATCH_INTERVAL": float,
     "BATCH_SIZE": int,
     "LEASE_SECONDS": int,
@@ -108,6 +114,12 @@ def defaults(instance_path: str) -> dict[str, object]:
         # A CSV import (the import itself refuses files over 1 GB) and a campaign file.
         "IMPORT_MAX_BYTES": (1 << 30) + (1 << 20),
         "CAMPAIGN_FILE_MAX_BYTES": 4 << 20,
+        # The return path: soft bounces add 1 a day at most to a score that halves every
+        # BOUNCE_HALF_LIFE_DAYS and suppresses at BOUNCE_THRESHOLD; mail that comes back is
+        # refused over INBOUND_MAX_BYTES.
+        "BOUNCE_THRESHOLD": 3.0,
+        "BOUNCE_HALF_LIFE_DAYS": 30.0,
+        "INBOUND_MAX_BYTES": 10 << 20,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_HTTPONLY": True,
     }

@@ -7,6 +7,7 @@ from app.campaigns import lifecycle
 from app.delivery import ledger
 from app.delivery.outbox_sending import send_outbox
 from app.delivery.sending import send_range
+from app.inbound import intake, processing
 from app.messages import outbox
 from app.readers import fresh_links
 from worker import celery
@@ -24,6 +25,12 @@ def deliver_outbox(row_ids: list[int]) -> None:
     send_outbox(row_ids)
 
 
+@celery.task(acks_late=True, reject_on_worker_lost=True)
+def process_inbound(message_ids: list[int]) -> None:
+    """Read and apply bounces, complaints and mailto unsubscribes the intakes stored."""
+    processing.process(message_ids)
+
+
 # A large file may take longer than a delivery batch's time limit.
 @celery.task(acks_late=True, reject_on_worker_lost=True, time_limit=6 * 3600)
 def run_import(job_id: int) -> None:
@@ -36,12 +43,14 @@ def run_import(job_id: int) -> None:
 def dispatch_deliveries() -> None:
     """Start scheduled campaigns that are due, forget old imports, apply public sign-ups
     (which queue their confirmation mails) and requests for fresh links, then turn the
-    ledger's, the outbox's and the imports' intent into tasks (runs on beat every few
-    seconds)."""
+    ledger's, the outbox's, the imports' and the return path's intent into tasks (runs on
+    beat every few seconds)."""
     lifecycle.start_due()
     imports.forget_old()
     subscriptions.process_sign_ups()
     fresh_links.process_requests()
+    if message_ids := intake.claim_queued():
+        process_inbound.delay(message_ids)
     for job_id in imports.claim_queued():
         run_import.delay(job_id)
     if row_ids := outbox.claim_due():

@@ -4,11 +4,12 @@ it; ``recording`` writes it."""
 
 from __future__ import annotations
 
+from app.audience.bounces import judge, status_in
 from app.delivery.ledger import Claimed
 from app.delivery.recording import DeliveryOutcome
 from app.delivery.smtp import ReplyKind, Result
 from app.messages.composing import Outgoing
-from app.models import CampaignStatus, DeliveryStatus
+from app.models import CampaignStatus, DeliveryStatus, ReturnKind
 
 # What each kind of reply makes of the row (5.1.x bounces and 5.7.x policy refusals are
 # permanent failures with more to them: see ``of_reply``).
@@ -25,9 +26,16 @@ NO_LONGER_MAILABLE = "no longer subscribed at send time"
 
 
 def of_reply(row: Claimed, message: Outgoing, result: Result) -> DeliveryOutcome:
-    """The row's outcome from the server's reply: a bounce also suppresses the address, a
-    policy refusal also pauses the campaign, a temporary failure is tried again later."""
+    """The row's outcome from the server's reply: a hard bounce also suppresses the address
+    and any other permanent failure adds to its soft-bounce score (the rules of a bounce
+    that comes back later), a policy refusal pauses the campaign, a temporary failure is
+    tried again later."""
     pause = None
+    returned = None
+    if result.outcome is ReplyKind.BOUNCE:
+        returned = ReturnKind.HARD
+    elif result.outcome is ReplyKind.PERMANENT:
+        returned = judge(status_in(result.reply) or "5.0.0")
     if result.outcome is ReplyKind.POLICY:
         pause = f"paused: the SMTP server refused by policy: {result.reply}"
     return DeliveryOutcome(
@@ -37,7 +45,7 @@ def of_reply(row: Claimed, message: Outgoing, result: Result) -> DeliveryOutcome
         message.language,
         message.message_id,
         retry=result.outcome is ReplyKind.RETRY,
-        bounce=result.outcome is ReplyKind.BOUNCE,
+        returned=returned if returned in (ReturnKind.HARD, ReturnKind.SOFT) else None,
         pause_reason=pause,
     )
 

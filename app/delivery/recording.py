@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, func, select, update
 
-from app.audience.suppressions import suppress_hash
+from app.audience import bounces
 from app.delivery.ledger import Claimed, mailable_now
 from app.delivery.recording_sql import InFlight, PostgresSteps, SqliteSteps
 from app.extensions import db
@@ -30,9 +30,8 @@ from app.models import (
     Delivery,
     DeliveryStatus,
     Group,
+    ReturnKind,
     Subscriber,
-    SubscriberStatus,
-    SuppressionReason,
 )
 from app.models.base import utcnow
 
@@ -49,7 +48,8 @@ class DeliveryOutcome:
     language: str | None = None
     message_id: str | None = None
     retry: bool = False
-    bounce: bool = False  # 5.1.x: mark the subscriber bounced and suppress the address
+    # A permanent failure, scored by the bounce rules: hard suppresses, soft adds to the score.
+    returned: ReturnKind | None = None
     pause_reason: str | None = None  # 5.7.x: stop the campaign, visibly
 
 
@@ -81,6 +81,7 @@ class BatchLedger:
         self.campaign_id = campaign_id
         self.retry_base = float(config["RETRY_BASE_SECONDS"])
         self.retry_window = timedelta(seconds=float(config["RETRY_WINDOW_SECONDS"]))
+        self.scoring = bounces.Scoring.of(config)
         self.connection: Connection = db.engine.connect().execution_options(
             isolation_level="AUTOCOMMIT"
         )
@@ -152,8 +153,19 @@ class BatchLedger:
 
     def _prepare(self, outcome: DeliveryOutcome) -> dict[str, Any]:
         """Run the outcome's side effects and return the parameters of its row's record."""
-        if outcome.bounce:
-            self._bounce(outcome.row.subscriber_id, outcome.reply)
+        if outcome.returned is not None:
+            bounces.record(
+                self.connection,
+                outcome.row.subscriber_id,
+                outcome.returned,
+                source="send",
+                scoring=self.scoring,
+                status_code=bounces.status_in(outcome.reply),
+                diagnostic=outcome.reply,
+                campaign_id=self.campaign_id,
+                delivery_id=outcome.row.delivery_id,
+                mark_delivery=False,  # the row's own status says it: failed_perm
+            )
         if outcome.pause_reason:
             self.connection.execute(
                 update(Campaign)
@@ -188,16 +200,6 @@ class BatchLedger:
             "status": DeliveryStatus.FAILED_TEMP,
             "next_attempt_at": now + timedelta(seconds=delay),
         }
-
-    def _bounce(self, subscriber_id: int, reply: str) -> None:
-        email_hash = self.connection.execute(
-            update(Subscriber)
-            .where(Subscriber.id == subscriber_id)
-            .values(status=SubscriberStatus.BOUNCED)
-            .returning(Subscriber.email_hash)
-        ).scalar()
-        if email_hash is not None:
-            suppress_hash(self.connection, email_hash, SuppressionReason.BOUNCE, reply)
 
     def release(self, rows: list[Claimed], status: DeliveryStatus) -> None:
         """Give claimed rows back uncounted (pause, lease running out), or skip them (cancel)."""

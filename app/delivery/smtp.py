@@ -26,7 +26,9 @@ import time
 from dataclasses import dataclass
 from enum import StrEnum
 
+from app.audience.bounces import judge
 from app.mailservers import SmtpSettings
+from app.models import ReturnKind
 
 _LEADING_DOT = re.compile(rb"(?m)^\.")
 _ENHANCED = re.compile(r"^([245])\.(\d{1,3})\.(\d{1,3})\b")
@@ -44,7 +46,7 @@ _CLOSED = (
 class ReplyKind(StrEnum):
     SENT = "sent"
     RETRY = "retry"  # 4xx, or a connection problem before the final dot
-    BOUNCE = "bounce"  # 5.1.x: the address does not exist; suppress it
+    BOUNCE = "bounce"  # a hard bounce (5.1.x, 5.2.1: ``bounces.judge``): suppress it
     PERMANENT = "permanent"  # other 5xx for this message
     POLICY = "policy"  # 5.7.x: sender, auth or policy; stop the campaign
     UNKNOWN = "unknown"  # the reply to the final dot was lost
@@ -68,9 +70,11 @@ def classify(code: int, message: bytes | str) -> Result:
     if 400 <= code < 500:
         return Result(ReplyKind.RETRY, reply)
     enhanced = _ENHANCED.match(text)
-    if enhanced and enhanced.group(2) == "7":
+    # The same rules as a bounce that comes back later (``app.audience.bounces``).
+    kind = judge(".".join(enhanced.groups())) if enhanced else ReturnKind.SOFT
+    if kind is ReturnKind.POLICY:
         return Result(ReplyKind.POLICY, reply)
-    if enhanced and enhanced.group(2) == "1":
+    if kind is ReturnKind.HARD:
         return Result(ReplyKind.BOUNCE, reply)
     return Result(ReplyKind.PERMANENT, reply)
 

@@ -32,11 +32,19 @@ from app.models.campaigns import (
     CampaignStatus,
     Delivery,
     DeliveryStatus,
+    ReturnedAs,
     SystemEmail,
     Template,
     ThrottleCounter,
     Variant,
     campaign_lists,
+)
+from app.models.inbound import (
+    BounceScore,
+    InboundMessage,
+    InboundStatus,
+    ReturnEvent,
+    ReturnKind,
 )
 from app.models.outbox import OutboxKind, OutboxMessage, OutboxStatus
 from app.models.reports import Report, ReportStatus
@@ -46,6 +54,11 @@ __all__ = [
     "ListWording",
     "list_names",
     "BlockedDomain",
+    "BounceScore",
+    "InboundMessage",
+    "InboundStatus",
+    "ReturnEvent",
+    "ReturnKind",
     "ImportJob",
     "InstanceSetting",
     "ImportMode",
@@ -65,6 +78,7 @@ __all__ = [
     "OutboxMessage",
     "OutboxStatus",
     "Report",
+    "ReturnedAs",
     "ReportStatus",
     "SignupRequest",
     "Subscriber",

@@ -49,6 +49,13 @@ class DeliveryStatus(enum.StrEnum):
     SKIPPED = "skipped"
 
 
+class ReturnedAs(enum.StrEnum):
+    """What a sent delivery later turned out to be (``Delivery.returned``)."""
+
+    BOUNCED = "bounced"
+    COMPLAINED = "complained"
+
+
 # Rows in these states still need work; a campaign is `sent` only when none is left.
 OPEN_DELIVERY_STATES = (
     DeliveryStatus.QUEUED,
@@ -180,6 +187,10 @@ class Delivery(Model):
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     smtp_reply: Mapped[str] = mapped_column(Text, default="")
     message_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    # What came back after it was sent (``ReturnedAs``); ``status`` keeps what the server
+    # said at the time, and the events table (``ReturnEvent``) the whole story.
+    returned: Mapped[str | None] = mapped_column(String(16))
+    returned_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
