@@ -55,13 +55,20 @@ def shown_password(password: str, saved: Path, stream: TextIO) -> str:
     help="Port of the local SMTP catcher.",
 )
 @click.option(
+    "--inbound-port",
+    type=click.IntRange(1, 65535),
+    default=2526,
+    help="Port of the receiver for bounces, complaints and mailto unsubscribes.",
+)
+@click.option(
     "--workers",
     type=click.IntRange(1, 64),
     default=2,
     help="Worker processes (each keeps one SMTP connection).",
 )
-def up(host: str, port: int, smtp_port: int, workers: int) -> None:
-    """Run everything on this machine: panel, worker, beat and SMTP catcher."""
+def up(host: str, port: int, smtp_port: int, inbound_port: int, workers: int) -> None:
+    """Run everything on this machine: panel, worker, beat, SMTP catcher and the receiver
+    of what comes back."""
     from flask_migrate import upgrade
     from honcho.manager import Manager
 
@@ -92,6 +99,9 @@ def up(host: str, port: int, smtp_port: int, workers: int) -> None:
         "catcher", f"{python} -m app catcher --port {smtp_port} --maildir {maildir}", env=env
     )
     manager.add_process(
+        "inbound", f"{python} -m app inbound serve --port {inbound_port}", env=env
+    )
+    manager.add_process(
         "web", f"{python} -m app run --host {host} --port {port} --no-reload", env=env
     )
     # Solo workers, one process each: a crashed worker is just a crashed process (the
@@ -110,6 +120,7 @@ def up(host: str, port: int, smtp_port: int, workers: int) -> None:
         f"  Log in as:     {email}\n"
         f"  Password:      {shown_password(password, instance / DEMO_LOGIN_FILE, sys.stdout)}\n"
         f"  Mail catcher:  smtp://127.0.0.1:{smtp_port} (shown in the panel: Mail catcher)\n"
+        f"  Bounces in:    smtp/lmtp://127.0.0.1:{inbound_port} (hand the MTA's bounces here)\n"
         f"  Sign-up form:  {base_url}/s/supporters (a public list of the demo)\n"
         f"  Archive:       {base_url}/archive/en/ (once the demo call is sent)\n"
         "  Stop with Ctrl-C.\n"
