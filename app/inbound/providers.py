@@ -28,6 +28,7 @@ SES_PERMANENT = {
     "OnAccountSuppressionList": "5.1.0",
 }
 TRANSIENT = "4.0.0"
+GENERIC_TYPES = {"bounce": Said.FAILED, "complaint": Said.COMPLAINT}
 
 
 def read_event(source: str, body: bytes) -> list[Finding]:
@@ -113,18 +114,17 @@ def _postmark(data: dict[str, Any]) -> Iterator[Finding]:
     details = _text(data.get("Details")) or _text(data.get("Description"))
     if data.get("RecordType") == "SpamComplaint" or kind == "SpamComplaint":
         yield Finding(Said.COMPLAINT, address=address, diagnostic=details, reader="postmark")
-    elif kind == "HardBounce":
-        status = _code(details, "5") or "5.1.1"
+    elif kind in ("HardBounce", "SoftBounce", "Transient"):
+        hard = kind == "HardBounce"
+        status = (_code(details, "5") or "5.1.1") if hard else (_code(details, "4") or TRANSIENT)
         yield Finding(
-            Said.FAILED, address=address, status=status, diagnostic=details, permanent=True,
+            Said.FAILED,
+            address=address,
+            status=status,
+            diagnostic=details,
+            permanent=hard,
             reader="postmark",
-        )  # fmt: skip
-    elif kind in ("SoftBounce", "Transient"):
-        status = _code(details, "4") or TRANSIENT
-        yield Finding(
-            Said.FAILED, address=address, status=status, diagnostic=details, permanent=False,
-            reader="postmark",
-        )  # fmt: skip
+        )
 
 
 def _mailgun(data: dict[str, Any]) -> Iterator[Finding]:
@@ -142,14 +142,20 @@ def _mailgun(data: dict[str, Any]) -> Iterator[Finding]:
         else:  # Mailgun tries again: whatever the code says, this one is not final
             code = found if found.startswith("4") else TRANSIENT
         yield Finding(
-            Said.FAILED, address=address, status=code, diagnostic=diagnostic,
-            message_id=message_id, permanent=event.get("severity") == "permanent",
+            Said.FAILED,
+            address=address,
+            status=code,
+            diagnostic=diagnostic,
+            message_id=message_id,
+            permanent=event.get("severity") == "permanent",
             reader="mailgun",
-        )  # fmt: skip
+        )
 
 
 def _sendgrid(data: list[dict[str, Any]]) -> Iterator[Finding]:
     for event in data:
+        if not isinstance(event, dict):  # one odd entry must not hide the batch's others
+            continue
         address, message_id = _address(event.get("email")), _message_id(event.get("smtp-id"))
         if event.get("event") == "spamreport":
             yield Finding(Said.COMPLAINT, address=address, message_id=message_id, reader="sendgrid")
@@ -158,15 +164,20 @@ def _sendgrid(data: list[dict[str, Any]]) -> Iterator[Finding]:
             blocked = event.get("type") == "blocked"
             default = TRANSIENT if blocked else "5.0.0"
             yield Finding(
-                Said.FAILED, address=address,
+                Said.FAILED,
+                address=address,
                 status=_code(event.get("status")) or _code(reason) or default,
-                diagnostic=reason, message_id=message_id, reader="sendgrid",
-            )  # fmt: skip
+                diagnostic=reason,
+                message_id=message_id,
+                reader="sendgrid",
+            )
 
 
 def _generic(data: dict[str, Any]) -> Iterator[Finding]:
     for event in data["events"]:
-        said = {"bounce": Said.FAILED, "complaint": Said.COMPLAINT}.get(event.get("type"))
+        if not isinstance(event, dict):
+            continue
+        said = GENERIC_TYPES.get(_text(event.get("type")))
         if said is None:
             continue
         yield Finding(

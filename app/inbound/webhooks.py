@@ -63,10 +63,12 @@ class Headers(Protocol):
 
 @dataclass(frozen=True)
 class Verified:
-    """A proven request: whether its body is to be stored, and a one-time token to spend."""
+    """A proven request: whether its body is to be stored (else ``answer`` says what was
+    done instead), and a one-time token to spend."""
 
     store: bool = True
     token: str = ""
+    answer: str = ""
 
 
 def receive(provider: str, headers: Headers, body: bytes) -> str:
@@ -79,7 +81,7 @@ def receive(provider: str, headers: Headers, body: bytes) -> str:
     try:
         verified = VERIFIERS[provider](headers, body, config)
         if not verified.store:
-            return "confirmed"
+            return verified.answer
         if verified.token:
             _spend(provider, verified.token, body)
         accepted = intake.accept(body, source=provider)  # commits the token with the body
@@ -137,10 +139,10 @@ def _ses(headers: Headers, body: bytes, config: Mapping[str, Any]) -> Verified:
     message = sns.check(body, config)
     if message["Type"] == "SubscriptionConfirmation":
         sns.confirm(message, config)
-        return Verified(store=False)
+        return Verified(store=False, answer="subscription confirmed")
     if message["Type"] == "UnsubscribeConfirmation":
         log.info("SNS subscription to %s ended", message["TopicArn"])
-        return Verified(store=False)
+        return Verified(store=False, answer="unsubscription noted")
     return Verified()
 
 

@@ -37,7 +37,7 @@ def self_signed(key: rsa.RSAPrivateKey, name: str, *, days: int = 30) -> x509.Ce
         .issuer_name(subject)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(days=1))
+        .not_valid_before(now - timedelta(days=abs(days) + 1))
         .not_valid_after(now + timedelta(days=days))
         .add_extension(x509.SubjectAlternativeName([alt]), critical=False)
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
@@ -51,7 +51,8 @@ def pem(certificate: x509.Certificate) -> bytes:
 
 class SnsServer:
     """HTTPS on 127.0.0.1 with its own certificate (``ca_file`` trusts it): serves signing
-    certificates at ``/<name>.pem`` and counts the GETs of every other path."""
+    certificates at ``/<name>.pem`` (``fetched`` lists them) and records the GETs of every
+    other path (``visits``)."""
 
     def __init__(self, folder: Path) -> None:
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -67,6 +68,7 @@ class SnsServer:
         )
         self.files: dict[str, bytes] = {}
         self.visits: list[str] = []
+        self.fetched: list[str] = []
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(self.ca_file, key_file)
@@ -83,8 +85,8 @@ class SnsServer:
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802  (the name http.server calls)
                 body = server.files.get(self.path)
+                (server.visits if body is None else server.fetched).append(self.path)
                 if body is None:
-                    server.visits.append(self.path)
                     body = b"<ConfirmSubscriptionResponse/>"
                 self.send_response(200)
                 self.send_header("Content-Length", str(len(body)))
@@ -108,11 +110,11 @@ class SnsServer:
 class SnsSigner:
     """Signs SNS messages as SNS does, with a key whose certificate the server serves."""
 
-    def __init__(self, server: SnsServer, name: str = "") -> None:
+    def __init__(self, server: SnsServer, name: str = "", *, days: int = 30) -> None:
         # Each signer its own URL: a certificate is fetched once per URL, as from SNS.
         name = name or f"signing-{next(_signers)}"
         self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        server.files[f"/{name}.pem"] = pem(self_signed(self.key, "sns.amazonaws.com"))
+        server.files[f"/{name}.pem"] = pem(self_signed(self.key, "sns.amazonaws.com", days=days))
         self.cert_url = f"{server.url}/{name}.pem"
 
     def message(self, kind: str, message: str, *, version: str = "2", **fields: str) -> dict:
