@@ -132,6 +132,9 @@ def test_ses_refuses_another_topic_a_foreign_certificate_host_and_a_wrong_key(ho
         "Notification", ses_bounce(ADDRESS), SigningCertURL=signer.cert_url.replace("https", "http")
     )
     refused(post(hooks, "ses", plain), 403, "SigningCertURL")
+    page = signer.message("Notification", ses_bounce(ADDRESS), SigningCertURL=f"{sns_server.url}/x")
+    refused(post(hooks, "ses", page), 403, "SigningCertURL")
+    assert sns_server.visits == []
     impostor = SnsSigner(sns_server, name="impostor")
     wrong = {**signer.message("Notification", ses_bounce(ADDRESS)), "Signature": impostor.sign(
         signer.message("Notification", ses_bounce(ADDRESS)))}  # fmt: skip

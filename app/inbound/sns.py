@@ -5,9 +5,10 @@ signatures of Amazon SNS messages").
 What is checked, in this order: the body is an SNS message of a known ``Type``; its
 ``TopicArn`` is one of ``SES_SNS_TOPIC_ARNS``; ``SignatureVersion`` is 1 (SHA1withRSA) or 2
 (SHA256withRSA); ``SigningCertURL`` is https, without credentials, on a host matching
-``SES_SNS_CERT_HOSTS`` (by default the pattern of AWS's own SDKs); the certificate fetched
-from there (TLS verified against the system's CAs, or ``SES_SNS_CA_FILE``) parses and is
-within its validity dates; and its RSA key verifies ``Signature`` over the string to sign.
+``SES_SNS_CERT_HOSTS`` (by default the pattern of AWS's own SDKs), its path ending in
+``.pem``; the certificate fetched from there (TLS verified against the system's CAs, or
+``SES_SNS_CA_FILE`` instead) parses and is within its validity dates; and its RSA key
+verifies ``Signature`` over the string to sign.
 
 Not checked: the signing certificate's own chain of trust (its origin is vouched for by the
 verified TLS connection to an allowed SNS host instead), and the message's age (SNS retries
@@ -127,8 +128,9 @@ def allowed_url(url: str, config: Mapping[str, Any]) -> bool:
 
 def signing_certificate(url: str, config: Mapping[str, Any]) -> x509.Certificate:
     """The certificate at ``url`` (an allowed SNS host), fetched once and kept while valid."""
-    if not allowed_url(url, config):
-        raise Unverified("its SigningCertURL is not on an allowed SNS host")
+    # A certificate's URL ends in .pem, as AWS's SDKs require: no other page of the host.
+    if not allowed_url(url, config) or not urlsplit(url).path.endswith(".pem"):
+        raise Unverified("its SigningCertURL is not a certificate on an allowed SNS host")
     now = datetime.now(UTC)
     with _lock:
         certificate = _certificates.get(url)
