@@ -202,3 +202,9 @@ def test_webhooks_are_not_found_until_configured(app, provider):
     make_subscriber(ADDRESS, lists=[make_list()])
     response = post(app.test_client(), provider, {"events": []})
     refused(response, 404, "not found")
+
+
+def test_postmark_stays_off_with_a_user_but_no_password(app, monkeypatch):
+    client = configure(app, monkeypatch, {"POSTMARK_WEBHOOK_USER": "postmark"})
+    event = {"RecordType": "Bounce", "Type": "HardBounce", "Email": ADDRESS}
+    refused(post(client, "postmark", event, Authorization="Basic cG9zdG1hcms6"), 404, "not found")

@@ -89,7 +89,10 @@ def receive(provider: str, headers: Headers, body: bytes) -> str:
         db.session.rollback()
         log.warning("%s webhook request refused: %s", provider, exc)
         raise
-    return "already received" if accepted.duplicate else "stored"
+    if accepted.duplicate:
+        return "already received"
+    log.info("%s webhook event stored as inbound message #%s", provider, accepted.id)
+    return "stored"
 
 
 def _spend(provider: str, token: str, body: bytes) -> None:
