@@ -45,6 +45,7 @@ from app.models.inbound import (
     InboundStatus,
     ReturnEvent,
     ReturnKind,
+    WebhookToken,
 )
 from app.models.outbox import OutboxKind, OutboxMessage, OutboxStatus
 from app.models.reports import Report, ReportStatus
@@ -58,6 +59,7 @@ __all__ = [
     "InboundMessage",
     "InboundStatus",
     "ReturnEvent",
+    "WebhookToken",
     "ReturnKind",
     "ImportJob",
     "InstanceSetting",

@@ -101,3 +101,15 @@ class BounceScore(Model):
     )
     score: Mapped[float] = mapped_column(Float, default=0.0)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class WebhookToken(Model):
+    """A provider's one-time token already seen (Mailgun signs only its timestamp and token,
+    not the event): the same token with other bytes is a replay and is refused."""
+
+    __tablename__ = "webhook_tokens"
+
+    provider: Mapped[str] = mapped_column(String(16), primary_key=True)
+    token: Mapped[str] = mapped_column(String(128), primary_key=True)
+    digest: Mapped[str] = mapped_column(String(64))  # SHA-256 of the body it came with
+    seen_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)

@@ -13,6 +13,7 @@ from app.public import (  # noqa: F401  (each module adds its routes or error pa
     report_pages,
     signup_pages,
     unsubscribe_pages,
+    webhook_pages,
 )
 from app.public.common import blueprint
 
