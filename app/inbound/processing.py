@@ -57,12 +57,12 @@ def process_one(message_id: int, domains: list[str]) -> None:
     if not findings:
         notes.append("nothing in it reads as a bounce, a complaint or an unsubscribe")
         log.warning("inbound message #%s (%s): %s", message_id, source, notes[-1])
-    db.session.commit()
     status = InboundStatus.APPLIED if changed else InboundStatus.IGNORED
     _finish(message_id, status, "; ".join(notes)[:4000])
 
 
 def _finish(message_id: int, status: InboundStatus, outcome: str) -> None:
+    """Say what came of a message, in the same transaction as what it changed."""
     message = db.session.get(InboundMessage, message_id)
     if message is None:
         return
