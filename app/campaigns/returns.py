@@ -55,6 +55,7 @@ class CampaignReturns:
 
     @property
     def complaints(self) -> int:
+        """Complaints about this campaign (all come after sending)."""
         return self.figures[ReturnKind.COMPLAINT].after_sending
 
     @property
