@@ -14,6 +14,7 @@ from playwright.sync_api import Page, expect
 
 from app.audience import imports
 from app.catcher import list_caught
+from app.inbound import intake
 from app.messages import layouts
 from app.messages.system_emails import Kind
 from tests.support.browser import PHONE
@@ -30,6 +31,7 @@ NOT_PAGES = {
     "panel.export_csv",
     "panel.import_progress",
     "panel.import_report",
+    "panel.inbound_raw",
     "panel.login",
 }
 
@@ -52,6 +54,7 @@ def _panel_pages(
     mailbox.Maildir(maildir, create=True).add(message)
     monkeypatch.setitem(app.config, "CATCHER_MAILDIR", str(maildir))
     [caught] = list_caught(maildir)
+    bounce = intake.accept(message.as_bytes(), source="imap")
     values: dict[str, object] = {
         "list_id": partners.id,
         "subscriber_id": person.id,
@@ -62,6 +65,7 @@ def _panel_pages(
         "kind": next(iter(Kind)).value,
         "language": "uk",
         "key": caught.key,
+        "inbound_id": bounce.id,
     }
     pages = []
     with app.test_request_context():

@@ -12,11 +12,12 @@ import pytest
 from sqlalchemy import update
 
 from app.accounts import users
-from app.audience import imports, suppressions
+from app.audience import bounces, imports, suppressions
 from app.campaigns import lifecycle
 from app.extensions import db
+from app.inbound import intake
 from app.messages import outbox
-from app.models import Delivery, ImportStatus, MailingList, Report
+from app.models import Delivery, ImportStatus, InboundMessage, MailingList, Report, ReturnKind
 from tests.support.factories import make_campaign, make_group, make_list, make_subscriber
 from tests.support.imports import run_import
 from tests.support.panel import login
@@ -35,12 +36,14 @@ class World:
     campaign_ids: list[int]
     job_ids: list[int]
     template_id: int
+    inbound_id: int
 
 
 @pytest.fixture()
 def world(app) -> World:
     """Two people in a list, a group, a report, a suppression, a paused campaign whose
-    deliveries and pause reason quote an address, a draft with a test send, an import."""
+    deliveries and pause reason quote an address, a draft with a test send, an import, and a
+    bounce for Olena whose report and diagnostic quote her address."""
     from app.messages import layouts
 
     partners = make_list("partners", "Partners")
@@ -75,6 +78,28 @@ def world(app) -> World:
     broken.status, broken.error = ImportStatus.FAILED, f"duplicate key (email)=({OLENA})"
     db.session.commit()
     layout = layouts.save_template("Plain", layouts.default_layout())
+    bounce = intake.accept(
+        f"Subject: Undelivered\r\n\r\n<{OLENA}>: 550 5.1.1 user unknown\r\n".encode(),
+        source="imap",
+        envelope_from=f"{TARAS}",
+    )
+    bounces.record(
+        db.session.connection(),
+        olena.id,
+        ReturnKind.HARD,
+        source="imap",
+        scoring=bounces.Scoring(),
+        status_code="5.1.1",
+        diagnostic=f"550 5.1.1 <{OLENA}>: user unknown",
+        campaign_id=sent.id,
+        inbound_id=bounce.id,
+    )
+    db.session.execute(
+        update(InboundMessage)
+        .where(InboundMessage.id == bounce.id)
+        .values(status="applied", outcome=f"hard 5.1.1 for {OLENA}: suppressed")
+    )
+    db.session.commit()
     return World(
         list_id=partners.id,
         group_id=group.id,
@@ -82,6 +107,7 @@ def world(app) -> World:
         campaign_ids=[sent.id, draft.id],
         job_ids=[job.id, broken.id],
         template_id=layout.id,
+        inbound_id=bounce.id,
     )
 
 
@@ -102,6 +128,7 @@ def every_get_page(app, world: World) -> list[str]:
         "group_id": [world.group_id],
         "job_id": world.job_ids,
         "template_id": [world.template_id],
+        "inbound_id": [world.inbound_id],
         "fmt": ["toml", "yaml"],
         "language": ["en"],
         "kind": ["confirm", "goodbye"],
@@ -125,6 +152,7 @@ def every_get_page(app, world: World) -> list[str]:
         f"/subscribers?group={world.group_id}",
         f"/suppressions?address={TARAS}",
         f"/suppressions?address={OLENA}",
+        f"/bounces?address={OLENA}",
         *(f"/campaigns/{c}/preview/en?email={OLENA}" for c in world.campaign_ids),
     ]
     return paths
@@ -159,6 +187,11 @@ def test_an_editor_sees_them_on_the_same_pages(app, world):
         f"/suppressions?address={TARAS}": ("taras.hidden", "olena.secret"),
         f"/imports/{world.job_ids[1]}": ("olena.secret",),
         f"/imports/{world.job_ids[1]}/progress": ("olena.secret",),
+        "/bounces": ("olena.secret",),
+        f"/bounces?address={OLENA}": ("olena.secret",),
+        "/inbound": ("olena.secret", "taras.hidden"),
+        f"/inbound/{world.inbound_id}": ("olena.secret", "taras.hidden"),
+        f"/inbound/{world.inbound_id}/raw.txt": ("olena.secret",),
     }
     for path, secrets in expected.items():
         body = client.get(path).get_data(as_text=True)

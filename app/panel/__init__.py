@@ -207,6 +207,7 @@ from app.panel import (  # noqa: E402,F401  (registers the routes)
     imports,
     layouts,
     reports,
+    returns,
     signup,
     suppressions,
 )

@@ -9,7 +9,7 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from werkzeug.datastructures import MultiDict
 
-from app.audience import bulk, counts, groups, records, suppressions
+from app.audience import bounce_log, bulk, counts, groups, records, suppressions
 from app.audience import lists as list_service
 from app.audience import subscribers as subscriber_service
 from app.audience.bulk import DESTRUCTIVE, BulkAction, BulkTarget, Deleted, Selection
@@ -373,6 +373,7 @@ def subscriber(subscriber_id: int) -> ResponseReturnValue:
         form=form,
         history=records.history(subscriber_id),
         check=suppressions.check_address(found.email),
+        returned=bounce_log.of_subscriber(subscriber_id),
     )
 
 

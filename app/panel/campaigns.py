@@ -13,7 +13,15 @@ from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
 from app.audience import groups, lists
-from app.campaigns import campaign_files, drafts, lifecycle, readiness, results, send_plans
+from app.campaigns import (
+    campaign_files,
+    drafts,
+    lifecycle,
+    readiness,
+    results,
+    returns,
+    send_plans,
+)
 from app.campaigns.send_plans import PlanChanged
 from app.errors import TocsinError
 from app.languages import NAMES
@@ -144,6 +152,7 @@ def campaign(campaign_id: int) -> ResponseReturnValue:
         "panel/campaign.html",
         campaign=found,
         progress=results.progress(campaign_id),
+        returned=None if editable else returns.of_campaign(campaign_id),
         form_token=ActionForm(),
         send_form=SendForm(),
         schedule_form=schedule_form,
