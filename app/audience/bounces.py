@@ -186,14 +186,17 @@ def _suppress(
     )
     # A blocklisted subscriber stays blocklisted; a complaint outranks a bounce.
     keep = [SubscriberStatus.BLOCKLISTED, SubscriberStatus.COMPLAINED]
-    connection.execute(
-        update(Subscriber)
-        .where(Subscriber.id == subscriber_id, Subscriber.status.not_in(keep))
-        .values(status=status)
+    email_hash = (
+        connection.execute(
+            update(Subscriber)
+            .where(Subscriber.id == subscriber_id, Subscriber.status.not_in(keep))
+            .values(status=status)
+            .returning(Subscriber.email_hash)
+        ).scalar()
+        or connection.execute(
+            select(Subscriber.email_hash).where(Subscriber.id == subscriber_id)
+        ).scalar()
     )
-    email_hash = connection.execute(
-        select(Subscriber.email_hash).where(Subscriber.id == subscriber_id)
-    ).scalar()
     if email_hash is not None:
         suppress_hash(connection, email_hash, reason, note)
 

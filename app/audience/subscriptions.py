@@ -67,6 +67,14 @@ def unsubscribe(token: str, goodbye: bool = False) -> UnsubscribeTarget:
     With ``goodbye`` (someone pressed the button on the page, not a mail client's RFC 8058
     one-click POST), a goodbye email is queued the first time only.
     """
+    target = leave(token, goodbye)
+    db.session.commit()
+    return target
+
+
+def leave(token: str, goodbye: bool = False) -> UnsubscribeTarget:
+    """``unsubscribe`` without the commit: the caller commits (a mailto unsubscribe is
+    applied with the rest of its batch)."""
     target = resolve_unsubscribe(token)
     ended = run_counted(
         update(Subscription)
@@ -83,7 +91,6 @@ def unsubscribe(token: str, goodbye: bool = False) -> UnsubscribeTarget:
             list_names(target.lists, target.subscriber.language),
             lists_service.first_language(target.lists),
         )
-    db.session.commit()
     return target
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from email.utils import parseaddr
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import Row, select
 
 from app.addresses import normalize_email
 from app.audience import bounces, subscriptions
@@ -52,11 +52,17 @@ def message_domains() -> list[str]:
     return sorted(d.lower() for d in domains if d)
 
 
-def _delivery(message_ids: Iterable[str]) -> Delivery | None:
+def _sent(message_ids: Iterable[str]) -> Row[int, int, int, str] | None:
+    """The delivery (id, campaign, subscriber id and address) of one of these Message-IDs."""
     wanted = [m for m in message_ids if m]
     if not wanted:
         return None
-    return db.session.scalar(select(Delivery).where(Delivery.message_id.in_(wanted)).limit(1))
+    return db.session.execute(
+        select(Delivery.id, Delivery.campaign_id, Subscriber.id, Subscriber.email)
+        .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
+        .where(Delivery.message_id.in_(wanted))
+        .limit(1)
+    ).one_or_none()
 
 
 def _address(value: str) -> str:
@@ -68,19 +74,17 @@ def _address(value: str) -> str:
 
 def attribute(finding: Finding, *, trusted: bool, domains: list[str]) -> Target | str:
     """The delivery a finding is about, or the reason there is none (a string)."""
-    delivery = None
+    sent = None
     if finding.verp:
-        delivery = _delivery(f"<{finding.verp}@{domain}>" for domain in domains)
-    if delivery is None and finding.message_id:
-        delivery = _delivery([finding.message_id.strip()])
+        sent = _sent(f"<{finding.verp}@{domain}>" for domain in domains)
+    if sent is None and finding.message_id:
+        sent = _sent([finding.message_id.strip()])
     named = {_address(a) for a in (finding.address, finding.original_address) if a}
-    if delivery is not None:
-        subscriber = db.session.get(Subscriber, delivery.subscriber_id)
-        if subscriber is None:
-            return "the subscriber it was sent to is gone"
-        if named and _address(subscriber.email) not in named:
+    if sent is not None:
+        delivery_id, campaign_id, subscriber_id, email = sent
+        if named and _address(email) not in named:
             return f"it names {', '.join(sorted(named))}, not the address that message went to"
-        return Target(subscriber.id, subscriber.email, delivery.campaign_id, delivery.id)
+        return Target(subscriber_id, email, campaign_id, delivery_id)
     if trusted and named:
         subscriber = db.session.scalar(select(Subscriber).where(Subscriber.email.in_(named)))
         if subscriber is None:
@@ -120,7 +124,7 @@ def apply(
     domains: list[str],
     inbound_id: int | None = None,
 ) -> Applied:
-    """Apply one finding; the caller commits (a mailto unsubscribe commits itself)."""
+    """Apply one finding; the caller commits."""
     if finding.said is Said.UNSUBSCRIBE:
         return _unsubscribe(finding, source, inbound_id)
     target = attribute(finding, trusted=trusted, domains=domains)
@@ -129,7 +133,9 @@ def apply(
     kind = kind_of(finding)
     if target.delivery_id is not None and db.session.scalar(
         select(ReturnEvent.id).where(
-            ReturnEvent.delivery_id == target.delivery_id, ReturnEvent.kind == kind
+            ReturnEvent.subscriber_id == target.subscriber_id,  # by its index
+            ReturnEvent.delivery_id == target.delivery_id,
+            ReturnEvent.kind == kind,
         )
     ):
         return Applied(False, f"{kind} for {target.email} already recorded for that message")
@@ -168,7 +174,7 @@ def _unsubscribe(finding: Finding, source: str, inbound_id: int | None) -> Appli
         return Applied(False, "mailto unsubscribe without a token: ignored")
     try:
         _, campaign_uid = tokens().read_unsubscribe(finding.token)
-        target = subscriptions.unsubscribe(finding.token)
+        target = subscriptions.leave(finding.token)
     except InvalidToken:
         return Applied(False, "mailto unsubscribe with a token that is not ours: ignored")
     campaign_id = db.session.scalar(select(Campaign.id).where(Campaign.uid == campaign_uid))

@@ -1,6 +1,10 @@
 """The worker's side of the return path: read each claimed inbound message into findings,
-apply them, and say on the message what came of it. One bad message never stops the others
-and never crashes the worker: it is marked ``failed`` with the reason."""
+apply them, and say on the message what came of it.
+
+A claimed batch is applied in one transaction. If anything in it fails, the batch is rolled
+back and its messages are applied again one transaction each, so one bad message is marked
+``failed`` with the reason and never stops the others, nor crashes the worker.
+"""
 
 from __future__ import annotations
 
@@ -27,18 +31,30 @@ def findings_of(message: InboundMessage) -> list[Finding]:
 
 
 def process(ids: list[int]) -> None:
-    """Process claimed inbound messages, one transaction each."""
+    """Process claimed inbound messages: the batch in one transaction, or, when something
+    in it fails, one by one."""
     domains = applying.message_domains()
+    try:
+        for message_id in ids:
+            process_one(message_id, domains)
+        db.session.commit()
+        return
+    except Exception:
+        db.session.rollback()
+        log.warning("an inbound batch failed; its messages are processed one by one")
     for message_id in ids:
         try:
             process_one(message_id, domains)
+            db.session.commit()
         except Exception as exc:  # one bad message must not stop the rest
             db.session.rollback()
             log.exception("inbound message #%s could not be processed", message_id)
             _finish(message_id, InboundStatus.FAILED, f"could not be processed: {exc}"[:1000])
+            db.session.commit()
 
 
 def process_one(message_id: int, domains: list[str]) -> None:
+    """Apply one claimed message and mark what came of it; the caller commits."""
     message = db.session.get(InboundMessage, message_id)
     if message is None or message.status != InboundStatus.CLAIMED:
         return
@@ -62,10 +78,9 @@ def process_one(message_id: int, domains: list[str]) -> None:
 
 
 def _finish(message_id: int, status: InboundStatus, outcome: str) -> None:
-    """Say what came of a message, in the same transaction as what it changed."""
+    """Say what came of a message, in the transaction of what it changed."""
     message = db.session.get(InboundMessage, message_id)
     if message is None:
         return
     message.status, message.outcome = status, outcome
     message.lease_until, message.processed_at = None, utcnow()
-    db.session.commit()
