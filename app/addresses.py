@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from email.utils import parseaddr
+
 from email_validator import EmailNotValidError, validate_email
 
 from app.errors import InvalidInput, Malformed
@@ -18,3 +21,13 @@ def normalize_email(email: str) -> str:
         # Legal in a local part, but mail software decodes it in a header as an encoded word.
         raise InvalidInput(f"{email!r} is not accepted: an address may not hold '=?'", "email")
     return address
+
+
+def bounce_domain(config: Mapping[str, object]) -> str:
+    """The domain of the addresses mail comes back to (``bounces+TOKEN@``, ``unsubscribe@``,
+    ``abuse@``): ``TOCSIN_BOUNCE_DOMAIN``, else the domain of ``TOCSIN_FROM``. One domain
+    for every campaign, whatever its sender: the one the receiver or mailbox reads."""
+    configured = str(config.get("BOUNCE_DOMAIN") or "").strip().lower()
+    if configured:
+        return configured
+    return parseaddr(str(config.get("MAIL_FROM", "")))[1].rpartition("@")[2].lower()

@@ -98,9 +98,7 @@ def up(host: str, port: int, smtp_port: int, inbound_port: int, workers: int) ->
     manager.add_process(
         "catcher", f"{python} -m app catcher --port {smtp_port} --maildir {maildir}", env=env
     )
-    manager.add_process(
-        "inbound", f"{python} -m app inbound serve --port {inbound_port}", env=env
-    )
+    manager.add_process("inbound", f"{python} -m app inbound serve --port {inbound_port}", env=env)
     manager.add_process(
         "web", f"{python} -m app run --host {host} --port {port} --no-reload", env=env
     )

@@ -111,6 +111,21 @@ def test_wait_for_slot_spaces_messages_by_the_rate(app):
     assert time.monotonic() - started >= 0.4
 
 
+def test_a_campaign_with_its_own_sender_still_comes_back_to_the_bounce_domain(app, smtp):
+    campaign, _emails, claimed = campaign_for(1)
+    db.session.execute(
+        update(Campaign)
+        .where(Campaign.id == campaign.id)
+        .values(from_address="Kyiv Collective <kyiv@collective.example.net>")
+    )
+    db.session.commit()
+    send_everything(campaign, claimed)
+    [envelope] = smtp.envelopes
+    assert envelope.message["From"].addresses[0].domain == "collective.example.net"
+    assert envelope.mail_from.endswith("@example.org")  # TOCSIN_FROM's domain
+    assert "<mailto:unsubscribe@example.org?" in str(envelope.message["List-Unsubscribe"])
+
+
 def test_messages_are_dkim_signed_and_carry_a_verp_envelope(app, smtp):
     key = ed25519.Ed25519PrivateKey.generate()
     pem = key.private_bytes(
@@ -129,6 +144,9 @@ def test_messages_are_dkim_signed_and_carry_a_verp_envelope(app, smtp):
         )
         message_id = str(envelope.message["Message-ID"])
         assert envelope.mail_from == f"bounces+{message_id[1:].split('@')[0]}@bounces.example.org"
+        # The mailto unsubscribe goes where the receiver reads, like the bounces.
+        unsubscribe = str(envelope.message["List-Unsubscribe"])
+        assert "<mailto:unsubscribe@bounces.example.org?subject=unsubscribe%20" in unsubscribe
     rows = db.session.scalars(select(Delivery).where(Delivery.campaign_id == campaign.id)).all()
     assert {r.message_id for r in rows} == {str(e.message["Message-ID"]) for e in smtp.envelopes}
 

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
-from email.utils import parseaddr
+
+from app.addresses import bounce_domain
+
+__all__ = ["Mailbox", "Route", "bounce_domain", "route", "routes"]
 
 VERP_TOKEN = re.compile(r"[a-z2-7]{16,64}")
 
@@ -26,14 +29,6 @@ class Mailbox(enum.StrEnum):
 class Route:
     mailbox: Mailbox
     verp: str = ""  # the token of a ``bounces+TOKEN@`` address
-
-
-def bounce_domain(config: Mapping[str, object]) -> str:
-    """The domain whose bounce, unsubscribe and abuse addresses Tocsin reads."""
-    configured = str(config.get("BOUNCE_DOMAIN") or "").strip().lower()
-    if configured:
-        return configured
-    return parseaddr(str(config.get("MAIL_FROM", "")))[1].rpartition("@")[2].lower()
 
 
 def route(address: str, domain: str) -> Route | None:

@@ -12,6 +12,7 @@ from typing import Any
 from babel.support import NullTranslations, Translations
 from flask import current_app
 
+from app.addresses import bounce_domain
 from app.errors import ConfigError
 from app.i18n import supported
 from app.languages import choose_variant, fallback_chain
@@ -274,7 +275,7 @@ class MessageFactory:
         self.archive_url = f"{self.base_url}/archive/{campaign.uid}" if campaign.archive else ""
         sender = Sender.of(campaign.from_address or str(config["MAIL_FROM"]), config)
         self.sender_header, self.domain, self.dkim_key = sender.header, sender.domain, sender.dkim
-        self.bounce_domain = str(config.get("BOUNCE_DOMAIN") or self.domain)
+        self.bounce_domain = bounce_domain(config)
         self.list_names = ", ".join(sorted(m.name for m in campaign.lists))
         self.list_id = f"{campaign.lists[0].slug}.{self.domain}" if campaign.lists else self.domain
         self.default_language = campaign.default_language
@@ -361,7 +362,7 @@ class MessageFactory:
                 "List-Id": f"<{self.list_id}>",
                 "List-Unsubscribe": (
                     f"<{links.unsubscribe}>, "
-                    f"<mailto:unsubscribe@{self.domain}?subject=unsubscribe%20{token}>"
+                    f"<mailto:unsubscribe@{self.bounce_domain}?subject=unsubscribe%20{token}>"
                 ),
                 "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
                 **({"X-Tocsin-Test": "yes"} if self.test else {}),
