@@ -180,15 +180,21 @@ def subscribers_add(email: str, list_slugs: tuple[str, ...], language: str, name
 @click.option("--json", "as_json", is_flag=True)
 @reports_errors
 def subscribers_show(email: str, as_json: bool) -> None:
-    """Show a subscriber and the status of each subscription."""
-    from app.audience import subscribers
+    """Show a subscriber, the status of each subscription, and what came back for them."""
+    from app.audience import bounce_log, subscribers
 
+    data = subscribers.describe(email)
+    data.update(bounce_log.describe_returns(data["id"]))
     _emit(
-        subscribers.describe(email),
+        data,
         as_json,
         lambda d: [
-            f"{d['email']} ({d['language']}) {d['status']}",
+            f"{d['email']} ({d['language']}) {d['status']}, bounce score {d['bounce_score']}",
             *(f"  {s['list']}: {s['status']}" for s in d["subscriptions"]),
+            *(
+                f"  {r['at']} {r['kind']} {r['status_code']} {r['diagnostic']}".rstrip()
+                for r in d["returns"]
+            ),
         ],
     )
 

@@ -142,7 +142,15 @@ def test_a_recipient_refused_after_acceptance_is_bounced_and_never_mailed_again(
         "the bounce", lambda: _status("gone@example.net") == "bounced", postfix, worker_process
     )
     assert postfix.bounced("gone@example.net")
-    assert _show(app, "gone@example.net")["status"] == "bounced"
+    shown = _show(app, "gone@example.net")
+    assert shown["status"] == "bounced"
+    [returned] = shown["returns"]
+    assert (returned["kind"], returned["status_code"], returned["suppressed"]) == (
+        "hard",
+        "5.1.1",
+        True,
+    )
+    assert "User unknown" in returned["diagnostic"]
     assert _status("alive@example.net") == "active"
     event = db.session.scalar(select(ReturnEvent))
     assert (event.kind.value, event.status_code, event.source) == ("hard", "5.1.1", "lmtp")

@@ -217,6 +217,26 @@ def of_subscriber(subscriber_id: int, limit: int = HISTORY_LIMIT) -> SubscriberR
     )
 
 
+def describe_returns(subscriber_id: int) -> dict[str, Any]:
+    """A subscriber's score and return history as plain data (``tocsin subscribers show``)."""
+    found = of_subscriber(subscriber_id)
+    return {
+        "bounce_score": round(found.score, 2),
+        "returns": [
+            {
+                "at": row.event.created_at.isoformat(timespec="seconds"),
+                "kind": row.event.kind.value,
+                "status_code": row.event.status_code,
+                "diagnostic": row.event.diagnostic,
+                "source": row.event.source,
+                "campaign_id": row.event.campaign_id,
+                "suppressed": row.event.suppressed,
+            }
+            for row in found.rows
+        ],
+    }
+
+
 class NotBounced(InvalidInput):
     """ "Mail them again" for a subscriber who is not bounced: nothing to lift."""
 

@@ -153,6 +153,7 @@ def describe(email: str) -> dict[str, Any]:
         .order_by(MailingList.slug)
     )
     return {
+        "id": subscriber.id,
         "email": subscriber.email,
         "name": subscriber.name,
         "language": subscriber.language,
