@@ -2,8 +2,8 @@
 
 Like Mailman, the verdict goes by the RFC 3463 status code, never by the DSN's ``Action:``
 word: a hard bounce (5.1.x about the recipient, 5.2.1) suppresses at once; any 4.x.x, and
-any other 5.x.x but a policy refusal (5.7.x, which says something about the message or the
-sender, not the address), is soft: it adds to a score that halves every
+any other 5.x.x but a policy refusal (5.7.x, or 5.1.7/5.1.8 about our sender's address:
+they say something about the message or the sender, not the recipient), is soft: it adds to a score that halves every
 ``BOUNCE_HALF_LIFE_DAYS`` and suppresses at ``BOUNCE_THRESHOLD``; at most one soft bounce a
 day counts, so one odd report, or a burst of them, never removes anyone. A complaint
 suppresses at once, from every list. The send path's own 5xx replies and the inbound
@@ -77,7 +77,9 @@ def judge(status: str) -> ReturnKind:
     if not found:
         return ReturnKind.SOFT
     klass, subject, detail = found.groups()
-    if klass == "5" and subject == "1" and detail not in SENDER_DETAILS:
+    if klass == "5" and subject == "1" and detail in SENDER_DETAILS:
+        return ReturnKind.POLICY  # our sender's address was refused, not theirs
+    if klass == "5" and subject == "1":
         return ReturnKind.HARD
     if klass == "5" and subject == "2" and detail == "1":
         return ReturnKind.HARD
