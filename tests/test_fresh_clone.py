@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import smtplib
 import subprocess
 import time
 import urllib.request
@@ -25,12 +26,16 @@ def test_make_run_in_a_fresh_clone_serves_the_panel_with_the_printed_login(tmp_p
     assert "make run" in readme and "make test" in readme
     clone = tmp_path / "tocsin"
     subprocess.run(["git", "clone", "--quiet", str(REPOSITORY), str(clone)], check=True)
-    port, smtp_port = free_port(), free_port()
+    port, smtp_port, inbound_port = free_port(), free_port(), free_port()
     environment = {k: v for k, v in os.environ.items() if not k.startswith("TOCSIN_")}
     log_path = tmp_path / "run.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            ["make", "run", f"RUN_ARGS=--port {port} --smtp-port {smtp_port}"],
+            [
+                "make",
+                "run",
+                f"RUN_ARGS=--port {port} --smtp-port {smtp_port} --inbound-port {inbound_port}",
+            ],
             cwd=clone,
             env=environment,
             stdout=log,
@@ -49,6 +54,12 @@ def test_make_run_in_a_fresh_clone_serves_the_panel_with_the_printed_login(tmp_p
         assert email == login.group(1) and password not in output
         campaigns = _log_in(f"http://127.0.0.1:{port}", email, password)
         assert "Call for a week of action" in campaigns, "the demo campaign is there"
+        # The receiver of what comes back runs too, for the demo's bounce domain only.
+        with smtplib.SMTP("127.0.0.1", inbound_port, timeout=10) as receiver:
+            receiver.ehlo()
+            receiver.mail("")
+            assert receiver.rcpt("abuse@localhost")[0] == 250
+            assert receiver.rcpt("postmaster@localhost")[0] == 550
     finally:
         os.killpg(process.pid, signal.SIGINT)
         try:
