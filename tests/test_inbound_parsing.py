@@ -47,11 +47,12 @@ EXPECTED: dict[str, list[tuple[Said, str, str]]] = {
     # Exim: its own text (flufl.bounce), or RFC 3464 when configured to.
     "sisimai-lhost-exim-02.eml": [
         (F, "kijitora@example.jp", "5.1.1"),
-        (F, "sabatora@example.jp", "5.1.1"),
+        (F, "sabatora@example.jp", "5.2.1"),
     ],
     "sisimai-lhost-exim-06.eml": [(F, "kijitora@example.com", "")],
     "sisimai-lhost-exim-29.eml": [(F, "kijitora@example.co.jp", "5.0.0")],
     "sisimai-lhost-exim-38.eml": [(F, "kijitora@example.co.jp", "")],
+    "sisimai-lhost-exim-43.eml": [(F, "kijitora@example.net", "5.7.1")],  # Status: 5.0.0
     "flufl-exim_01.txt": [(F, "delangen@its.tudelft.nl", "5.1.1")],
     "flufl-simple_03.txt": [(F, "jacobus@geo.co.za", "")],
     # Exchange, Office 365, Outlook.com.
@@ -130,6 +131,32 @@ def test_a_dsn_gives_action_diagnostic_and_the_returned_message_id() -> None:
     assert finding.reader == "dsn" and finding.action == "failed"
     assert finding.diagnostic == "550 5.1.1 <userunknown@libsisimai.org>... User Unknown"
     assert finding.message_id == "<20150429233445.BB8FFFFC16@p6.libsisimai.org>"
+
+
+def test_a_vague_dsn_status_gives_way_to_the_code_in_its_diagnostic() -> None:
+    (finding,) = read_mail(corpus("sisimai-lhost-exim-43.eml"), [], DOMAIN)
+    assert finding.status == "5.7.1"
+    assert finding.diagnostic.startswith("550 5.7.1 Connections not accepted")
+
+
+def test_a_heuristic_reading_gives_each_address_what_was_said_about_it() -> None:
+    findings = read_mail(corpus("sisimai-lhost-qmail-17.eml"), [], DOMAIN)
+    assert [(f.address, f.status) for f in findings] == [
+        ("mailboxfull@libsisimai.net", "5.2.2"),
+        ("userunknown@libsisimai.net", "5.1.1"),
+    ]
+    assert "552 5.2.2" in findings[0].diagnostic and "550 5.1.1" in findings[1].diagnostic
+    # qmail quotes the returned message in its text; its Message-ID is still found.
+    assert {f.message_id for f in findings} == {"<20240624090401.44656.qmail@nq.example.jp>"}
+
+
+def test_the_verp_token_is_found_in_a_return_path_quoted_in_the_text() -> None:
+    token = new_token()
+    raw = corpus("sisimai-lhost-qmail-17.eml").replace(
+        b"Return-Path: <kijitora@nq.example.jp>",
+        f"Return-Path: <bounces+{token}@{DOMAIN}>".encode(),
+    )
+    assert {f.verp for f in read_mail(raw, [], DOMAIN)} == {token}
 
 
 def test_postfix_action_failed_with_a_4xx_status_stays_soft() -> None:

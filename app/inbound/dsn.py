@@ -15,7 +15,7 @@ from app.inbound.findings import Finding, Said
 REPORT_TYPES = ("message/delivery-status", "message/global-delivery-status")
 FULL_STATUS = re.compile(r"[245]\.\d{1,3}\.\d{1,3}")
 VAGUE_STATUS = re.compile(r"[245]\.0\.0")
-PARAGRAPH = re.compile(r"\n[ \t]*\n")
+
 GROUP = re.compile(r"^final-recipient\s*:", re.I)
 ACTION = re.compile(r"^action\s*:", re.I | re.M)
 
@@ -34,7 +34,7 @@ def read_dsn(message: Message, parts: list[Message]) -> list[Finding]:
 def read_unlabelled(message: Message) -> list[Finding] | None:
     """A DSN whose MIME structure was lost (a relay dropped its Content-Type): the
     per-recipient groups found as blocks of its text, or ``None`` when there are none."""
-    blocks = PARAGRAPH.split(returned.notice_text(message))
+    blocks = returned.PARAGRAPH.split(returned.notice_text(message))
     groups = [returned.header_block(b) for b in blocks if GROUP.search(b) and ACTION.search(b)]
     return _findings(message, groups) if groups else None
 

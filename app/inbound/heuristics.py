@@ -5,7 +5,6 @@ and without one a failure is soft, so a guess never removes anyone on its own.""
 
 from __future__ import annotations
 
-import re
 from email.message import Message
 
 from flufl.bounce import all_failures
@@ -13,7 +12,7 @@ from flufl.bounce import all_failures
 from app.inbound import returned
 from app.inbound.findings import Finding, Said
 
-PARAGRAPH = re.compile(r"\n[ \t]*\n")
+DIAGNOSTIC_CHARS = 500
 
 
 def read_heuristic(message: Message) -> list[Finding]:
@@ -26,17 +25,22 @@ def read_heuristic(message: Message) -> list[Finding]:
         return []
     text = returned.notice_text(message)
     message_id = returned.message_id_of(returned.returned_headers(message))
-    return [
-        Finding(
-            Said.FAILED,
-            address=address,
-            status=_status_near(text, address),
-            message_id=message_id,
-            permanent=verdict,
-            reader="flufl",
+    said = _said_about(text, list(verdicts))
+    findings = []
+    for address, verdict in sorted(verdicts.items()):
+        status, diagnostic = _status(said.get(address, ""), text)
+        findings.append(
+            Finding(
+                Said.FAILED,
+                address=address,
+                status=status,
+                diagnostic=" ".join(diagnostic.split())[:DIAGNOSTIC_CHARS],
+                message_id=message_id,
+                permanent=verdict,
+                reader="flufl",
+            )
         )
-        for address, verdict in sorted(verdicts.items())
-    ]
+    return findings
 
 
 def _text(address: bytes | str) -> str:
@@ -44,9 +48,27 @@ def _text(address: bytes | str) -> str:
     return returned.address_of(text)
 
 
-def _status_near(text: str, address: str) -> str:
-    """The status code in the paragraph that names the address, else the notice's first."""
-    for paragraph in PARAGRAPH.split(text):
-        if address in paragraph.lower() and (near := returned.status_of(paragraph)):
-            return near
-    return returned.status_of(text)
+def _said_about(text: str, addresses: list[str]) -> dict[str, str]:
+    """What the notice says about each address: from where it first names it to where it
+    names the next one, or the paragraph ends (qmail writes a paragraph per address, Exim
+    an indented block)."""
+    lowered = text.lower()
+    found = ((lowered.find(a), a) for a in addresses)
+    starts = sorted((text.rfind("\n", 0, at) + 1, a) for at, a in found if at >= 0)
+    said: dict[str, str] = {}
+    for index, (start, address) in enumerate(starts):
+        end = starts[index + 1][0] if index + 1 < len(starts) else len(text)
+        paragraph_end = returned.PARAGRAPH.search(text, start)
+        if paragraph_end is not None:
+            end = min(end, paragraph_end.start())
+        said[address] = text[start:end]
+    return said
+
+
+def _status(said: str, text: str) -> tuple[str, str]:
+    """The status code of what was said about an address, else the notice's first code and
+    its paragraph; with the words that go with it."""
+    for words in (said, *returned.PARAGRAPH.split(text)):
+        if status := returned.status_of(words):
+            return status, words
+    return "", said

@@ -21,6 +21,9 @@ RETURNED_TYPES = ("message/rfc822", "text/rfc822-headers", "message/rfc822-heade
 MESSAGE_ID = re.compile(r"<[^<>\s]+>")
 # Dotted numbers of four or more parts (IPv4 addresses, versions) would read as status codes.
 DOTTED = re.compile(r"\d+(?:\.\d+){3,}")
+PARAGRAPH = re.compile(r"\n[ \t]*\n")
+HEADER_LINE = re.compile(r"[A-Za-z][A-Za-z0-9-]*:[ \t]")
+QUOTED_FIELD = re.compile(r"^(?:message-id|return-path):", re.I | re.M)
 
 
 def parse(raw: bytes) -> Message:
@@ -70,7 +73,7 @@ def fields_blocks(part: Message) -> list[Message]:
             return blocks
     # Encoded, or parsed as one block with a body: read the text again, block by block.
     text = payload_text(part).replace("\r\n", "\n")
-    return [header_block(block) for block in re.split(r"\n[ \t]*\n", text) if block.strip()]
+    return [header_block(block) for block in PARAGRAPH.split(text) if block.strip()]
 
 
 def header_block(text: str) -> Message:
@@ -79,7 +82,8 @@ def header_block(text: str) -> Message:
 
 
 def returned_headers(message: Message) -> Message | None:
-    """The headers of the mail that came back (a message/rfc822 or rfc822-headers part)."""
+    """The headers of the mail that came back: a message/rfc822 or rfc822-headers part,
+    else a copy quoted in the notice's text (qmail, Exim and old Postfix quote it inline)."""
     for part in walk(message):
         if part.get_content_type() not in RETURNED_TYPES:
             continue
@@ -89,6 +93,14 @@ def returned_headers(message: Message) -> Message | None:
         text = payload_text(part).lstrip()
         if text:
             return HeaderParser().parsestr(text)
+    return _quoted_headers(notice_text(message))
+
+
+def _quoted_headers(text: str) -> Message | None:
+    """The first block of header lines in a text that names a Message-ID or a Return-Path."""
+    for block in PARAGRAPH.split(text):
+        if HEADER_LINE.match(block) and QUOTED_FIELD.search(block):
+            return header_block(block)
     return None
 
 
