@@ -33,6 +33,10 @@ def read_arf(message: Message, parts: list[Message]) -> list[Finding]:
     if kind not in COMPLAINTS:
         return []
     quoted = returned.returned_headers(message)
+    if fields.get("Redacted-Address") is not None:
+        # RFC 6590: the reporter masked the reader's address; a masked address would name
+        # nobody of ours, so the complaint goes by the VERP token or Message-ID alone.
+        return _complaints([""], quoted, kind, "arf")
     addresses = [returned.address_of(v) for v in returned.headers(fields, "Original-Rcpt-To")]
     if not any(addresses):
         addresses = _recipients_of(quoted)

@@ -16,8 +16,9 @@ REPORT_TYPES = ("message/delivery-status", "message/global-delivery-status")
 FULL_STATUS = re.compile(r"[245]\.\d{1,3}\.\d{1,3}")
 VAGUE_STATUS = re.compile(r"[245]\.0\.0")
 
-GROUP = re.compile(r"^final-recipient\s*:", re.I)
+GROUP = re.compile(r"^final-recipient\s*:", re.I | re.M)
 ACTION = re.compile(r"^action\s*:", re.I | re.M)
+FIELD_LINE = re.compile(r"^[A-Za-z][A-Za-z0-9-]*:", re.M)
 
 
 def report_parts(message: Message) -> list[Message]:
@@ -35,7 +36,11 @@ def read_unlabelled(message: Message) -> list[Finding] | None:
     """A DSN whose MIME structure was lost (a relay dropped its Content-Type): the
     per-recipient groups found as blocks of its text, or ``None`` when there are none."""
     blocks = returned.PARAGRAPH.split(returned.notice_text(message))
-    groups = [returned.header_block(b) for b in blocks if GROUP.search(b) and ACTION.search(b)]
+    groups = [
+        returned.header_block(block[found.start() :])
+        for block in blocks
+        if (found := FIELD_LINE.search(block)) and GROUP.search(block) and ACTION.search(block)
+    ]
     return _findings(message, groups) if groups else None
 
 
