@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from app.extensions import db
-from app.inbound import intake, processing
+from app.inbound import dsn, intake, processing
 from app.inbound.applying import kind_of
 from app.inbound.findings import Said
 from app.inbound.parsing import read_mail
@@ -143,6 +143,22 @@ def test_a_vague_dsn_status_gives_way_to_the_code_in_its_diagnostic() -> None:
     (finding,) = read_mail(corpus("sisimai-lhost-exim-43.eml"), [], DOMAIN)
     assert finding.status == "5.7.1"
     assert finding.diagnostic.startswith("550 5.7.1 Connections not accepted")
+
+
+@pytest.mark.parametrize(
+    ("status", "diagnostic", "read"),
+    [
+        ("5.0.0", "550 5.1.1 <ann@example.org>: Recipient address rejected", "5.1.1"),
+        ("5.0.0 (permanent failure)", "550 user unknown", "5.0.0"),
+        ("", "smtp; 550 5.1.1 user unknown", "5.1.1"),
+        ("unknown", "host [192.0.2.1] said: 421 4.4.2 timeout", "4.4.2"),
+        ("4.0.0", "550 5.1.1 user unknown", "4.0.0"),  # a 4.x status is never made hard
+        ("4.2.2", "552 5.2.2 mailbox full", "4.2.2"),
+        ("", "host 10.5.1.1 refused: Mailman 2.0.12", ""),
+    ],
+)
+def test_the_status_of_a_dsn_group(status: str, diagnostic: str, read: str) -> None:
+    assert dsn.status_of(status, diagnostic) == read
 
 
 def test_a_heuristic_reading_gives_each_address_what_was_said_about_it() -> None:
@@ -316,6 +332,13 @@ def test_a_five_megabyte_report_is_read_whole(name: str) -> None:
     assert len(big) > 5_000_000
     findings = read_mail(big, [], DOMAIN)
     assert [(f.said, f.address, f.status) for f in findings] == EXPECTED[name]
+
+
+def test_a_message_nested_thousands_deep_reads_as_nothing() -> None:
+    level = b"--b\nContent-Type: message/rfc822\n\nContent-Type: multipart/mixed; boundary=b\n\n"
+    raw = b"Content-Type: multipart/mixed; boundary=b\n\n" + level * 120_000
+    assert 9_000_000 < len(raw) < 10 << 20
+    assert read_mail(raw, [f"bounces+{new_token()}@{DOMAIN}"], DOMAIN) == []
 
 
 # Through the return path: stored, claimed, processed, applied to a subscriber.

@@ -71,10 +71,12 @@ def _failed(group: Message, message_id: str) -> Finding | None:
 
 
 def status_of(status: str, diagnostic: str) -> str:
-    """The group's status code; from the diagnostic when the Status field is missing,
-    unreadable or says no more than "5.0.0"."""
+    """The group's status code; from the diagnostic when the Status field is missing or
+    unreadable, or says no more than "5.0.0" (then only a code of the same class: a
+    diagnostic's 5.1.1 never turns a temporary 4.0.0 into a hard bounce)."""
     found = FULL_STATUS.search(status)
     code = found.group(0) if found else ""
     if code and not VAGUE_STATUS.fullmatch(code):
         return code
-    return returned.status_of(diagnostic) or code
+    said = returned.status_of(diagnostic)
+    return said if said and (not code or said[0] == code[0]) else code

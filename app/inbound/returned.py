@@ -12,22 +12,29 @@ import re
 from collections.abc import Iterator
 from email.header import decode_header, make_header
 from email.message import Message
-from email.parser import HeaderParser
+from email.parser import BytesHeaderParser, HeaderParser
 
 from app.audience.bounces import STATUS_CODE, status_in
 from app.inbound.routes import route
 
+# The stdlib's parser takes time in the square of the nesting depth: a notice has a few
+# parts, a crafted message thousands (seconds to minutes of a worker's time).
+MAX_PARTS = 200
+CONTENT_TYPE = re.compile(rb"^content-type:", re.I | re.M)
 RETURNED_TYPES = ("message/rfc822", "text/rfc822-headers", "message/rfc822-headers")
 MESSAGE_ID = re.compile(r"<[^<>\s]+>")
 # Dotted numbers of four or more parts (IPv4 addresses, versions) would read as status codes.
 DOTTED = re.compile(r"\d+(?:\.\d+){3,}")
-PARAGRAPH = re.compile(r"\n[ \t]*\n")
+PARAGRAPH = re.compile(r"\n(?:[ \t]*\n)+")
 HEADER_LINE = re.compile(r"[A-Za-z][A-Za-z0-9-]*:[ \t]")
 QUOTED_FIELD = re.compile(r"^(?:message-id|return-path):", re.I | re.M)
 
 
 def parse(raw: bytes) -> Message:
-    """The message as the stdlib reads it (compat32 never refuses malformed MIME)."""
+    """The message as the stdlib reads it (compat32 never refuses malformed MIME); one with
+    more MIME parts than any notice has is read as headers and one text body."""
+    if len(CONTENT_TYPE.findall(raw)) > MAX_PARTS:
+        return BytesHeaderParser(policy=email.policy.compat32).parsebytes(raw)
     return email.message_from_bytes(raw, policy=email.policy.compat32)
 
 
