@@ -17,6 +17,7 @@ from app.inbound.findings import Said
 from app.inbound.parsing import read_mail
 from app.models import (
     BounceScore,
+    Campaign,
     Delivery,
     InboundMessage,
     InboundStatus,
@@ -24,8 +25,11 @@ from app.models import (
     ReturnKind,
     Subscriber,
     SubscriberStatus,
+    Subscription,
+    SubscriptionStatus,
     Suppression,
 )
+from app.tokens import tokens
 from tests.support.returns import corpus, corpus_names, make_sent_delivery, new_token
 
 DOMAIN = "bounces.example.org"
@@ -457,3 +461,24 @@ def test_a_redacted_complaint_goes_by_the_verp_token_of_the_quoted_return_path(
         0.0,
         "complained",
     )
+
+
+def test_a_mailto_unsubscribe_through_the_return_path_leaves_the_campaign_lists(
+    app, no_dispatcher
+) -> None:
+    sent = make_sent_delivery("gil@example.net")
+    delivery = db.session.get(Delivery, sent.delivery_id)
+    subscriber = db.session.get(Subscriber, sent.subscriber_id)
+    assert delivery is not None and subscriber is not None
+    campaign = db.session.get(Campaign, delivery.campaign_id)
+    assert campaign is not None
+    token = tokens().unsubscribe(subscriber.uid, campaign.uid)
+    raw = mailto(f"Re: unsubscribe {token}")
+    message = receive(raw, ["unsubscribe@example.org"])
+    assert message.status == InboundStatus.APPLIED, message.outcome
+    statuses = db.session.scalars(
+        select(Subscription.status).where(Subscription.subscriber_id == sent.subscriber_id)
+    ).all()
+    assert statuses == [SubscriptionStatus.UNSUBSCRIBED]
+    event = db.session.scalars(select(ReturnEvent)).one()
+    assert (event.kind, event.source) == (ReturnKind.UNSUBSCRIBE, "lmtp")
