@@ -5,6 +5,7 @@ and without one a failure is soft, so a guess never removes anyone on its own.""
 
 from __future__ import annotations
 
+import re
 from email.message import Message
 
 from flufl.bounce import all_failures
@@ -26,21 +27,30 @@ def read_heuristic(message: Message) -> list[Finding]:
     text = returned.notice_text(message)
     message_id = returned.message_id_of(returned.returned_headers(message))
     said = _said_about(text, list(verdicts))
-    findings = []
-    for address, verdict in sorted(verdicts.items()):
-        status, diagnostic = _status(said.get(address, ""), text)
-        findings.append(
-            Finding(
-                Said.FAILED,
-                address=address,
-                status=status,
-                diagnostic=" ".join(diagnostic.split())[:DIAGNOSTIC_CHARS],
-                message_id=message_id,
-                permanent=verdict,
-                reader="flufl",
-            )
-        )
-    return findings
+    first = _first_status(text)
+    return [
+        _finding(address, verdict, said.get(address, ""), first, message_id)
+        for address, verdict in sorted(verdicts.items())
+    ]
+
+
+def _finding(
+    address: str, permanent: bool, said: str, first: tuple[str, str], message_id: str
+) -> Finding:
+    """One failure: the status code of what was said about the address, else the notice's
+    first code, with the words that go with it."""
+    status = returned.status_of(said)
+    if not status and first[0]:
+        status, said = first
+    return Finding(
+        Said.FAILED,
+        address=address,
+        status=status,
+        diagnostic=" ".join(said.split())[:DIAGNOSTIC_CHARS],
+        message_id=message_id,
+        permanent=permanent,
+        reader="flufl",
+    )
 
 
 def _text(address: bytes | str) -> str:
@@ -52,9 +62,8 @@ def _said_about(text: str, addresses: list[str]) -> dict[str, str]:
     """What the notice says about each address: from where it first names it to where it
     names the next one, or the paragraph ends (qmail writes a paragraph per address, Exim
     an indented block)."""
-    lowered = text.lower()
-    found = ((lowered.find(a), a) for a in addresses)
-    starts = sorted((text.rfind("\n", 0, at) + 1, a) for at, a in found if at >= 0)
+    named = ((re.search(re.escape(a), text, re.I), a) for a in addresses)
+    starts = sorted((text.rfind("\n", 0, m.start()) + 1, a) for m, a in named if m)
     said: dict[str, str] = {}
     for index, (start, address) in enumerate(starts):
         end = starts[index + 1][0] if index + 1 < len(starts) else len(text)
@@ -65,10 +74,9 @@ def _said_about(text: str, addresses: list[str]) -> dict[str, str]:
     return said
 
 
-def _status(said: str, text: str) -> tuple[str, str]:
-    """The status code of what was said about an address, else the notice's first code and
-    its paragraph; with the words that go with it."""
-    for words in (said, *returned.PARAGRAPH.split(text)):
-        if status := returned.status_of(words):
-            return status, words
-    return "", said
+def _first_status(text: str) -> tuple[str, str]:
+    """The notice's first status code, with the paragraph that gives it."""
+    for paragraph in returned.PARAGRAPH.split(text):
+        if status := returned.status_of(paragraph):
+            return status, paragraph
+    return "", ""
