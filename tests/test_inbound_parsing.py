@@ -100,6 +100,8 @@ EXPECTED: dict[str, list[tuple[Said, str, str]]] = {
         (F, "mikeneko@neko.example.or.jp", "5.0.0"),
     ],
     "sisimai-rfc3834-01.eml": [],  # an out-of-office reply
+    # Its Diagnostic-Code goes on over unindented lines, before Status, Action and the address.
+    "sisimai-rhost-messagelabs-01.eml": [(F, "kijitora@example.messagelabs.com", "5.0.0")],
     # Feedback loops: RFC 5965 ARF and Microsoft's JMRP.
     "rfc5965-b2-abuse.eml": [(C, "user@example.com", "")],
     "derived-rfc5965-not-spam.eml": [],

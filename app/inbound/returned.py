@@ -27,6 +27,7 @@ MESSAGE_ID = re.compile(r"<[^<>\s]+>")
 DOTTED = re.compile(r"\d+(?:\.\d+){3,}")
 PARAGRAPH = re.compile(r"\n(?:[ \t]*\n)+")
 HEADER_LINE = re.compile(r"[A-Za-z][A-Za-z0-9-]*:[ \t]")
+FIELD = re.compile(r"[A-Za-z][A-Za-z0-9-]*[ \t]*:")
 QUOTED_FIELD = re.compile(r"^(?:message-id|return-path):", re.I | re.M)
 
 
@@ -74,18 +75,27 @@ def fields_blocks(part: Message) -> list[Message]:
     """The header-like blocks of a report part (message/delivery-status: one for the
     message, then one per recipient; message/feedback-report: one), however it was parsed."""
     payload = part.get_payload()
-    if isinstance(payload, list) and all(isinstance(m, Message) for m in payload):
-        blocks = [m for m in payload if isinstance(m, Message)]
-        if blocks and not any(m.get_payload() for m in blocks):
-            return blocks
-    # Encoded, or parsed as one block with a body: read the text again, block by block.
-    text = payload_text(part).replace("\r\n", "\n")
-    return [header_block(block) for block in PARAGRAPH.split(text) if block.strip()]
+    if isinstance(payload, list):
+        texts = [_block_text(m) for m in payload if isinstance(m, Message)]
+    else:  # encoded, or not parsed as blocks: read the text again, block by block
+        texts = PARAGRAPH.split(payload_text(part).replace("\r\n", "\n"))
+    return [header_block(text) for text in texts if text.strip()]
+
+
+def _block_text(block: Message) -> str:
+    """A parsed block's text again: its fields, then whatever the parser took for a body
+    (the fields after a line it could not read as one)."""
+    fields = "".join(f"{name}: {value}\n" for name, value in block.items())
+    rest = block.get_payload()
+    return fields + (rest if isinstance(rest, str) else "")
 
 
 def header_block(text: str) -> Message:
-    """A block of "Name: value" lines read as headers."""
-    return HeaderParser().parsestr(text.strip("\n") + "\n")
+    """A block of "Name: value" lines read as headers; a line that is neither a field nor
+    indented continues the one before (some MTAs fold a multi-line reply unindented)."""
+    lines = text.strip("\n").split("\n")
+    refolded = [line if FIELD.match(line) else f" {line.lstrip()}" for line in lines]
+    return HeaderParser().parsestr("\n".join(refolded).lstrip() + "\n")
 
 
 def returned_headers(message: Message) -> Message | None:
