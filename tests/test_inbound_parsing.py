@@ -135,6 +135,7 @@ def test_every_corpus_sample_has_its_expected_reading() -> None:
 def test_corpus_sample_reads_as_expected(name: str) -> None:
     findings = read_mail(corpus(name), [], DOMAIN)
     assert [(f.said, f.address, f.status) for f in findings] == EXPECTED[name]
+    assert all(type(f.said) is Said for f in findings)
     assert all(f.verp == "" for f in findings)  # sent to nobody's VERP address of ours
 
 
@@ -484,3 +485,18 @@ def test_a_mailto_unsubscribe_through_the_return_path_leaves_the_campaign_lists(
     assert statuses == [SubscriptionStatus.UNSUBSCRIBED]
     event = db.session.scalars(select(ReturnEvent)).one()
     assert (event.kind, event.source) == (ReturnKind.UNSUBSCRIBE, "lmtp")
+
+
+def test_nul_and_raw_8_bit_bytes_in_a_dsn_are_stored_as_clean_text(app, no_dispatcher) -> None:
+    sent = make_sent_delivery("hal@example.net")
+    raw = (
+        corpus("sisimai-lhost-postfix-33.eml")
+        .replace(b"userunknown@libsisimai.org", b"hal@example.net")
+        .replace(b"smtp; 550 5.1.1", b"smtp; 550 5.1.1 \x00\xff\xed\xa0\x80 Usu\xe1rio")
+    )
+    message = receive(raw, [f"bounces+{sent.token}@example.org"])
+    assert message.status == InboundStatus.APPLIED, message.outcome
+    event = db.session.scalars(select(ReturnEvent)).one()
+    assert (event.kind, event.status_code) == (ReturnKind.HARD, "5.1.1")
+    assert "\x00" not in event.diagnostic and "Usu" in event.diagnostic
+    assert event.diagnostic.endswith("User Unknown")

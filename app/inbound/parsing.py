@@ -16,7 +16,7 @@ import logging
 import re
 from collections.abc import Callable, Sequence
 from email.message import Message
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from app.inbound import arf, dsn, heuristics, returned
 from app.inbound.findings import Finding, Said
@@ -38,10 +38,12 @@ def read_mail(raw: bytes, recipients: Sequence[str], domain: str) -> list[Findin
         return []
     addressed = [r for a in _recipients_of(message, recipients) if (r := route(a, domain))]
     if any(r.mailbox is Mailbox.UNSUBSCRIBE for r in addressed):
-        return [_guarded(lambda: _mailto(message), Finding(Said.UNSUBSCRIBE, reader="mailto"))]
+        return [
+            _clean(_guarded(lambda: _mailto(message), Finding(Said.UNSUBSCRIBE, reader="mailto")))
+        ]
     findings = _reports(message)
     verp = _guarded(lambda: _verp(message, addressed, domain), "")
-    return [dataclasses.replace(f, verp=verp) for f in findings] if verp else findings
+    return [_clean(dataclasses.replace(f, verp=verp) if verp else f) for f in findings]
 
 
 def _recipients_of(message: Message, recipients: Sequence[str]) -> list[str]:
@@ -92,6 +94,25 @@ def _first_line(message: Message) -> str:
             text = returned.payload_text(part)
             return next((line for line in text.splitlines() if line.strip()), "")
     return ""
+
+
+def _clean(finding: Finding) -> Finding:
+    """The finding with text a database stores: raw 8-bit bytes decoded (or replaced), no NUL
+    (PostgreSQL refuses it in text), whatever the mail carried."""
+    texts: dict[str, Any] = {
+        field.name: _text(value)
+        for field in dataclasses.fields(finding)
+        if type(value := getattr(finding, field.name)) is str  # not ``said``, a StrEnum
+    }
+    return dataclasses.replace(finding, **texts)
+
+
+def _text(value: str) -> str:
+    try:  # the stdlib keeps undecodable bytes as lone surrogates
+        value = value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    except UnicodeEncodeError:
+        value = value.encode("utf-8", "replace").decode("utf-8")
+    return value.replace("\x00", "")
 
 
 def _guarded(read: Callable[[], T], empty: T) -> T:
