@@ -27,6 +27,8 @@ T = TypeVar("T")
 
 # Where a message fetched from a mailbox keeps the address it was delivered to.
 RECIPIENT_HEADERS = ("Delivered-To", "X-Original-To", "Envelope-To", "X-Envelope-To", "To")
+# No field of a finding is kept longer than a diagnostic (ReturnEvent keeps 1000).
+MAX_TEXT = 1000
 # "unsubscribe TOKEN", after any reply or forward prefixes a mail program added.
 MAILTO = re.compile(r"^\s*(?:(?:re|aw|sv|fwd?|tr)\s*:\s*)*unsubscribe(?:\s+(\S+))?\s*$", re.I)
 
@@ -98,7 +100,7 @@ def _first_line(message: Message) -> str:
 
 def _clean(finding: Finding) -> Finding:
     """The finding with text a database stores: raw 8-bit bytes decoded (or replaced), no NUL
-    (PostgreSQL refuses it in text), whatever the mail carried."""
+    (PostgreSQL refuses it in text), no field longer than a diagnostic is kept."""
     texts: dict[str, Any] = {
         field.name: _text(value)
         for field in dataclasses.fields(finding)
@@ -112,7 +114,7 @@ def _text(value: str) -> str:
         value = value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
     except UnicodeEncodeError:
         value = value.encode("utf-8", "replace").decode("utf-8")
-    return value.replace("\x00", "")
+    return value.replace("\x00", "")[:MAX_TEXT]
 
 
 def _guarded(read: Callable[[], T], empty: T) -> T:

@@ -21,6 +21,7 @@ from app.inbound.routes import route
 # parts, a crafted message thousands (seconds to minutes of a worker's time).
 MAX_PARTS = 200
 CONTENT_TYPE = re.compile(rb"^content-type:", re.I | re.M)
+MAX_ADDRESS = 320  # RFC 5321: 64 for the local part, 255 for the domain
 RETURNED_TYPES = ("message/rfc822", "text/rfc822-headers", "message/rfc822-headers")
 MESSAGE_ID = re.compile(r"<[^<>\s]+>")
 # Dotted numbers of four or more parts (IPv4 addresses, versions) would read as status codes.
@@ -186,4 +187,5 @@ def address_of(field: str) -> str:
     """The address of a report field ("rfc822; <Ann@Example.org>" -> "ann@example.org")."""
     value = field.rpartition(";")[2] if ";" in field else field
     value = value.strip().strip("<>").strip()
-    return value.lower() if value.find("@") > 0 and " " not in value else ""
+    plausible = value.find("@") > 0 and " " not in value and len(value) <= MAX_ADDRESS
+    return value.lower() if plausible else ""
