@@ -38,7 +38,8 @@ def read_mail(raw: bytes, recipients: Sequence[str], domain: str) -> list[Findin
     message = _guarded(lambda: returned.parse(raw), None)
     if message is None:
         return []
-    addressed = [r for a in _recipients_of(message, recipients) if (r := route(a, domain))]
+    named: list[str] = _guarded(lambda: _recipients_of(message, recipients), [])
+    addressed = [r for a in named if (r := route(a, domain))]
     if any(r.mailbox is Mailbox.UNSUBSCRIBE for r in addressed):
         return [
             _clean(_guarded(lambda: _mailto(message), Finding(Said.UNSUBSCRIBE, reader="mailto")))
