@@ -179,6 +179,25 @@ def test_a_heuristic_reading_gives_each_address_what_was_said_about_it() -> None
     assert {f.message_id for f in findings} == {"<20240624090401.44656.qmail@nq.example.jp>"}
 
 
+@pytest.mark.parametrize(
+    "sender", [b"", b"From:\r\n", b"From: MAILER-DAEMON@\xff\xfeexample.jp\r\n"]
+)
+def test_a_notice_with_no_or_an_8_bit_sender_is_still_read(sender: bytes) -> None:
+    # Either made one of flufl.bounce's detectors raise, before the qmail one had run.
+    raw = corpus("sisimai-lhost-qmail-17.eml")
+    line = next(line for line in raw.split(b"\r\n") if line.startswith(b"From: "))
+    findings = read_mail(raw.replace(line + b"\r\n", sender, 1), [], DOMAIN)
+    assert [(f.address, f.status) for f in findings] == [
+        ("mailboxfull@libsisimai.net", "5.2.2"),
+        ("userunknown@libsisimai.net", "5.1.1"),
+    ]
+
+
+def test_ten_megabytes_of_short_lines_read_as_nothing() -> None:
+    raw = b"From: MAILER-DAEMON@example.jp\nSubject: failure notice\n\n" + b"a\n" * 5_000_000
+    assert read_mail(raw, [f"bounces+{new_token()}@{DOMAIN}"], DOMAIN) == []
+
+
 def test_the_verp_token_is_found_in_a_return_path_quoted_in_the_text() -> None:
     token = new_token()
     raw = corpus("sisimai-lhost-qmail-17.eml").replace(

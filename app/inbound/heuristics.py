@@ -14,17 +14,26 @@ from app.inbound import returned
 from app.inbound.findings import Finding, Said
 
 DIAGNOSTIC_CHARS = 500
+# Every notice says what failed before it quotes the mail; flufl.bounce tries some fifty
+# patterns on each line, which on 10 MB of short lines takes minutes. It reads the start.
+NOTICE_BYTES = 128 << 10
 
 
-def read_heuristic(message: Message) -> list[Finding]:
+def read_heuristic(raw: bytes, message: Message) -> list[Finding]:
     """The failed recipients flufl.bounce detects, each with the status code the notice
     gives near its address (else anywhere in the notice), or ""."""
-    temporary, permanent = all_failures(message)
+    notice = returned.parse(raw[:NOTICE_BYTES])
+    if not str(notice.get("From", "")).strip():
+        # flufl.bounce's Yale detector takes the first address of From: and raises without
+        # one, which ends the scan before the detectors after it (Postfix, qmail) have run.
+        del notice["From"]
+        notice["From"] = "<>"
+    temporary, permanent = all_failures(notice)
     verdicts = {_text(a): False for a in temporary} | {_text(a): True for a in permanent}
     verdicts.pop("", None)
     if not verdicts:
         return []
-    text = returned.notice_text(message)
+    text = returned.notice_text(notice)
     message_id = returned.message_id_of(returned.returned_headers(message))
     said = _said_about(text, list(verdicts))
     first = _first_status(text)

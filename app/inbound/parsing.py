@@ -44,7 +44,7 @@ def read_mail(raw: bytes, recipients: Sequence[str], domain: str) -> list[Findin
         return [
             _clean(_guarded(lambda: _mailto(message), Finding(Said.UNSUBSCRIBE, reader="mailto")))
         ]
-    findings = _reports(message)
+    findings = _reports(raw, message)
     verp = _guarded(lambda: _verp(message, addressed, domain), "")
     return [_clean(dataclasses.replace(f, verp=verp) if verp else f) for f in findings]
 
@@ -65,7 +65,7 @@ def _verp(message: Message, addressed: list[Route], domain: str) -> str:
     return from_envelope or returned.verp_of(returned.returned_headers(message), domain)
 
 
-def _reports(message: Message) -> list[Finding]:
+def _reports(raw: bytes, message: Message) -> list[Finding]:
     """A feedback report, else a DSN, else a JMRP complaint, else flufl.bounce's guess."""
     none: list[Message] = []
     feedback = _guarded(lambda: arf.report_parts(message), none)
@@ -78,7 +78,7 @@ def _reports(message: Message) -> list[Finding]:
     if unlabelled is not None:
         return unlabelled
     return _guarded(lambda: arf.read_jmrp(message), []) or _guarded(
-        lambda: heuristics.read_heuristic(message), []
+        lambda: heuristics.read_heuristic(raw, message), []
     )
 
 

@@ -7,12 +7,12 @@ raising: mail that comes back is written by every kind of software, and by anyon
 from __future__ import annotations
 
 import email
-import email.policy
 import re
 from collections.abc import Iterator
 from email.header import decode_header, make_header
 from email.message import Message
 from email.parser import BytesHeaderParser, HeaderParser
+from email.policy import Compat32
 
 from app.audience.bounces import STATUS_CODE, status_in
 from app.inbound.routes import route
@@ -32,12 +32,27 @@ FIELD = re.compile(r"[A-Za-z][A-Za-z0-9-]*[ \t]*:")
 QUOTED_FIELD = re.compile(r"^(?:message-id|return-path):", re.I | re.M)
 
 
+class Lenient(Compat32):
+    """compat32 (which never refuses malformed MIME), except that a header with raw 8-bit
+    bytes reads as text, as every other header does, not as a ``Header`` object that code
+    expecting a string (flufl.bounce's detectors among it) fails on."""
+
+    def header_fetch_parse(self, name: str, value: str) -> str:
+        """The header's value, its undecodable bytes replaced."""
+        if not isinstance(value, str):
+            return str(super().header_fetch_parse(name, value))
+        return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+LENIENT = Lenient()
+
+
 def parse(raw: bytes) -> Message:
-    """The message as the stdlib reads it (compat32 never refuses malformed MIME); one with
-    more MIME parts than any notice has is read as headers and one text body."""
+    """The message as the stdlib reads it; one with more MIME parts than any notice has is
+    read as headers and one text body."""
     if len(CONTENT_TYPE.findall(raw)) > MAX_PARTS:
-        return BytesHeaderParser(policy=email.policy.compat32).parsebytes(raw)
-    return email.message_from_bytes(raw, policy=email.policy.compat32)
+        return BytesHeaderParser(policy=LENIENT).parsebytes(raw)
+    return email.message_from_bytes(raw, policy=LENIENT)
 
 
 def header(message: Message, name: str) -> str:
@@ -96,7 +111,7 @@ def header_block(text: str) -> Message:
     indented continues the one before (some MTAs fold a multi-line reply unindented)."""
     lines = text.strip("\n").split("\n")
     refolded = [line if FIELD.match(line) else f" {line.lstrip()}" for line in lines]
-    return HeaderParser().parsestr("\n".join(refolded).lstrip() + "\n")
+    return HeaderParser(policy=LENIENT).parsestr("\n".join(refolded).lstrip() + "\n")
 
 
 def returned_headers(message: Message) -> Message | None:
@@ -110,7 +125,7 @@ def returned_headers(message: Message) -> Message | None:
             return payload[0]
         text = payload_text(part).lstrip()
         if text:
-            return HeaderParser().parsestr(text)
+            return HeaderParser(policy=LENIENT).parsestr(text)
     return _quoted_headers(notice_text(message))
 
 
