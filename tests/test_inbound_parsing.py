@@ -30,7 +30,7 @@ from app.models import (
     Suppression,
 )
 from app.tokens import tokens
-from tests.support.returns import corpus, corpus_names, make_sent_delivery, new_token
+from tests.support.corpus import corpus, corpus_names, make_sent_delivery, new_token
 
 DOMAIN = "bounces.example.org"
 F, C = Said.FAILED, Said.COMPLAINT

@@ -1,5 +1,5 @@
-"""Mail that came back, for the return path's tests: the corpus of real notices
-(tests/corpus/returns, see its PROVENANCE.md) and a delivery of ours for them to name."""
+"""The corpus of real notices that came back (tests/corpus/returns, see its PROVENANCE.md)
+for the readers' tests, and a delivery of ours for a notice to name."""
 
 from __future__ import annotations
 
