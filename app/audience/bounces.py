@@ -3,9 +3,10 @@
 Like Mailman, the verdict goes by the RFC 3463 status code, never by the DSN's ``Action:``
 word: a hard bounce (5.1.x about the recipient, 5.2.1) suppresses at once; any 4.x.x, and
 any other 5.x.x but a policy refusal (5.7.x, or 5.1.7/5.1.8 about our sender's address:
-they say something about the message or the sender, not the recipient), is soft: it adds to a score that halves every
-``BOUNCE_HALF_LIFE_DAYS`` and suppresses at ``BOUNCE_THRESHOLD``; at most one soft bounce a
-day counts, so one odd report, or a burst of them, never removes anyone. A complaint
+they say something about the message or the sender, not the recipient), is soft: it adds
+to a score that halves every ``BOUNCE_HALF_LIFE_DAYS`` and suppresses at
+``BOUNCE_THRESHOLD``; at most one soft bounce a day counts, so one odd report, or a burst of
+them, never removes anyone. A complaint
 suppresses at once, from every list. The send path's own 5xx replies and the inbound
 reports go through the same ``record``.
 
@@ -41,7 +42,8 @@ from app.models.base import utcnow
 
 log = logging.getLogger(__name__)
 
-STATUS_CODE = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
+# Not inside an IP address or a version number ("192.5.1.1", "Mailman 2.0.12").
+STATUS_CODE = re.compile(r"(?<![\w.])([245])\.(\d{1,3})\.(\d{1,3})(?![\w.]*\d)")
 # 5.1.7 and 5.1.8 are about the sender's address, not the recipient's.
 SENDER_DETAILS = {"7", "8"}
 

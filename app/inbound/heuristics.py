@@ -1,7 +1,9 @@
 """Bounces that are not RFC 3464 reports (qmail, old Exim and Postfix, Exchange, Yahoo's own
 words…), read by flufl.bounce's detectors, Mailman's. Their verdict (temporary or
 permanent) is kept only as ``permanent``: the status code found in the notice's text decides,
-and without one a failure is soft, so a guess never removes anyone on its own."""
+and without one a failure is soft, so a guess never removes anyone on its own. What flufl.bounce
+calls temporary is a delay warning ("not delivered yet, still trying"): the mail may still
+arrive, so it is not a failure at all and is read as nothing, like a DSN's ``Action: delayed``."""
 
 from __future__ import annotations
 
@@ -28,8 +30,8 @@ def read_heuristic(raw: bytes, message: Message) -> list[Finding]:
         # one, which ends the scan before the detectors after it (Postfix, qmail) have run.
         del notice["From"]
         notice["From"] = "<>"
-    temporary, permanent = all_failures(notice)
-    verdicts = {_text(a): False for a in temporary} | {_text(a): True for a in permanent}
+    _warnings, permanent = all_failures(notice)
+    verdicts = {_text(a): True for a in permanent}
     verdicts.pop("", None)
     if not verdicts:
         return []
