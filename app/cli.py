@@ -506,7 +506,9 @@ def catcher(host: str, port: int, maildir: str | None) -> None:
 
 def register(app: Flask) -> None:
     """Attach the command groups to the app's CLI."""
+    from app.cli_inbound import inbound_group
     from app.launcher import up
 
     for command in (users, lists_group, subscribers_group, campaigns_group, demo, catcher, up):
         app.cli.add_command(command)
+    app.cli.add_command(inbound_group)
