@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from email.message import Message
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
+from urllib.parse import quote
 
 import pytest
 from sqlalchemy import select
@@ -94,7 +95,7 @@ def flags(server: Dovecot, folder: str = "INBOX") -> list[str]:
     """Each message's flags in a folder, seen through a second IMAP connection."""
     context = ssl.create_default_context(cafile=str(server.cafile))
     with imaplib.IMAP4_SSL("127.0.0.1", server.ports.imaps, ssl_context=context) as imap:
-        imap.login(USER, PASSWORD)
+        imap.authenticate("PLAIN", lambda _: f"\0{USER}\0{PASSWORD}".encode())
         imap.select(f'"{folder}"')
         _, data = imap.fetch("1:*", "(FLAGS)")
         return [item.decode() for item in data if isinstance(item, bytes)]
@@ -174,6 +175,11 @@ def test_a_processed_folder_that_cannot_be_created_stops_the_poll_before_any_fet
     assert stored() == [] and dovecot.messages() == [dsn()]
 
 
+def test_a_folder_that_does_not_exist_is_named_in_the_error(app, dovecot):
+    with pytest.raises(MailboxError, match=r"/Bounces: the server answered: SELECT Bounces: "):
+        mailboxes.poll(dovecot.url("imaps", "/Bounces"))
+
+
 @pytest.mark.parametrize("scheme", ["imaps", "pop3s"])
 def test_a_wrong_password_is_a_clear_error_that_never_shows_a_password(
     app, dovecot, scheme, caplog
@@ -216,10 +222,10 @@ def test_a_mailbox_url_that_is_unsafe_or_wrong_is_refused_before_connecting(
 ):
     dovecot.deliver("dsn", dsn())
     with pytest.raises(ConfigError) as raised:
-        mailboxes.poll(url.format(pw=PASSWORD, port=dovecot.ports.imap))
+        mailboxes.poll(url.format(pw=quote(PASSWORD, safe=""), port=dovecot.ports.imap))
     assert expected in str(raised.value)
     assert "TOCSIN_BOUNCE_MAILBOX" in str(raised.value)
-    assert PASSWORD not in str(raised.value)
+    assert PASSWORD not in str(raised.value) and quote(PASSWORD, safe="") not in str(raised.value)
     assert "user=<u>" not in dovecot.log  # nobody tried to log in
     assert stored() == []
 

@@ -8,10 +8,11 @@ The password is kept out of every message here: errors and log lines name the ma
 from __future__ import annotations
 
 import enum
+import os
 import ssl
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import SplitResult, parse_qsl, unquote, urlsplit
 
 from app.errors import ConfigError, TocsinError
 from app.inbound import intake
@@ -139,35 +140,13 @@ def _security(scheme: str, options: dict[str, str]) -> Security:
     )
 
 
-def _options(query: str) -> dict[str, str]:
+def _options(query: str, scheme: str, folder: str) -> dict[str, str]:
     options = dict(parse_qsl(query, keep_blank_values=True))
     unknown = sorted(set(options) - set(_OPTIONS))
     if unknown:
         raise ConfigError(
             f"{SETTING}: unknown option {', '.join(unknown)} (known: {', '.join(_OPTIONS)})"
         )
-    return options
-
-
-def parse(url: str) -> MailboxSettings:
-    """Read a mailbox URL; raise ``ConfigError`` naming the setting, never the password."""
-    parts = urlsplit(url.strip())
-    scheme = parts.scheme.lower()
-    if scheme not in _SCHEMES:
-        raise ConfigError(
-            f"{SETTING} must start with imaps://, imap://, pop3s:// or pop3://, "
-            f"not {scheme or 'nothing'}://"
-        )
-    try:
-        port = parts.port or _SCHEMES[scheme][2]
-    except ValueError:
-        raise ConfigError(f"{SETTING}: the port must be a number from 1 to 65535") from None
-    if not parts.hostname or not parts.username or parts.password is None:
-        raise ConfigError(
-            f"{SETTING} needs a server, an account and its password: {scheme}://USER:PASSWORD@HOST"
-        )
-    options = _options(parts.query)
-    folder = unquote(parts.path.strip("/"))
     if _SCHEMES[scheme][0] == "pop3" and (
         folder or options.get("processed") or options.get("refused")
     ):
@@ -176,8 +155,34 @@ def parse(url: str) -> MailboxSettings:
             "processed or refused (stored mail is deleted)"
         )
     cafile = options.get("cafile", "")
-    if cafile and not Path(cafile).is_file():
+    if cafile and not (Path(cafile).is_file() and os.access(cafile, os.R_OK)):
         raise ConfigError(f"{SETTING}: cafile {cafile} is not a readable file")
+    return options
+
+
+def _scheme(url: SplitResult) -> tuple[str, int]:
+    scheme = url.scheme.lower()
+    if scheme not in _SCHEMES:
+        raise ConfigError(
+            f"{SETTING} must start with imaps://, imap://, pop3s:// or pop3://, "
+            f"not {scheme or 'nothing'}://"
+        )
+    try:
+        return scheme, url.port or _SCHEMES[scheme][2]
+    except ValueError:
+        raise ConfigError(f"{SETTING}: the port must be a number from 1 to 65535") from None
+
+
+def parse(url: str) -> MailboxSettings:
+    """Read a mailbox URL; raise ``ConfigError`` naming the setting, never the password."""
+    parts = urlsplit(url.strip())
+    scheme, port = _scheme(parts)
+    if not parts.hostname or not parts.username or parts.password is None:
+        raise ConfigError(
+            f"{SETTING} needs a server, an account and its password: {scheme}://USER:PASSWORD@HOST"
+        )
+    folder = unquote(parts.path.strip("/"))
+    options = _options(parts.query, scheme, folder)
     return MailboxSettings(
         scheme=scheme,
         host=parts.hostname,
@@ -188,5 +193,5 @@ def parse(url: str) -> MailboxSettings:
         folder=_folder(folder or "INBOX", "mailbox"),
         processed=_folder(options.get("processed", ""), "processed"),
         refused=_folder(options.get("refused", ""), "refused"),
-        cafile=cafile,
+        cafile=options.get("cafile", ""),
     )

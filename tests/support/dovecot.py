@@ -29,7 +29,8 @@ from cryptography.x509.oid import NameOID
 
 from tests.support.smtp import free_port
 
-USER, PASSWORD = "bounces", "s3cret-Mailbox-pass"
+# Characters a URL must encode, and one outside ASCII (SASL PLAIN carries it as UTF-8).
+USER, PASSWORD = "bounces", "s3cret/Mäil@box#%&pass"
 _SBIN = ("/usr/sbin", "/sbin")
 START_TIMEOUT = 20.0
 
