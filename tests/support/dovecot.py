@@ -259,7 +259,7 @@ class Dovecot:
     def start(self) -> None:
         with (self.root / "stdout.log").open("ab") as out:
             self.process = subprocess.Popen(
-                [dovecot_path(), "-c", str(self.config), "-F"],
+                [dovecot_path(), "-c", str(self.config), "-F"],  # -F: a child of the test
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
@@ -280,13 +280,22 @@ class Dovecot:
             if waiting:
                 time.sleep(0.02)
 
+    def login_line(self, timeout: float = 5.0) -> str:
+        """The log line of the first login (Dovecot's log process writes it a moment later)."""
+        deadline = time.monotonic() + timeout
+        while "Login: user=<" not in self.log:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no login in Dovecot's log:\n{self.log}")
+            time.sleep(0.02)
+        return self.log.split("Login: user=<", 1)[1].splitlines()[0]
+
     def output(self) -> str:
         stdout = (self.root / "stdout.log").read_text(errors="replace")
         return f"{stdout}\n--- dovecot.log ---\n{self.log}"
 
     def stop(self) -> None:
-        """Kill the instance, all of its processes at once (its own session), and remove its
-        folder. Nothing of it needs a clean shutdown, and a graceful one waits seconds on
+        """Kill the instance, all of its processes at once (its own process group), and remove
+        its folder. Nothing of it needs a clean shutdown, and a graceful one waits seconds on
         login processes that were still starting."""
         if self.process is not None and self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGKILL)
