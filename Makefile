@@ -17,12 +17,16 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml
 run: $(VENV)/.installed
 	$(BIN)/tocsin up $(RUN_ARGS)
 
-# The tests drive Debian's chromium (browser tests) and opendkim-testmsg (opendkim-tools, the
-# DKIM tests' second verifier); install what is missing when we may, with one apt-get update.
+# The tests drive Debian's chromium (browser tests), opendkim-testmsg (opendkim-tools, the
+# DKIM tests' second verifier), Dovecot (the mailbox polling tests' IMAP and POP3 server) and
+# Postfix (the relay whose bounces come back); install what is missing when we may, with one
+# apt-get update.
 browser:
 	@missing=""; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	PATH="$$PATH:/usr/sbin:/sbin" command -v opendkim-testmsg >/dev/null 2>&1 || missing="$$missing opendkim-tools"; \
+	[ -x /usr/lib/dovecot/imap ] && [ -x /usr/lib/dovecot/pop3 ] || missing="$$missing dovecot-imapd dovecot-pop3d"; \
+	[ -x /usr/sbin/postfix ] || missing="$$missing postfix"; \
 	[ -z "$$missing" ] || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \

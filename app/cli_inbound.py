@@ -1,9 +1,16 @@
-"""``tocsin inbound``: the return path's commands for operators."""
+"""``tocsin inbound``: the return path's commands (``serve``: the receiver; ``poll``: the
+bounce mailbox, now).
+
+``app.cli`` registers this group; nothing here imports ``app.cli`` back, so domain errors
+are turned into one-line messages here.
+"""
 
 from __future__ import annotations
 
 import click
 from flask import current_app
+
+from app.errors import TocsinError
 
 
 @click.group("inbound")
@@ -25,3 +32,22 @@ def inbound_serve(host: str, port: int) -> None:
         f"on smtp/lmtp://{host}:{port}"
     )
     serve_forever(current_app._get_current_object(), host, port)  # type: ignore[attr-defined]
+
+
+@inbound_group.command("poll")
+@click.option("--limit", type=click.IntRange(1, 100_000), default=500, show_default=True)
+def inbound_poll(limit: int) -> None:
+    """Fetch what the bounce mailbox (TOCSIN_BOUNCE_MAILBOX) holds, once, and store it."""
+    from app.inbound import mailboxes
+
+    url = mailboxes.configured()
+    if not url:
+        raise click.ClickException("TOCSIN_BOUNCE_MAILBOX is not set: there is no mailbox to poll")
+    try:
+        result = mailboxes.poll(url, limit)
+    except TocsinError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(
+        f"fetched {result.fetched}, stored {result.stored}, "
+        f"already stored {result.duplicates}, refused {result.refused}"
+    )

@@ -47,6 +47,8 @@ _ENV_KEYS = {
     "TOCSIN_BOUNCE_THRESHOLD": "BOUNCE_THRESHOLD",
     "TOCSIN_BOUNCE_HALF_LIFE_DAYS": "BOUNCE_HALF_LIFE_DAYS",
     "TOCSIN_INBOUND_MAX_BYTES": "INBOUND_MAX_BYTES",
+    "TOCSIN_BOUNCE_MAILBOX": "BOUNCE_MAILBOX",
+    "TOCSIN_BOUNCE_MAILBOX_INTERVAL": "BOUNCE_MAILBOX_INTERVAL",
     # Provider webhooks (docs/inbound-webhooks.md): each is off until its key is set.
     "TOCSIN_SES_SNS_TOPIC_ARNS": "SES_SNS_TOPIC_ARNS",
     "TOCSIN_SES_SNS_CERT_HOSTS": "SES_SNS_CERT_HOSTS",
@@ -62,6 +64,7 @@ _NUMBERS = {
     "BOUNCE_THRESHOLD": float,
     "BOUNCE_HALF_LIFE_DAYS": float,
     "INBOUND_MAX_BYTES": int,
+    "BOUNCE_MAILBOX_INTERVAL": float,
     "DISPATCH_INTERVAL": float,
     "BATCH_SIZE": int,
     "LEASE_SECONDS": int,
@@ -129,6 +132,8 @@ def defaults(instance_path: str) -> dict[str, object]:
         "BOUNCE_THRESHOLD": 3.0,
         "BOUNCE_HALF_LIFE_DAYS": 30.0,
         "INBOUND_MAX_BYTES": 10 << 20,
+        # A hosted mailbox bounces land in (``app.inbound.mailboxes``), polled this often.
+        "BOUNCE_MAILBOX_INTERVAL": 60.0,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_HTTPONLY": True,
     }

@@ -53,7 +53,13 @@ celery.conf.update(
             "task": "worker.tasks.dispatch_deliveries",
             "schedule": float(flask_app.config["DISPATCH_INTERVAL"]),
             "options": {"expires": 5 * float(flask_app.config["DISPATCH_INTERVAL"])},
-        }
+        },
+        # Does nothing unless TOCSIN_BOUNCE_MAILBOX is set; a late poll is dropped, not stacked.
+        "poll-bounce-mailbox": {
+            "task": "worker.tasks.poll_bounce_mailbox",
+            "schedule": float(flask_app.config["BOUNCE_MAILBOX_INTERVAL"]),
+            "options": {"expires": float(flask_app.config["BOUNCE_MAILBOX_INTERVAL"])},
+        },
     },
     include=["worker.tasks"],
 )

@@ -7,7 +7,7 @@ from app.campaigns import lifecycle
 from app.delivery import ledger
 from app.delivery.outbox_sending import send_outbox
 from app.delivery.sending import send_range
-from app.inbound import intake, processing
+from app.inbound import intake, mailboxes, processing
 from app.messages import outbox
 from app.readers import fresh_links
 from worker import celery
@@ -29,6 +29,12 @@ def deliver_outbox(row_ids: list[int]) -> None:
 def process_inbound(message_ids: list[int]) -> None:
     """Read and apply bounces, complaints and mailto unsubscribes the intakes stored."""
     processing.process(message_ids)
+
+
+@celery.task
+def poll_bounce_mailbox() -> None:
+    """Store what the bounce mailbox holds in the inbound queue (when one is configured)."""
+    mailboxes.poll_configured()
 
 
 # A large file may take longer than a delivery batch's time limit.
