@@ -42,7 +42,11 @@ def start_catcher(host: str, port: int, maildir: str | Path) -> Controller:
 
 def serve_forever(host: str, port: int, maildir: str | Path) -> None:
     """Run the catcher until interrupted."""
-    controller = start_catcher(host, port, maildir)
+    run_until_interrupted(start_catcher(host, port, maildir))
+
+
+def run_until_interrupted(controller: Controller) -> None:
+    """Keep a started SMTP server running until Ctrl-C, then stop it."""
     try:
         while True:
             time.sleep(3600)

@@ -9,11 +9,10 @@ import logging
 
 import pytest
 
-from app.accounts import users
 from app.audience import exports, imports
 from tests.support.factories import make_list, make_subscriber
 from tests.support.imports import run_import
-from tests.support.panel import login
+from tests.support.panel import signed_in
 
 CSV = b"email,name\nann@example.org,Ann\nnot-an-address,Bob\n"
 
@@ -23,13 +22,6 @@ def people(app):
     partners = make_list("partners", "Partners")
     make_subscriber("olena@example.org", lists=[partners], name="Olena")
     return partners
-
-
-def signed_in(app, role: str):
-    users.create_user(f"{role}@example.org", "correct horse battery", role)
-    client = app.test_client()
-    login(client, f"{role}@example.org")
-    return client
 
 
 def test_a_viewer_gets_403_for_everything_that_shows_addresses(app, people):

@@ -11,24 +11,16 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select, update
 
-from app.accounts import users
 from app.audience import bounces
 from app.extensions import db
 from app.inbound import intake
 from app.models import InboundMessage, ReturnEvent, ReturnKind, Subscriber
 from tests.support.factories import make_campaign, make_list, make_subscriber
-from tests.support.panel import flashed, login, text
+from tests.support.panel import flashed, signed_in, text
 from tests.support.returns import record
 
 HARD, SOFT, POLICY = ReturnKind.HARD, ReturnKind.SOFT, ReturnKind.POLICY
 COMPLAINT, UNSUBSCRIBE = ReturnKind.COMPLAINT, ReturnKind.UNSUBSCRIBE
-
-
-def signed_in(app, role: str):
-    users.create_user(f"{role}@example.org", "correct horse battery", role)
-    client = app.test_client()
-    login(client, f"{role}@example.org")
-    return client
 
 
 # --- The bounce log --------------------------------------------------------------------------

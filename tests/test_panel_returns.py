@@ -12,7 +12,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select, update
 
-from app.accounts import users
 from app.audience import bounces
 from app.audience.suppressions import suppress_hash
 from app.extensions import db
@@ -28,18 +27,11 @@ from app.models import (
 )
 from app.tokens import hasher
 from tests.support.factories import make_campaign
-from tests.support.panel import csrf_token, flashed, login, text
+from tests.support.panel import csrf_token, flashed, signed_in, text
 from tests.support.returns import record, sent_campaign
 
 HARD, SOFT, POLICY = ReturnKind.HARD, ReturnKind.SOFT, ReturnKind.POLICY
 COMPLAINT, UNSUBSCRIBE = ReturnKind.COMPLAINT, ReturnKind.UNSUBSCRIBE
-
-
-def signed_in(app, role: str):
-    users.create_user(f"{role}@example.org", "correct horse battery", role)
-    client = app.test_client()
-    login(client, f"{role}@example.org")
-    return client
 
 
 def figures(page: str) -> dict[str, dict[str, str]]:

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 import pytest
 from sqlalchemy import update
 
-from app.accounts import users
 from app.audience import bounces, imports, suppressions
 from app.campaigns import lifecycle
 from app.extensions import db
@@ -20,7 +19,7 @@ from app.messages import outbox
 from app.models import Delivery, ImportStatus, InboundMessage, MailingList, Report, ReturnKind
 from tests.support.factories import make_campaign, make_group, make_list, make_subscriber
 from tests.support.imports import run_import
-from tests.support.panel import login
+from tests.support.panel import signed_in
 
 OLENA = "olena.secret@partner.example"
 TARAS = "taras.hidden@partner.example"
@@ -109,13 +108,6 @@ def world(app) -> World:
         template_id=layout.id,
         inbound_id=bounce.id,
     )
-
-
-def signed_in(app, role: str):
-    users.create_user(f"{role}@example.org", "correct horse battery", role)
-    client = app.test_client()
-    login(client, f"{role}@example.org")
-    return client
 
 
 def every_get_page(app, world: World) -> list[str]:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -22,6 +21,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session, syntax
 from flask import Flask
 
+from app.catcher import run_until_interrupted
 from app.inbound import intake
 from app.inbound.routes import bounce_domain, route
 
@@ -115,10 +115,4 @@ def serve_forever(app: Flask, host: str, port: int) -> None:
     """Run the receiver until interrupted."""
     controller = ReceiverController(app, host, port)
     controller.start()
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        controller.stop()
+    run_until_interrupted(controller)

@@ -55,12 +55,17 @@ def flashed(response) -> list[str]:
     return re.findall(r'<p class="flash[^"]*" role="status">(.*?)</p>', text(response), re.S)
 
 
-def logged_in_client(app, role: str = "owner"):  # noqa: ANN001, ANN201
+def logged_in_client(app, role: str = "owner", email: str = "organiser@example.org"):  # noqa: ANN001, ANN201
     """A test client logged in as a new organiser with ``role``."""
     from app.accounts import users
 
-    email, password = "organiser@example.org", "correct horse battery"
+    password = "correct horse battery"
     users.create_user(email, password, role)
     client = app.test_client()
     login(client, email, password)
     return client
+
+
+def signed_in(app, role: str):  # noqa: ANN001, ANN201
+    """A test client logged in as a new organiser ``ROLE@example.org`` with that role."""
+    return logged_in_client(app, role, f"{role}@example.org")
