@@ -9,13 +9,7 @@ import json
 import re
 import smtplib
 import time
-from email import policy
 from email.message import EmailMessage
-from email.mime.base import MIMEBase
-from email.mime.message import MIMEMessage
-from email.mime.multipart import MIMEMultipart
-from email.mime.text import MIMEText
-from email.parser import BytesParser
 
 import pytest
 from sqlalchemy import select
@@ -36,6 +30,7 @@ from app.models import (
 )
 from tests.support.factories import make_campaign, make_list, make_subscriber
 from tests.support.postfix import Postfix
+from tests.support.returns import arf
 from tests.support.sending import send_everything, settings
 from tests.support.smtp import SmtpServer, free_port
 
@@ -170,22 +165,6 @@ def test_a_recipient_refused_after_acceptance_is_bounced_and_never_mailed_again(
     assert all("gone@example.net" not in e.rcpt_tos for e in internet.envelopes)
 
 
-def _arf(original: EmailMessage, reported: str) -> bytes:
-    report = MIMEMultipart("report", report_type="feedback-report")
-    report["From"] = "feedback@example.net"
-    report["To"] = f"abuse@{BOUNCE_DOMAIN}"
-    report["Subject"] = "FW: complaint about a message from example.org"
-    report.attach(MIMEText("This is an email abuse report for an email message received.\n"))
-    feedback = MIMEBase("message", "feedback-report")
-    feedback.set_payload(
-        "Feedback-Type: abuse\nUser-Agent: ExampleFBL/1.0\nVersion: 1\n"
-        f"Original-Rcpt-To: {reported}\nArrival-Date: Tue, 8 Dec 2026 03:00:00 +0000\n"
-    )
-    report.attach(feedback)
-    report.attach(MIMEMessage(BytesParser(policy=policy.compat32).parsebytes(original.as_bytes())))
-    return report.as_bytes()
-
-
 def test_a_complaint_and_a_mailto_unsubscribe_come_back_through_the_mta(
     app, worker_process, internet, postfix
 ):
@@ -208,7 +187,9 @@ def test_a_complaint_and_a_mailto_unsubscribe_come_back_through_the_mta(
             f"Subject: {mailto.group(2).replace('%20', ' ')}\r\n\r\n",
         )
         relay.sendmail(
-            "feedback@example.net", [f"abuse@{BOUNCE_DOMAIN}"], _arf(to_angry, "angry@example.net")
+            "feedback@example.net",
+            [f"abuse@{BOUNCE_DOMAIN}"],
+            arf("angry@example.net", to_angry.as_bytes()),
         )
 
     def left() -> bool:

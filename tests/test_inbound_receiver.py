@@ -28,7 +28,7 @@ from app.models import (
     Suppression,
 )
 from tests.support.factories import make_campaign, make_list, make_subscriber
-from tests.support.returns import DOMAIN, dsn, sent_delivery
+from tests.support.returns import DOMAIN, arf, dsn, sent_delivery
 from tests.support.sending import settings
 from tests.support.smtp import free_port
 
@@ -285,3 +285,17 @@ def test_malformed_mail_is_stored_read_and_ignored_without_a_crash(app, no_dispa
     [message] = _process_all()
     assert message.status in (InboundStatus.IGNORED, InboundStatus.APPLIED)
     assert message.status != InboundStatus.FAILED
+
+
+def test_a_complaint_with_a_masked_address_is_applied_by_its_token(app, no_dispatcher):
+    # Feedback loops mask the complainer's address; the VERP token says whose mail it was.
+    subscriber, delivery, token = _bounced_subscriber()
+    original = f"Message-ID: {delivery.message_id}\r\nTo: gone@example.net\r\n\r\nHi\r\n"
+    intake.accept(
+        arf("redacted@example.net", original.encode()),
+        source="smtp",
+        recipients=[f"bounces+{token}@{DOMAIN}"],
+    )
+    [message] = _process_all()
+    assert message.status == InboundStatus.APPLIED, message.outcome
+    assert db.session.get(Subscriber, subscriber.id).status == SubscriberStatus.COMPLAINED

@@ -4,8 +4,9 @@ rules of ``app.audience.bounces`` (or leave the list, for a mailto unsubscribe).
 Attribution is by what only our own mail carries: the VERP token of the ``bounces+TOKEN@``
 address it came back to, else the Message-ID the report quotes (both keyed hashes nobody
 can guess). An address alone attributes nothing, except in a provider's event whose
-signature was verified. When the report names a recipient, it must be the address that
-message went to: a report that names someone else's address changes nothing. Whatever is
+signature was verified. When a bounce names a recipient, it must be the address that
+message went to: a bounce that names someone else's address changes nothing (a complaint's
+address is often masked by the feedback loop, so for complaints the token decides). Whatever is
 not applied is logged with the reason, and kept on the inbound message.
 """
 
@@ -82,7 +83,10 @@ def attribute(finding: Finding, *, trusted: bool, domains: list[str]) -> Target 
     named = {_address(a) for a in (finding.address, finding.original_address) if a}
     if sent is not None:
         delivery_id, campaign_id, subscriber_id, email = sent
-        if named and _address(email) not in named:
+        # A bounce must name the address that message went to. A complaint need not:
+        # feedback loops mask or hash the address ("redacted@…"), and whoever pressed
+        # "spam", our mail went to this subscriber.
+        if named and _address(email) not in named and finding.said is not Said.COMPLAINT:
             return f"it names {', '.join(sorted(named))}, not the address that message went to"
         return Target(subscriber_id, email, campaign_id, delivery_id)
     if trusted and named:

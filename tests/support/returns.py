@@ -6,6 +6,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from email import policy
+from email.mime.base import MIMEBase
+from email.mime.message import MIMEMessage
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
+from email.parser import BytesParser
 
 from sqlalchemy import insert, select, update
 
@@ -78,6 +84,24 @@ def dsn(
         f"\r\n--{boundary}\r\nContent-Type: text/rfc822-headers\r\n\r\n{returned}"
         f"\r\n--{boundary}--\r\n"
     ).encode()
+
+
+def arf(reported: str, original: bytes, to: str = f"abuse@{DOMAIN}") -> bytes:
+    """An RFC 5965 complaint about ``original`` (the mail as received), as a mailbox
+    provider's feedback loop sends one; ``reported`` is its Original-Rcpt-To."""
+    report = MIMEMultipart("report", report_type="feedback-report")
+    report["From"] = "feedback@example.net"
+    report["To"] = to
+    report["Subject"] = "FW: complaint about a message from example.org"
+    report.attach(MIMEText("This is an email abuse report for an email message received.\n"))
+    feedback = MIMEBase("message", "feedback-report")
+    feedback.set_payload(
+        "Feedback-Type: abuse\nUser-Agent: ExampleFBL/1.0\nVersion: 1\n"
+        f"Original-Rcpt-To: {reported}\nArrival-Date: Tue, 8 Dec 2026 03:00:00 +0000\n"
+    )
+    report.attach(feedback)
+    report.attach(MIMEMessage(BytesParser(policy=policy.compat32).parsebytes(original)))
+    return report.as_bytes()
 
 
 @dataclass
