@@ -123,10 +123,11 @@ def claim_queued(now: datetime | None = None, limit: int = CLAIM_LIMIT) -> list[
         )
     )
     db.session.commit()
+    # In the order they came: a report and its later replay are read in that order.
     return list(
         db.session.scalars(
-            select(InboundMessage.id).where(
-                InboundMessage.id.in_(ids), InboundMessage.lease_until == lease
-            )
+            select(InboundMessage.id)
+            .where(InboundMessage.id.in_(ids), InboundMessage.lease_until == lease)
+            .order_by(InboundMessage.id)
         )
     )
