@@ -299,3 +299,25 @@ def test_a_complaint_with_a_masked_address_is_applied_by_its_token(app, no_dispa
     [message] = _process_all()
     assert message.status == InboundStatus.APPLIED, message.outcome
     assert db.session.get(Subscriber, subscriber.id).status == SubscriberStatus.COMPLAINED
+
+
+def test_a_message_the_reader_fails_on_is_marked_failed_and_the_rest_are_applied(
+    app, no_dispatcher, monkeypatch
+):
+    from app.inbound import parsing
+
+    subscriber, _delivery, token = _bounced_subscriber()
+    read = parsing.read_mail
+
+    def breaks_on_one(raw: bytes, *args: object) -> list:
+        if b"BREAK" in raw:
+            raise RuntimeError("the reader broke")
+        return read(raw, *args)
+
+    monkeypatch.setattr(parsing, "read_mail", breaks_on_one)
+    intake.accept(b"Subject: BREAK\r\n\r\n", source="smtp", recipients=[f"abuse@{DOMAIN}"])
+    intake.accept(dsn("gone@example.net"), source="smtp", recipients=[f"bounces+{token}@{DOMAIN}"])
+    broken, bounce = _process_all()
+    assert broken.status == InboundStatus.FAILED and "the reader broke" in broken.outcome
+    assert bounce.status == InboundStatus.APPLIED
+    assert db.session.get(Subscriber, subscriber.id).status == SubscriberStatus.BOUNCED

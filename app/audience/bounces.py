@@ -23,9 +23,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
-from app.audience.suppressions import suppress_hash
 from app.database import insert_or_ignore
 from app.models import (
     BounceScore,
@@ -99,6 +98,24 @@ class Recorded:
     suppressed: bool
 
 
+@dataclass(frozen=True)
+class Return:
+    """One thing that came back for one subscriber, to be recorded (``record_all``)."""
+
+    subscriber_id: int
+    kind: ReturnKind
+    source: str
+    status_code: str = ""
+    diagnostic: str = ""
+    campaign_id: int | None = None
+    delivery_id: int | None = None
+    inbound_id: int | None = None
+    details: dict[str, Any] | None = None
+    # Say on the delivery row what came back (not for the send path's own refusals, whose
+    # row says it already: failed_perm).
+    mark_delivery: bool = True
+
+
 def record(
     connection: Connection,
     subscriber_id: int,
@@ -106,117 +123,193 @@ def record(
     *,
     source: str,
     scoring: Scoring,
-    status_code: str = "",
-    diagnostic: str = "",
-    campaign_id: int | None = None,
-    delivery_id: int | None = None,
-    inbound_id: int | None = None,
-    details: dict[str, Any] | None = None,
     now: datetime | None = None,
-    mark_delivery: bool = True,
+    **values: Any,
 ) -> Recorded:
-    """Write one event for a subscriber and apply its rule (see the module's docstring).
-    An unsubscribe is only written here: the caller leaves the list."""
+    """Record one return (``Return``'s fields) and apply its rule; the caller commits."""
+    one = Return(subscriber_id, kind, source, **values)
+    return record_all(connection, [one], scoring=scoring, now=now)[0]
+
+
+def record_all(
+    connection: Connection,
+    returns: list[Return],
+    *,
+    scoring: Scoring,
+    now: datetime | None = None,
+) -> list[Recorded]:
+    """Write one event per return, in order, and apply the rules (see the module's
+    docstring) with a few statements for the whole list; the caller commits. An unsubscribe
+    is only written here: the caller leaves the list."""
     now = now or utcnow()
-    score, suppressed = 0.0, False
-    if kind is ReturnKind.SOFT:
-        score = _add_soft(connection, subscriber_id, scoring, now)
-        suppressed = score >= scoring.threshold
-        reason = SuppressionReason.BOUNCE
-        note = f"soft bounces: score {score:.2f} reached {scoring.threshold:g}"
-    elif kind is ReturnKind.HARD:
-        suppressed, reason = True, SuppressionReason.BOUNCE
-        note = f"hard bounce {status_code}: {diagnostic}".strip()
-    elif kind is ReturnKind.COMPLAINT:
-        suppressed, reason = True, SuppressionReason.COMPLAINT
-        note = "complaint"
-    if suppressed:
-        _suppress(connection, subscriber_id, reason, note[:1000])
-    returned = kind in (ReturnKind.HARD, ReturnKind.SOFT, ReturnKind.COMPLAINT)
-    if mark_delivery and delivery_id is not None and returned:
-        _mark_delivery(connection, delivery_id, kind, now)
-    event_id = connection.execute(
-        insert(ReturnEvent.__table__)
-        .values(
-            kind=kind.value,
-            subscriber_id=subscriber_id,
-            campaign_id=campaign_id,
-            delivery_id=delivery_id,
-            inbound_id=inbound_id,
-            source=source[:16],
-            status_code=status_code[:16],
-            diagnostic=diagnostic[:1000],
-            score=score,
-            suppressed=suppressed,
-            details=details or {},
-            created_at=now,
-        )
-        .returning(ReturnEvent.__table__.c.id)
-    ).scalar_one()
-    return Recorded(event_id, score, suppressed)
-
-
-def _add_soft(connection: Connection, subscriber_id: int, scoring: Scoring, now: datetime) -> float:
-    """Decay the score to now and add one, unless a soft bounce already counted today."""
-    table = BounceScore.__table__
-    connection.execute(
-        insert_or_ignore(table, connection).values(
-            subscriber_id=subscriber_id, score=0.0, updated_at=now
+    soft = iter(
+        _add_soft(
+            connection,
+            [r.subscriber_id for r in returns if r.kind is ReturnKind.SOFT],
+            scoring,
+            now,
         )
     )
-    query = select(table.c.score, table.c.updated_at).where(table.c.subscriber_id == subscriber_id)
+    outcomes: list[tuple[float, bool]] = []
+    suppress: dict[int, tuple[SuppressionReason, str]] = {}
+    for item in returns:
+        score, reason, note = 0.0, None, ""
+        if item.kind is ReturnKind.SOFT:
+            score = next(soft)
+            if score >= scoring.threshold:
+                reason = SuppressionReason.BOUNCE
+                note = f"soft bounces: score {score:.2f} reached {scoring.threshold:g}"
+        elif item.kind is ReturnKind.HARD:
+            reason = SuppressionReason.BOUNCE
+            note = f"hard bounce {item.status_code}: {item.diagnostic}".strip()
+        elif item.kind is ReturnKind.COMPLAINT:
+            reason, note = SuppressionReason.COMPLAINT, "complaint"
+        held = suppress.get(item.subscriber_id)
+        if reason is not None and (held is None or held[0] is not SuppressionReason.COMPLAINT):
+            suppress[item.subscriber_id] = (reason, note[:1000])  # a complaint outranks
+        outcomes.append((score, reason is not None))
+    _suppress(connection, suppress, now)
+    _mark_deliveries(connection, [r for r in returns if r.mark_delivery], now)
+    ids = _insert_events(connection, returns, outcomes, now)
+    return [
+        Recorded(i, score, suppressed) for i, (score, suppressed) in zip(ids, outcomes, strict=True)
+    ]
+
+
+def _insert_events(
+    connection: Connection,
+    returns: list[Return],
+    outcomes: list[tuple[float, bool]],
+    now: datetime,
+) -> list[int]:
+    table = ReturnEvent.__table__
+    rows = [
+        {
+            "kind": r.kind.value,
+            "subscriber_id": r.subscriber_id,
+            "campaign_id": r.campaign_id,
+            "delivery_id": r.delivery_id,
+            "inbound_id": r.inbound_id,
+            "source": r.source[:16],
+            "status_code": r.status_code[:16],
+            "diagnostic": r.diagnostic[:1000],
+            "score": score,
+            "suppressed": suppressed,
+            "details": r.details or {},
+            "created_at": now,
+        }
+        for r, (score, suppressed) in zip(returns, outcomes, strict=True)
+    ]
+    if not rows:
+        return []
+    statement = insert(table).returning(table.c.id, sort_by_parameter_order=True)
+    return list(connection.execute(statement, rows).scalars())
+
+
+def _add_soft(
+    connection: Connection, subscriber_ids: list[int], scoring: Scoring, now: datetime
+) -> list[float]:
+    """For each soft bounce in turn: the subscriber's score decayed to now plus one, unless
+    a soft bounce already counted today. Returns the scores after each."""
+    if not subscriber_ids:
+        return []
+    table = BounceScore.__table__
+    unique = sorted(set(subscriber_ids))
+    connection.execute(
+        insert_or_ignore(table, connection),
+        [{"subscriber_id": s, "score": 0.0, "updated_at": now} for s in unique],
+    )
+    query = (
+        select(table.c.subscriber_id, table.c.score, table.c.updated_at)
+        .where(table.c.subscriber_id.in_(unique))
+        .order_by(table.c.subscriber_id)
+    )
     if connection.dialect.name == "postgresql":
-        query = query.with_for_update()
-    old, since = connection.execute(query).one()
-    since = since if since.tzinfo else since.replace(tzinfo=now.tzinfo)
-    counted_today = old > 0 and since.date() == now.date()
-    score = old if counted_today else scoring.decayed(old, since, now) + 1.0
-    if not counted_today:
+        query = query.with_for_update()  # in id order: two workers never lock crosswise
+    state = {
+        row.subscriber_id: (
+            row.score,
+            row.updated_at if row.updated_at.tzinfo else row.updated_at.replace(tzinfo=now.tzinfo),
+        )
+        for row in connection.execute(query)
+    }
+    scores, changed = [], set()
+    for subscriber_id in subscriber_ids:
+        old, since = state[subscriber_id]
+        if not (old > 0 and since.date() == now.date()):
+            state[subscriber_id] = (scoring.decayed(old, since, now) + 1.0, now)
+            changed.add(subscriber_id)
+        scores.append(state[subscriber_id][0])
+    if changed:
         connection.execute(
             update(table)
-            .where(table.c.subscriber_id == subscriber_id)
-            .values(score=score, updated_at=now)
+            .where(table.c.subscriber_id == bindparam("id"))
+            .values(score=bindparam("score"), updated_at=bindparam("at")),
+            [{"id": s, "score": state[s][0], "at": now} for s in sorted(changed)],
         )
-    return score
+    return scores
 
 
 def _suppress(
-    connection: Connection, subscriber_id: int, reason: SuppressionReason, note: str
+    connection: Connection, suppress: dict[int, tuple[SuppressionReason, str]], now: datetime
 ) -> None:
-    status = (
-        SubscriberStatus.COMPLAINED
-        if reason is SuppressionReason.COMPLAINT
-        else SubscriberStatus.BOUNCED
-    )
-    # A blocklisted subscriber stays blocklisted; a complaint outranks a bounce.
+    """Suppress these subscribers' addresses and set their status. A blocklisted subscriber
+    stays blocklisted; a complaint outranks a bounce; an address suppressed already keeps
+    its first reason."""
+    if not suppress:
+        return
     keep = [SubscriberStatus.BLOCKLISTED, SubscriberStatus.COMPLAINED]
-    email_hash = (
+    for reason, status in (
+        (SuppressionReason.COMPLAINT, SubscriberStatus.COMPLAINED),
+        (SuppressionReason.BOUNCE, SubscriberStatus.BOUNCED),
+    ):
+        ids = [s for s, (r, _) in suppress.items() if r is reason]
+        if ids:
+            connection.execute(
+                update(Subscriber)
+                .where(Subscriber.id.in_(ids), Subscriber.status.not_in(keep))
+                .values(status=status)
+            )
+    hashes = dict(
         connection.execute(
-            update(Subscriber)
-            .where(Subscriber.id == subscriber_id, Subscriber.status.not_in(keep))
-            .values(status=status)
-            .returning(Subscriber.email_hash)
-        ).scalar()
-        or connection.execute(
-            select(Subscriber.email_hash).where(Subscriber.id == subscriber_id)
-        ).scalar()
+            select(Subscriber.id, Subscriber.email_hash).where(Subscriber.id.in_(list(suppress)))
+        ).all()
     )
-    if email_hash is not None:
-        suppress_hash(connection, email_hash, reason, note)
+    rows = [
+        {"email_hash": hashes[s], "reason": r.value, "note": note, "created_at": now}
+        for s, (r, note) in suppress.items()
+        if s in hashes
+    ]
+    if rows:
+        connection.execute(insert_or_ignore(Suppression.__table__, connection), rows)
 
 
-def _mark_delivery(
-    connection: Connection, delivery_id: int, kind: ReturnKind, now: datetime
-) -> None:
-    """Say on the delivery row what came back; its status and reply stay what the server said
-    then. A complaint outranks a bounce and is never overwritten by one."""
-    returned = ReturnedAs.COMPLAINED if kind is ReturnKind.COMPLAINT else ReturnedAs.BOUNCED
-    query = update(Delivery).where(Delivery.id == delivery_id)
-    if returned is ReturnedAs.BOUNCED:
-        query = query.where(
-            (Delivery.returned.is_(None)) | (Delivery.returned != ReturnedAs.COMPLAINED.value)
+def _mark_deliveries(connection: Connection, returns: list[Return], now: datetime) -> None:
+    """Say on the delivery rows what came back; their status and reply stay what the server
+    said then. A complaint outranks a bounce and is never overwritten by one."""
+    complained = [
+        r.delivery_id for r in returns if r.delivery_id and r.kind is ReturnKind.COMPLAINT
+    ]
+    bounced = [
+        r.delivery_id
+        for r in returns
+        if r.delivery_id and r.kind in (ReturnKind.HARD, ReturnKind.SOFT)
+    ]
+    if complained:
+        connection.execute(
+            update(Delivery)
+            .where(Delivery.id.in_(complained))
+            .values(returned=ReturnedAs.COMPLAINED.value, returned_at=now)
         )
-    connection.execute(query.values(returned=returned.value, returned_at=now))
+    if bounced:
+        connection.execute(
+            update(Delivery)
+            .where(
+                Delivery.id.in_(bounced),
+                Delivery.returned.is_(None) | (Delivery.returned != ReturnedAs.COMPLAINED.value),
+            )
+            .values(returned=ReturnedAs.BOUNCED.value, returned_at=now)
+        )
 
 
 def mail_again(connection: Connection, subscriber_id: int) -> bool:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from email.utils import parseaddr
 
 from flask import current_app
-from sqlalchemy import Row, select
+from sqlalchemy import select
 
 from app.addresses import normalize_email
 from app.audience import bounces, subscriptions
@@ -53,17 +53,33 @@ def message_domains() -> list[str]:
     return sorted(d.lower() for d in domains if d)
 
 
-def _sent(message_ids: Iterable[str]) -> Row[int, int, int, str] | None:
-    """The delivery (id, campaign, subscriber id and address) of one of these Message-IDs."""
-    wanted = [m for m in message_ids if m]
-    if not wanted:
-        return None
-    return db.session.execute(
-        select(Delivery.id, Delivery.campaign_id, Subscriber.id, Subscriber.email)
-        .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
-        .where(Delivery.message_id.in_(wanted))
-        .limit(1)
-    ).one_or_none()
+Sent = tuple[int, int, int, str]  # delivery id, campaign id, subscriber id, address
+
+
+def sent_messages(findings: Iterable[Finding], domains: list[str]) -> dict[str, Sent]:
+    """Our deliveries that these findings' VERP tokens and Message-IDs name, by Message-ID:
+    one query for a whole batch."""
+    wanted: set[str] = set()
+    for finding in findings:
+        wanted.update(f"<{finding.verp}@{domain}>" for domain in domains if finding.verp)
+        if finding.message_id:
+            wanted.add(finding.message_id.strip())
+    found: dict[str, Sent] = {}
+    ordered = sorted(wanted)
+    for start in range(0, len(ordered), 500):
+        rows = db.session.execute(
+            select(
+                Delivery.message_id,
+                Delivery.id,
+                Delivery.campaign_id,
+                Subscriber.id,
+                Subscriber.email,
+            )
+            .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
+            .where(Delivery.message_id.in_(ordered[start : start + 500]))
+        )
+        found.update({row[0]: (row[1], row[2], row[3], row[4]) for row in rows if row[0]})
+    return found
 
 
 def _address(value: str) -> str:
@@ -73,16 +89,17 @@ def _address(value: str) -> str:
         return value.strip().lower()
 
 
-def attribute(finding: Finding, *, trusted: bool, domains: list[str]) -> Target | str:
-    """The delivery a finding is about, or the reason there is none (a string)."""
-    sent = None
-    if finding.verp:
-        sent = _sent(f"<{finding.verp}@{domain}>" for domain in domains)
-    if sent is None and finding.message_id:
-        sent = _sent([finding.message_id.strip()])
+def attribute(
+    finding: Finding, *, trusted: bool, domains: list[str], sent: dict[str, Sent]
+) -> Target | str:
+    """The delivery a finding is about (looked up in ``sent_messages``), or the reason there
+    is none (a string)."""
+    candidates = [f"<{finding.verp}@{domain}>" for domain in domains] if finding.verp else []
+    candidates.append(finding.message_id.strip())
+    found = next((sent[m] for m in candidates if m in sent), None)
     named = {_address(a) for a in (finding.address, finding.original_address) if a}
-    if sent is not None:
-        delivery_id, campaign_id, subscriber_id, email = sent
+    if found is not None:
+        delivery_id, campaign_id, subscriber_id, email = found
         # A bounce must name the address that message went to. A complaint need not:
         # feedback loops mask or hash the address ("redacted@…"), and whoever pressed
         # "spam", our mail went to this subscriber.
@@ -120,55 +137,94 @@ def kind_of(finding: Finding) -> ReturnKind:
     return bounces.judge(finding.status) if finding.status else ReturnKind.SOFT
 
 
-def apply(
-    finding: Finding,
-    *,
-    source: str,
-    trusted: bool,
-    domains: list[str],
-    inbound_id: int | None = None,
-) -> Applied:
-    """Apply one finding; the caller commits."""
-    if finding.said is Said.UNSUBSCRIBE:
-        return _unsubscribe(finding, source, inbound_id)
-    target = attribute(finding, trusted=trusted, domains=domains)
-    if isinstance(target, str):
-        return Applied(False, f"{finding.said} report ignored: {target}")
-    kind = kind_of(finding)
-    if target.delivery_id is not None and db.session.scalar(
-        select(ReturnEvent.id).where(
-            ReturnEvent.subscriber_id == target.subscriber_id,  # by its index
-            ReturnEvent.delivery_id == target.delivery_id,
-            ReturnEvent.kind == kind,
-        )
-    ):
-        return Applied(False, f"{kind} for {target.email} already recorded for that message")
-    recorded = bounces.record(
+@dataclass(frozen=True)
+class Entry:
+    """One finding of one inbound message, to apply."""
+
+    finding: Finding
+    source: str
+    trusted: bool  # a provider's event whose signature was checked
+    inbound_id: int | None = None
+
+
+def apply_all(entries: list[Entry], domains: list[str]) -> list[Applied]:
+    """Apply a batch's findings, in order, with a few queries for the whole batch; the caller
+    commits. A report for a message and kind already recorded (a replay, a second copy, in
+    this batch or before) changes nothing."""
+    results: list[Applied | None] = [None] * len(entries)
+    sent = sent_messages((e.finding for e in entries), domains)
+    pending: list[tuple[int, Target, ReturnKind]] = []
+    for index, entry in enumerate(entries):
+        if entry.finding.said is Said.UNSUBSCRIBE:
+            results[index] = _unsubscribe(entry.finding, entry.source, entry.inbound_id)
+            continue
+        target = attribute(entry.finding, trusted=entry.trusted, domains=domains, sent=sent)
+        if isinstance(target, str):
+            results[index] = Applied(False, f"{entry.finding.said} report ignored: {target}")
+        else:
+            pending.append((index, target, kind_of(entry.finding)))
+    seen = _recorded({t.subscriber_id for _, t, _ in pending})
+    chosen: list[tuple[int, Target, bounces.Return]] = []
+    for index, target, kind in pending:
+        if target.delivery_id is not None and (target.delivery_id, kind) in seen:
+            note = f"{kind} for {target.email} already recorded for that message"
+            results[index] = Applied(False, note)
+            continue
+        seen.add((target.delivery_id, kind))
+        chosen.append((index, target, _return(entries[index], target, kind)))
+    recorded = bounces.record_all(
         db.session.connection(),
+        [item for _, _, item in chosen],
+        scoring=bounces.Scoring.of(current_app.config),
+    )
+    for (index, target, item), done in zip(chosen, recorded, strict=True):
+        results[index] = _applied(item, target, done)
+    return [r for r in results if r is not None]
+
+
+def _recorded(subscriber_ids: set[int]) -> set[tuple[int | None, ReturnKind]]:
+    """The (delivery, kind) pairs already recorded for these subscribers (by their index)."""
+    if not subscriber_ids:
+        return set()
+    rows = db.session.execute(
+        select(ReturnEvent.delivery_id, ReturnEvent.kind).where(
+            ReturnEvent.subscriber_id.in_(sorted(subscriber_ids)),
+            ReturnEvent.delivery_id.is_not(None),
+        )
+    )
+    return {(delivery_id, kind) for delivery_id, kind in rows}
+
+
+def _return(entry: Entry, target: Target, kind: ReturnKind) -> bounces.Return:
+    finding = entry.finding
+    details = {
+        key: value
+        for key, value in (
+            ("reader", finding.reader),
+            ("action", finding.action),
+            ("address", finding.address),
+        )
+        if value
+    }
+    return bounces.Return(
         target.subscriber_id,
         kind,
-        source=source,
-        scoring=bounces.Scoring.of(current_app.config),
+        entry.source,
         status_code=finding.status,
         diagnostic=finding.diagnostic,
         campaign_id=target.campaign_id,
         delivery_id=target.delivery_id,
-        inbound_id=inbound_id,
-        details={
-            key: value
-            for key, value in (
-                ("reader", finding.reader),
-                ("action", finding.action),
-                ("address", finding.address),
-            )
-            if value
-        },
+        inbound_id=entry.inbound_id,
+        details=details,
     )
-    what = f"{kind} {finding.status}".strip()
-    if recorded.suppressed:
+
+
+def _applied(item: bounces.Return, target: Target, done: bounces.Recorded) -> Applied:
+    what = f"{item.kind} {item.status_code}".strip()
+    if done.suppressed:
         return Applied(True, f"{what} for {target.email}: suppressed")
-    if kind is ReturnKind.SOFT:
-        return Applied(True, f"{what} for {target.email}: score {recorded.score:.2f}")
+    if item.kind is ReturnKind.SOFT:
+        return Applied(True, f"{what} for {target.email}: score {done.score:.2f}")
     return Applied(True, f"{what} for {target.email}: recorded")
 
 
