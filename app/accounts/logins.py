@@ -93,6 +93,14 @@ def _give_back(
         strategy.storage.incr(item.key_for("login", scope, key), item.get_expiry(), amount=-1)
 
 
+def _wait(strategy: FixedWindowRateLimiter, item: RateLimitItem, scope: str, key: str) -> int:
+    """Whole seconds until a breached window ends: at least 1, and never more than the
+    window itself (a storage that reports its reset time from its own, later clock, as
+    Redis's TTL does, would otherwise round a minute's lock up to 61 s)."""
+    reset = strategy.get_window_stats(item, "login", scope, key).reset_time
+    return min(item.get_expiry(), max(1, math.ceil(reset - time.time())))
+
+
 def attempt(email: str, password: str, remote_address: str | None) -> Attempt:
     """Check a login unless too many have failed lately; count it when it fails."""
     strategy = _strategy()
@@ -102,11 +110,7 @@ def attempt(email: str, password: str, remote_address: str | None) -> Attempt:
     client = client_key(remote_address)
     if breached:
         _give_back(strategy, counters)
-        now = time.time()
-        retry_after = max(
-            max(1, math.ceil(strategy.get_window_stats(item, "login", scope, key).reset_time - now))
-            for item, scope, key in breached
-        )
+        retry_after = max(_wait(strategy, item, scope, key) for item, scope, key in breached)
         security.warning(
             "login refused for %r from %s: too many failed logins, locked for %d s",
             shown,
