@@ -385,6 +385,16 @@ def campaigns_schedule(campaign_id: int, when: Any, timezone: str, not_ready: st
     click.echo(f"campaign {campaign_id} starts at {start:%Y-%m-%d %H:%M} UTC")
 
 
+@campaigns_group.command("duplicate")
+@click.argument("campaign_id", type=int)
+@reports_errors
+def campaigns_duplicate(campaign_id: int) -> None:
+    """Copy a campaign into a new draft with every variant; print the draft's id."""
+    from app.campaigns import copies
+
+    click.echo(copies.duplicate(campaign_id).id)
+
+
 @campaigns_group.command("export")
 @click.argument("campaign_id", type=int)
 @click.option("--format", "fmt", type=click.Choice(["toml", "yaml"]), default="toml")
