@@ -41,10 +41,10 @@ def test_a_missing_page_signed_out_offers_the_login(app):
 def test_a_panel_view_that_raises_shows_the_panels_500_without_a_traceback(
     app, organiser, monkeypatch
 ):
-    def broken() -> list:
+    def broken(*_args: object) -> list:
         raise RuntimeError(SECRET)
 
-    monkeypatch.setattr("app.panel.campaigns.drafts.all_campaigns", broken)
+    monkeypatch.setattr("app.panel.campaigns.listing.page_of", broken)
     monkeypatch.setitem(app.config, "PROPAGATE_EXCEPTIONS", False)
     response = organiser.get("/campaigns")
     body = response.get_data(as_text=True)

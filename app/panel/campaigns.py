@@ -11,23 +11,26 @@ from typing import Any
 from flask import Response, abort, flash, jsonify, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
+from werkzeug.datastructures import MultiDict
 
 from app.audience import groups, lists
 from app.campaigns import (
     campaign_files,
+    copies,
     drafts,
     lifecycle,
+    listing,
     readiness,
     results,
     returns,
     send_plans,
 )
 from app.campaigns.send_plans import PlanChanged
-from app.errors import TocsinError
+from app.errors import InvalidInput, TocsinError
 from app.languages import NAMES
 from app.messages import composing, layouts, outbox, previews
 from app.models import Campaign
-from app.panel import blueprint, privacy
+from app.panel import blueprint, dates, privacy
 from app.panel.forms import (
     ActionForm,
     CampaignForm,
@@ -43,12 +46,63 @@ from app.panel.forms import (
     show_error,
 )
 
+blueprint.add_app_template_filter(dates.when, "when")
+blueprint.add_app_template_filter(dates.zone_name, "zone_name")
+
 
 @blueprint.get("/campaigns")
 def campaigns() -> ResponseReturnValue:
-    """All campaigns with their progress."""
-    rows = [(c, results.counts(c.id)) for c in drafts.all_campaigns()]
-    return render_template("panel/campaigns.html", rows=rows, import_form=CampaignImportForm())
+    """Campaigns newest first, by status and a part of the name, a page at a time, with
+    their dates and progress; a refused filter value is shown at its field."""
+    found, refused = _campaign_filter_from(request.args)
+    try:
+        page = listing.page_of(found, request.args.get("before"))
+    except InvalidInput as exc:
+        flash(f"{exc}; showing the first page.", "error")
+        page = listing.page_of(found)
+    return render_template(
+        "panel/campaigns.html",
+        page=page,
+        f=found,
+        filter_errors=refused,
+        statuses=listing.STATUSES,
+        import_form=CampaignImportForm(),
+    )
+
+
+def _campaign_filter_from(
+    args: MultiDict[str, str],
+) -> tuple[listing.CampaignFilter, dict[str, InvalidInput]]:
+    """The filter in the request, and what was refused in it by field: a bad field is left
+    out (flashed, and shown at the field with what was typed); the rest apply."""
+    refused: dict[str, InvalidInput] = {}
+    left = args.copy()
+    while True:
+        try:
+            found = listing.CampaignFilter.from_args(left)
+            break
+        except InvalidInput as exc:
+            if not exc.field or exc.field not in left:
+                flash(f"Filter not applied: {exc}.", "error")
+                return listing.CampaignFilter(), refused
+            refused[exc.field] = exc
+            del left[exc.field]
+    for problem in refused.values():
+        flash(f"Filter not applied: {problem}; the other filters are.", "error")
+    return found, refused
+
+
+@blueprint.post("/campaigns/<int:campaign_id>/duplicate")
+def campaign_duplicate(campaign_id: int) -> ResponseReturnValue:
+    """Copy a campaign into a new draft (settings and variants, no schedule or sends)."""
+    try:
+        copy = copies.duplicate(campaign_id)
+    except TocsinError:
+        abort(404)
+    flash(
+        f"Created the draft “{copy.name}”: a copy with every variant; nothing is scheduled.", "info"
+    )
+    return redirect(url_for("panel.campaign", campaign_id=copy.id))
 
 
 def _settings_form(campaign: Campaign | None = None) -> tuple[CampaignForm, dict[str, Any]]:
