@@ -1,5 +1,9 @@
 """How the panel shows a moment: compact ("8 Dec 2026, 14:05"), in a named time zone, in
-the panel's locale through Babel, so that a translated panel changes nothing here."""
+the panel's locale through Babel, so that a translated panel changes nothing here.
+
+Flask-Babel's own ``format_datetime`` converts to one application-wide zone; a schedule is
+shown in the zone it was set in and every other time in the organiser's, so Babel's
+function is called with the zone and Flask-Babel's locale."""
 
 from __future__ import annotations
 
