@@ -6,15 +6,28 @@ import sqlite3
 from collections.abc import Iterator
 from typing import Any, cast
 
-from sqlalchemy import Connection, CursorResult, Executable, Row, Table, delete, event, select
+from sqlalchemy import (
+    Connection,
+    CursorResult,
+    Executable,
+    Row,
+    String,
+    Table,
+    delete,
+    event,
+    func,
+    select,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.sql.dml import ReturningInsert
+from sqlalchemy.sql.elements import ColumnElement, SQLColumnExpression
 
 
 @event.listens_for(Engine, "connect")
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    """Give SQLite connections WAL, a busy timeout and foreign keys, for several processes."""
+    """Give SQLite connections WAL, a busy timeout and foreign keys, for several processes,
+    and ``unicode_lower`` (see ``lowered``)."""
     if isinstance(dbapi_connection, sqlite3.Connection):
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
@@ -22,6 +35,22 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
+        # SQLite's lower() folds ASCII only; searches that ignore case need every letter.
+        dbapi_connection.create_function("unicode_lower", 1, _unicode_lower, deterministic=True)
+
+
+def _unicode_lower(value: str | None) -> str | None:
+    return value.lower() if isinstance(value, str) else value
+
+
+def lowered(expression: SQLColumnExpression[str]) -> ColumnElement[str]:
+    """``lower(expression)`` folding every letter, as Python's ``str.lower`` does, on both
+    databases (PostgreSQL's lower() does with a UTF-8 ctype; SQLite's folds only ASCII)."""
+    from app.extensions import db
+
+    if db.session.get_bind().dialect.name == "sqlite":
+        return func.unicode_lower(expression, type_=String)
+    return func.lower(expression)
 
 
 def insert_or_ignore(

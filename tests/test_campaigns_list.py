@@ -121,6 +121,14 @@ def test_the_status_filter_and_the_search_each_narrow_and_combine(client):
     assert 'value="Spring"' in both and "<option selected>sent</option>" in both
 
 
+def test_search_ignores_case_in_every_alphabet(client):
+    for name in ("ЗИМОВИЙ збір", "Zimowa ZBIÓRKA", "Winter"):
+        _set(make_campaign({"en": "x"}), name=name)
+    assert _names(text(client.get("/campaigns?q=зимовий"))) == ["ЗИМОВИЙ збір"]
+    assert _names(text(client.get("/campaigns?q=Збір"))) == ["ЗИМОВИЙ збір"]
+    assert _names(text(client.get("/campaigns?q=zbiórka"))) == ["Zimowa ZBIÓRKA"]
+
+
 def test_search_takes_percent_underscore_and_backslash_literally(client):
     for name in ("50% off", "500 off", "a_b", "axb", r"back\slash", "backslash"):
         _set(make_campaign({"en": "x"}), name=name)

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
+from app.database import lowered
 from app.errors import Malformed, NotOneOf, TooLong
 from app.extensions import db
 from app.models import Campaign, CampaignStatus, Delivery, DeliveryStatus
@@ -72,10 +73,10 @@ def page_of(f: CampaignFilter, before: str | None = None, size: int = PAGE_SIZE)
     if f.status:
         query = query.where(Campaign.status == CampaignStatus(f.status))
     if f.query:
-        # lower() LIKE with the pattern escaped, as app.search_index does: ILIKE does not
+        # Lowered LIKE with the pattern escaped, as app.search_index does: ILIKE does not
         # exist on SQLite, and a C collation compares bytes, so both sides are lowered.
         pattern = f"%{escape_like(f.query.lower())}%"
-        query = query.where(func.lower(Campaign.name).like(pattern, escape="\\"))
+        query = query.where(lowered(Campaign.name).like(pattern, escape="\\"))
     if cursor is not None:
         query = query.where(Campaign.id < cursor)
     found = list(db.session.scalars(query.order_by(Campaign.id.desc()).limit(size + 1)))
