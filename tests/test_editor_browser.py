@@ -10,6 +10,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from app.accounts import users
+from app.extensions import db
 from app.models import Campaign
 from tests.support.browser import EMAIL, PASSWORD, PHONE, log_in
 from tests.support.factories import make_campaign
@@ -146,3 +147,26 @@ def test_the_preview_frame_is_sandboxed_and_runs_no_script(
     expect(frame.locator("h1")).to_have_text("Forced", timeout=DEADLINE_MS)
     assert frame.locator("body").get_attribute("data-ran") is None
     assert page.title() != "ran"
+
+
+def test_without_javascript_the_form_saves_as_before(
+    browser: Browser, live_server: LiveServer
+) -> None:
+    users.create_user(EMAIL, PASSWORD, "owner")
+    campaign = make_campaign({"en": ("Week of action", "Saved words")})
+    context = browser.new_context(
+        base_url=live_server.url, locale="en-GB", viewport=PHONE, java_script_enabled=False
+    )
+    page = context.new_page()
+    log_in(page)
+    page.goto(f"/campaigns/{campaign.id}/variant?language=en")
+
+    expect(page.get_by_role("toolbar", name="Markdown tools")).to_be_hidden()
+    expect(page.locator("#preview-frame")).to_be_hidden()
+    page.locator("#body").fill("New **words**")
+    page.get_by_role("button", name="Save").click()
+
+    expect(page.locator(".flash")).to_contain_text("Saved the en variant.")
+    db.session.expire_all()
+    assert db.session.get(Campaign, campaign.id).variants[0].body == "New **words**"
+    context.close()

@@ -195,3 +195,26 @@ def test_a_script_in_the_body_is_sanitised_as_sending_does(client: Client) -> No
         assert "onerror" not in html.lower()
     assert "alert(1)" not in shown["html"]
     assert "&lt;script&gt;alert(3)" in markdown["html"]  # Markdown shows raw HTML as text
+
+
+def test_the_editor_page_loads_its_script_under_the_panel_policy(client: Client) -> None:
+    campaign = make_campaign({"en": "Hello"})
+
+    page = client.get(f"/campaigns/{campaign.id}/variant?language=en")
+
+    policy = page.headers["Content-Security-Policy"]
+    assert "script-src 'self' 'nonce-" in policy
+    assert "unsafe-inline" not in policy.split("script-src")[1].split(";")[0]
+    html = page.get_data(as_text=True)
+    assert '<script type="module" nonce="' in html and "/static/editor.js" in html
+    assert '<iframe class="mail" id="preview-frame"' in html and 'sandbox=""' in html
+    assert f'data-preview="/campaigns/{campaign.id}/variant/draft-preview"' in html
+
+
+def test_a_viewer_gets_the_plain_editor_without_the_live_preview(app) -> None:
+    campaign = make_campaign({"en": "Hello"})
+
+    html = signed_in(app, "viewer").get(f"/campaigns/{campaign.id}/variant?language=en")
+
+    assert "editor.js" not in html.get_data(as_text=True)
+    assert 'name="body"' in html.get_data(as_text=True)
