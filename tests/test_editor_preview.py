@@ -218,3 +218,14 @@ def test_a_viewer_gets_the_plain_editor_without_the_live_preview(app) -> None:
 
     assert "editor.js" not in html.get_data(as_text=True)
     assert 'name="body"' in html.get_data(as_text=True)
+
+
+def test_a_draft_of_a_missing_campaign_is_not_found(client: Client) -> None:
+    answer = client.http.post(
+        "/campaigns/9999/variant/draft-preview",
+        json={"language": "en", "subject": "Hi", "body": "x"},
+        headers={"X-CSRFToken": client.token},
+    )
+
+    assert answer.status_code == 404
+    assert db.session.scalar(select(func.count()).select_from(Variant)) == 0

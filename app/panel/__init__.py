@@ -208,6 +208,7 @@ from app.panel import (  # noqa: E402,F401  (registers the routes)
     audience,
     campaigns,
     catcher,
+    editor,
     groups,
     imports,
     layouts,

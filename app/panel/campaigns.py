@@ -23,7 +23,7 @@ from app.campaigns import (
     send_plans,
 )
 from app.campaigns.send_plans import PlanChanged
-from app.errors import InvalidInput, TocsinError, TooLong
+from app.errors import TocsinError
 from app.languages import NAMES
 from app.messages import composing, layouts, outbox, previews
 from app.models import Campaign
@@ -396,48 +396,6 @@ def variant_edit(campaign_id: int) -> ResponseReturnValue:
     return render_template(
         "panel/variant.html", campaign=found, form=form, language=language, names=NAMES
     )
-
-
-@blueprint.post("/campaigns/<int:campaign_id>/variant/draft-preview")
-def variant_draft_preview(campaign_id: int) -> ResponseReturnValue:
-    """The editor's live preview: unsaved text rendered for the sample reader, as JSON
-    ``{html, text, subject, error}``; nothing is saved. Editors and owners only (a POST)."""
-    found = _get_or_404(campaign_id)
-    try:  # a body over the request cap is answered before this (panel._too_large)
-        posted = request.get_json(silent=True)
-        if not isinstance(posted, dict):
-            raise InvalidInput("send the draft as a JSON object")
-        shown = previews.preview_draft(found, _draft_from(posted))
-    except InvalidInput as exc:
-        return _draft_error(exc)
-    return jsonify(html=shown.html, text=shown.text, subject=shown.subject, error=None)
-
-
-def _draft_from(posted: dict[str, Any]) -> previews.Draft:
-    def text(name: str) -> str:
-        value = posted.get(name, "")
-        return value if isinstance(value, str) else ""
-
-    footer = (text("footer_reason"), text("unsubscribe_label"), text("preferences_label"))
-    return previews.Draft(
-        text("language"),
-        text("subject"),
-        text("preheader"),
-        text("body"),
-        text("body_format") or "markdown",
-        footer if all(footer) else ("", "", ""),
-    )
-
-
-def _draft_error(exc: InvalidInput) -> ResponseReturnValue:
-    problem = exc if isinstance(exc, previews.DraftProblem) else None
-    error = {
-        "message": problem.detail if problem else str(exc),
-        "line": problem.line if problem else None,
-        "part": problem.part if problem else exc.field,
-    }
-    status = 413 if isinstance(exc, TooLong) and exc.field == "body" else 422
-    return jsonify(html=None, text=None, subject=None, error=error), status
 
 
 @blueprint.get("/campaigns/<int:campaign_id>/preview/<language>")
