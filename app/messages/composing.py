@@ -297,6 +297,15 @@ class MessageFactory:
             if v.language in self.variants
         }
 
+    def use_draft(
+        self, campaign: Campaign, source: VariantSource, written: tuple[str, str, str]
+    ) -> None:
+        """Compile an unsaved variant of ``campaign`` as this factory's only one, so that a
+        draft renders through the very path a send takes; nothing is stored."""
+        self.variants = {source.language: compile_source(campaign, source)}
+        names = ", ".join(list_names(campaign.lists, source.language))
+        self.footers = {source.language: footer_words(source.language, written).values(names)}
+
     def language_for(self, recipient_language: str) -> str | None:
         """Return the variant language this recipient gets, or ``None``."""
         return choose_variant(

@@ -16,6 +16,7 @@ from flask import (
     abort,
     current_app,
     g,
+    jsonify,
     redirect,
     render_template,
     request,
@@ -126,6 +127,10 @@ def logout() -> ResponseReturnValue:
 def _too_large(_error: Exception) -> ResponseReturnValue:
     """The panel's page for a request body over its limit (``app.security``)."""
     limit = request.max_content_length or 0
+    if request.is_json:  # the editor's live preview reads the answer, not a page
+        size = f"{request.content_length:,} bytes" if request.content_length else "this"
+        message = f"{size} is over the limit of {limit:,} bytes; nothing was read or changed"
+        return jsonify(error={"message": message, "line": None, "part": "body"}), 413
     shown = f"{limit / (1 << 30):g} GB" if limit >= 1 << 30 else f"{limit / (1 << 20):g} MB"
     endpoint = request.endpoint or ""
     back = url_for(endpoint) if endpoint in ("panel.login", "panel.imports_page") else "/"
@@ -203,6 +208,7 @@ from app.panel import (  # noqa: E402,F401  (registers the routes)
     audience,
     campaigns,
     catcher,
+    editor,
     groups,
     imports,
     layouts,
