@@ -153,3 +153,40 @@ def results(
 def test_no_serious_or_critical_violation(results, name: str, width: str) -> None:
     found = results[name][width]
     assert not found, f"{name} at {width} width:\n" + "\n".join(found)
+
+
+FOCUSED = """() => {
+    const el = document.activeElement;
+    const style = getComputedStyle(el);
+    const outline = style.outlineStyle !== "none" && parseFloat(style.outlineWidth) > 0;
+    return {
+        tag: el.tagName.toLowerCase(), text: (el.textContent || el.name || "").trim().slice(0, 40),
+        inNav: !!el.closest("nav.site"), inForm: !!el.closest("main form"),
+        visible: outline || style.boxShadow !== "none",
+    };
+}"""
+
+
+def test_the_nav_and_a_form_are_reached_by_keyboard_with_a_visible_focus(owner_page: Page) -> None:
+    page = owner_page
+    page.set_viewport_size(WIDTHS["desktop"])
+    page.goto("/groups")
+    stops = []
+    for _ in range(40):
+        page.keyboard.press("Tab")
+        stop = page.evaluate(FOCUSED)
+        if stop["tag"] == "body" or stop in stops[:1]:
+            break
+        stops.append(stop)
+    nav = [s["text"] for s in stops if s["inNav"]]
+    assert nav[:3] == ["Campaigns", "Lists", "Subscribers"] and "Log out" in nav
+    assert any(s["inForm"] and s["tag"] in ("input", "select") for s in stops)
+    assert any(s["inForm"] and s["tag"] == "button" for s in stops)
+    hidden = [s for s in stops if not s["visible"]]
+    assert not hidden, f"focused without a visible focus indicator: {hidden}"
+
+
+def test_the_checker_sees_a_violation_when_there_is_one(page: Page) -> None:
+    page.set_content("<html><body><main><input type=text><button></button></main></body></html>")
+    rules = {v.rule for v in violations(page)}
+    assert {"label", "button-name", "html-has-lang"} <= rules
