@@ -8,6 +8,7 @@ widths on one load); each page's test then reads its own result, so a failure na
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import re
 from collections.abc import Iterator
@@ -16,12 +17,13 @@ from pathlib import Path
 import pytest
 from flask import Flask
 from playwright.sync_api import Browser, Page, expect
+from werkzeug.exceptions import NotFound
 
 from app import panel, public
 from tests.support.accessibility import violations
 from tests.support.browser import EMAIL, PASSWORD
 from tests.support.live_server import LiveServer
-from tests.support.world import World, seed
+from tests.support.world import World, public_pages, seed
 
 WIDTHS = {"desktop": {"width": 1280, "height": 800}, "phone": {"width": 375, "height": 740}}
 # Which objects a page is shown for, by the argument its URL takes.
@@ -41,14 +43,19 @@ EXTRA_PANEL_PAGES = {
 }
 
 
-def _rules(blueprint: str) -> list[str]:
-    """The GET HTML pages of a blueprint, as URL rules, read from the routes themselves."""
+def _routes() -> Flask:
+    """The panel's and the public routes, without the rest of the app."""
     routes = Flask(__name__)
     routes.register_blueprint(panel.blueprint)
     routes.register_blueprint(public.blueprint)
+    return routes
+
+
+def _rules(blueprint: str) -> list[str]:
+    """The GET HTML pages of a blueprint, as URL rules, read from the routes themselves."""
     return sorted(
         r.rule
-        for r in routes.url_map.iter_rules()
+        for r in _routes().url_map.iter_rules()
         if r.endpoint.startswith(f"{blueprint}.")
         and "GET" in (r.methods or ())
         and not NOT_HTML.search(r.rule)
@@ -190,3 +197,32 @@ def test_the_checker_sees_a_violation_when_there_is_one(page: Page) -> None:
     page.set_content("<html><body><main><input type=text><button></button></main></body></html>")
     rules = {v.rule for v in violations(page)}
     assert {"label", "button-name", "html-has-lang"} <= rules
+
+
+def test_every_public_page_is_checked(app: Flask) -> None:
+    routes = _routes().url_map
+    adapter = routes.bind("news.example.org")
+    with app.app_context():
+        pages = public_pages("person", "campaign", 1)
+    assert set(pages) == set(PUBLIC_PAGES)
+    checked = set()
+    for path in pages.values():
+        with contextlib.suppress(NotFound):
+            checked.add(adapter.match(path)[0])
+    every = {r.endpoint for r in routes.iter_rules() if r.rule in _rules("public")}
+    # /archive/ only sends the reader on to the index in their language.
+    assert every - checked == {"public.archive_home"}
+
+
+def test_on_a_phone_the_menu_opens_from_the_keyboard_and_shows_its_focus(owner_page: Page) -> None:
+    page = owner_page  # at phone width
+    page.goto("/groups")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == "nav-menu"
+    label = page.locator("label[for=nav-menu]")
+    assert label.evaluate("(el) => getComputedStyle(el).outlineStyle") != "none"
+    expect(page.get_by_role("link", name="Campaigns")).to_be_hidden()
+    page.keyboard.press("Space")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Campaigns"
+    expect(page.get_by_role("link", name="Campaigns")).to_be_visible()

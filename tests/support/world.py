@@ -73,7 +73,7 @@ def seed(catcher: Path) -> World:
             "language": {"en": "en"},
             "key": {"caught": key},
         },
-        public=_public_pages(olena.uid, sent.uid, actions.id),
+        public=public_pages(olena.uid, sent.uid, actions.id),
     )
 
 
@@ -107,7 +107,7 @@ def _caught(catcher: Path) -> str:
     return "1700000000.week"
 
 
-def _public_pages(person: str, campaign: str, list_id: int) -> dict[str, str]:
+def public_pages(person: str, campaign: str, list_id: int) -> dict[str, str]:
     """Every page a stranger or a subscriber opens, by a readable name."""
     issued = tokens()
     return {
