@@ -18,11 +18,21 @@ from aiosmtpd.controller import Controller
 from app.catcher import MaildirHandler
 
 
+_HANDED_OUT: set[int] = set()
+
+
 def free_port() -> int:
-    """Return a TCP port on loopback that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """Return a TCP port on loopback that nothing listens on right now, and that this
+    process has not handed out before: the system may offer a port again as soon as it is
+    closed, and a test that asks for several before starting anything (a Dovecot with four
+    listeners) must get four different ones."""
+    while True:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
 
 
 @dataclass(frozen=True)
