@@ -17,7 +17,6 @@ from aiosmtpd.controller import Controller
 
 from app.catcher import MaildirHandler
 
-
 _HANDED_OUT: set[int] = set()
 
 
