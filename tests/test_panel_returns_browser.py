@@ -64,4 +64,7 @@ def test_the_bounce_log_fits_a_phone_and_its_table_scrolls_in_its_own_box(owner_
         page.goto(path)
         assert not _scrolls_sideways(page), path
     page.goto(f"/inbound/{inbound.id}")
-    assert _scrolls_in_its_box(page, "#raw")
+    # The raw message wraps its long lines inside the screen (a box that scrolled would need
+    # to take keyboard focus to be read without a mouse).
+    raw = page.locator("#raw").bounding_box()
+    assert raw is not None and raw["x"] >= 0 and raw["x"] + raw["width"] <= PHONE["width"]
