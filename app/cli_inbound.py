@@ -23,8 +23,8 @@ def inbound_group() -> None:
 @click.option("--port", type=click.IntRange(1, 65535), default=2525)
 def inbound_serve(host: str, port: int) -> None:
     """Receive bounce, complaint and unsubscribe mail from the MTA over SMTP or LMTP."""
+    from app.addresses import bounce_domain
     from app.inbound.receiver import serve_forever
-    from app.inbound.routes import bounce_domain
 
     domain = bounce_domain(current_app.config)
     click.echo(

@@ -30,7 +30,7 @@ from app.models import (
 from tests.support.factories import make_campaign, make_list, make_subscriber
 from tests.support.returns import DOMAIN, arf, dsn, sent_delivery
 from tests.support.sending import settings
-from tests.support.smtp import free_port
+from tests.support.smtp import free_port, listening
 
 
 @pytest.fixture()
@@ -171,11 +171,6 @@ def test_a_database_that_cannot_be_written_gets_451_so_the_mta_keeps_the_mail(
     assert deferred.value.smtp_code == 451
 
 
-def _listening(port: int) -> bool:
-    with socket.socket() as sock:
-        return sock.connect_ex(("127.0.0.1", port)) == 0
-
-
 def test_what_got_250_survives_a_kill_9_and_the_worker_applies_it(app, run_worker):
     subscriber, _delivery, token = _bounced_subscriber()
     port = free_port()
@@ -188,7 +183,7 @@ def test_what_got_250_survives_a_kill_9_and_the_worker_applies_it(app, run_worke
     )
     try:
         deadline = time.monotonic() + 30
-        while not _listening(port):
+        while not listening(port):
             assert time.monotonic() < deadline and server.poll() is None, "receiver did not start"
             time.sleep(0.1)
         with smtplib.SMTP("127.0.0.1", port) as client:

@@ -31,23 +31,17 @@ def read_heuristic(raw: bytes, message: Message) -> list[Finding]:
         del notice["From"]
         notice["From"] = "<>"
     _warnings, permanent = all_failures(notice)
-    verdicts = {_text(a): True for a in permanent}
-    verdicts.pop("", None)
-    if not verdicts:
+    addresses = sorted({_text(a) for a in permanent} - {""})
+    if not addresses:
         return []
     text = returned.notice_text(notice)
     message_id = returned.message_id_of(returned.returned_headers(message))
-    said = _said_about(text, list(verdicts))
+    said = _said_about(text, addresses)
     first = _first_status(text)
-    return [
-        _finding(address, verdict, said.get(address, ""), first, message_id)
-        for address, verdict in sorted(verdicts.items())
-    ]
+    return [_finding(address, said.get(address, ""), first, message_id) for address in addresses]
 
 
-def _finding(
-    address: str, permanent: bool, said: str, first: tuple[str, str], message_id: str
-) -> Finding:
+def _finding(address: str, said: str, first: tuple[str, str], message_id: str) -> Finding:
     """One failure: the status code of what was said about the address, else the notice's
     first code, with the words that go with it."""
     status = returned.status_of(said)
@@ -59,7 +53,7 @@ def _finding(
         status=status,
         diagnostic=" ".join(said.split())[:DIAGNOSTIC_CHARS],
         message_id=message_id,
-        permanent=permanent,
+        permanent=True,  # flufl.bounce's verdict; the status code decides
         reader="flufl",
     )
 

@@ -15,11 +15,11 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import select, update
 
+from app.addresses import bounce_domain
 from app.extensions import db
 from app.inbound import applying, parsing, providers
 from app.inbound.findings import Finding
 from app.inbound.intake import PROVIDERS
-from app.inbound.routes import bounce_domain
 from app.models import InboundMessage, InboundStatus
 from app.models.base import utcnow
 
@@ -28,11 +28,12 @@ log = logging.getLogger(__name__)
 NOTHING = "nothing in it reads as a bounce, a complaint or an unsubscribe"
 
 
-def findings_of(message: InboundMessage) -> list[Finding]:
-    """What a stored message says: a mail's reports, or a provider body's events."""
+def findings_of(message: InboundMessage, domain: str) -> list[Finding]:
+    """What a stored message says: a mail's reports (``domain``: the bounce domain), or a
+    provider body's events."""
     if message.source in PROVIDERS:
         return providers.read_event(message.source, message.raw)
-    return parsing.read_mail(message.raw, message.recipients, bounce_domain(current_app.config))
+    return parsing.read_mail(message.raw, message.recipients, domain)
 
 
 def process(ids: list[int]) -> None:
@@ -64,12 +65,13 @@ def process_batch(ids: list[int], domains: list[str]) -> None:
         .where(InboundMessage.id.in_(ids), InboundMessage.status == InboundStatus.CLAIMED)
         .order_by(InboundMessage.id)
     ).all()
+    domain = bounce_domain(current_app.config)
     entries: list[applying.Entry] = []
     for message in messages:
         trusted = message.source in PROVIDERS
         entries += [
             applying.Entry(finding, message.source, trusted, message.id)
-            for finding in findings_of(message)
+            for finding in findings_of(message, domain)
         ]
     applied = applying.apply_all(entries, domains)
     notes: dict[int, list[applying.Applied]] = {message.id: [] for message in messages}

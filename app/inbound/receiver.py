@@ -21,9 +21,10 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session, syntax
 from flask import Flask
 
+from app.addresses import bounce_domain
 from app.catcher import run_until_interrupted
 from app.inbound import intake
-from app.inbound.routes import bounce_domain, route
+from app.inbound.routes import route
 
 log = logging.getLogger(__name__)
 

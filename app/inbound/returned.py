@@ -14,7 +14,7 @@ from email.message import Message
 from email.parser import BytesHeaderParser, HeaderParser
 from email.policy import Compat32
 
-from app.audience.bounces import STATUS_CODE, status_in
+from app.audience.bounces import STATUS_CODE
 from app.inbound.routes import route
 
 # The stdlib's parser takes time in the square of the nesting depth: a notice has a few
@@ -24,8 +24,6 @@ CONTENT_TYPE = re.compile(rb"^content-type:", re.I | re.M)
 MAX_ADDRESS = 320  # RFC 5321: 64 for the local part, 255 for the domain
 RETURNED_TYPES = ("message/rfc822", "text/rfc822-headers", "message/rfc822-headers")
 MESSAGE_ID = re.compile(r"<[^<>\s]+>")
-# Dotted numbers of four or more parts (IPv4 addresses, versions) would read as status codes.
-DOTTED = re.compile(r"\d+(?:\.\d+){3,}")
 PARAGRAPH = re.compile(r"\n(?:[ \t]*\n)+")
 HEADER_LINE = re.compile(r"[A-Za-z][A-Za-z0-9-]*:[ \t]")
 FIELD = re.compile(r"[A-Za-z][A-Za-z0-9-]*[ \t]*:")
@@ -167,11 +165,12 @@ def notice_text(message: Message) -> str:
 
 
 def status_of(text: str) -> str:
-    """The first RFC 3463 failure code (4.x.x or 5.x.x) in a text; dotted quads and success
-    codes (2.x.x, which is also what a version number looks like) set aside."""
-    for found in STATUS_CODE.finditer(DOTTED.sub(" ", text or "")):
+    """The first RFC 3463 failure code (4.x.x or 5.x.x) in a text; success codes (2.x.x,
+    which is also what a version number looks like) set aside, and ``STATUS_CODE`` never
+    reads one out of a dotted quad."""
+    for found in STATUS_CODE.finditer(text or ""):
         if found.group(1) in "45":
-            return status_in(found.group(0))
+            return ".".join(found.groups())
     return ""
 
 

@@ -12,10 +12,6 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from app.addresses import bounce_domain
-
-__all__ = ["Mailbox", "Route", "bounce_domain", "route", "routes"]
-
 VERP_TOKEN = re.compile(r"[a-z2-7]{16,64}")
 
 

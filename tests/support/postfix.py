@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.smtp import free_port
+from tests.support.smtp import free_port, listening
 
 POSTFIX = shutil.which("postfix") or "/usr/sbin/postfix"
 
@@ -106,18 +106,12 @@ class Postfix:
         result = self._postfix("start")
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
-            if self.listening():
+            if listening(self.smtp_port):
                 return
             time.sleep(0.1)
         pytest.fail(
             f"Postfix did not start (exit {result.returncode}): {result.stderr}\n{self.log()}"
         )
-
-    def listening(self) -> bool:
-        import socket
-
-        with socket.socket() as sock:
-            return sock.connect_ex(("127.0.0.1", self.smtp_port)) == 0
 
     def stop(self) -> None:
         self._postfix("abort")

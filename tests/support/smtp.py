@@ -34,6 +34,12 @@ def free_port() -> int:
             return port
 
 
+def listening(port: int) -> bool:
+    """Whether something accepts connections on this loopback port now."""
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
 @dataclass(frozen=True)
 class Received:
     mail_from: str
