@@ -131,6 +131,16 @@ def no_dispatcher(worker_process: WorkerProcess) -> Iterator[None]:
     worker_process.start()
 
 
+@pytest.fixture(scope="module")
+def no_dispatcher_in_module(worker_process: WorkerProcess) -> Iterator[None]:
+    """``no_dispatcher`` for a whole module whose tests start campaigns and claim their rows
+    themselves: between the start and the claim, a running dispatcher would hand the rows to
+    a worker and the test would find nothing to claim."""
+    worker_process.stop()
+    yield
+    worker_process.start()
+
+
 @pytest.fixture(scope="session")
 def smtp_server() -> Iterator[SmtpServer]:
     """A real SMTP server (aiosmtpd) on loopback, which the worker delivers to."""

@@ -30,6 +30,8 @@ from app.models.base import utcnow
 from tests.support.factories import make_campaign, make_list, make_subscriber
 from tests.support.sending import send_everything
 
+pytestmark = pytest.mark.usefixtures("no_dispatcher_in_module")
+
 
 @pytest.mark.parametrize(
     ("status", "kind"),

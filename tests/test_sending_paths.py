@@ -29,6 +29,8 @@ from tests.support.factories import make_campaign, make_list, make_subscribers
 from tests.support.sending import send_everything, settings
 from tests.support.smtp import recipients
 
+pytestmark = pytest.mark.usefixtures("no_dispatcher_in_module")
+
 
 @pytest.fixture(autouse=True)
 def _close_connections() -> Iterator[None]:
